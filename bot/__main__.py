@@ -1,0 +1,92 @@
+"""`python -m bot` / `voxgram`: settings → logging → build → run; or `transcribe FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from bot import audio, render
+from bot.logs import configure_logging
+from bot.mistral import MistralClient, MistralError
+from bot.settings import CliSettings, Settings, SettingsError, load_settings
+from bot.transcriber import Transcriber
+
+
+def _settings(cls: type[Settings]) -> Settings:
+    try:
+        settings = load_settings(cls)
+    except SettingsError as exc:
+        print(f"voxgram: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(
+        settings.LOG_LEVEL,
+        [
+            settings.TELEGRAM_BOT_TOKEN.get_secret_value(),
+            settings.MISTRAL_API_KEY.get_secret_value(),
+        ],
+    )
+    return settings
+
+
+def run() -> None:
+    """Start the bot with long polling."""
+    from bot.app import Voxgram
+
+    settings = _settings(Settings)
+    Voxgram(settings).run_polling()
+
+
+async def _transcribe(settings: Settings, path: Path) -> str:
+    mistral = MistralClient(
+        settings.MISTRAL_API_URL,
+        settings.MISTRAL_API_KEY.get_secret_value(),
+        settings.MISTRAL_MODEL,
+    )
+    try:
+        transcriber = Transcriber(
+            mistral, mode=settings.UPLOAD_MODE, limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS
+        )
+        await asyncio.to_thread(audio.probe, path)
+        with tempfile.TemporaryDirectory(prefix="voxgram-cli-") as workdir:
+            transcript = await transcriber.transcribe(path, Path(workdir))
+    finally:
+        await mistral.aclose()
+    return render.render_plain(transcript)
+
+
+def transcribe(file: str) -> None:
+    """Print the timestamped transcript of a local file: checks the key before going live."""
+    settings = _settings(CliSettings)
+    path = Path(file)
+    if not path.is_file():
+        print(f"voxgram: no such file: {file}", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        text = asyncio.run(_transcribe(settings, path))
+    except audio.AudioError:
+        print(f"voxgram: {file} holds no audio I can read", file=sys.stderr)
+        raise SystemExit(1) from None
+    except MistralError as exc:
+        print(f"voxgram: Mistral: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    sys.stdout.write(text or "(no speech detected)\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="voxgram", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot (the default)")
+    one = commands.add_parser("transcribe", help="print the transcript of a local audio file")
+    one.add_argument("file")
+    args = parser.parse_args(argv)
+    if args.command == "transcribe":
+        transcribe(args.file)
+    else:
+        run()
+
+
+if __name__ == "__main__":
+    main()

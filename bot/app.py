@@ -1,0 +1,215 @@
+"""The composition root: settings in, a ready Application (and its services) out.
+
+`Voxgram.start()`/`stop()` open and close the services. The real start runs them from
+`post_init`/`post_stop`; tests, which use `async with application`, call them directly —
+one factory for both paths, so tests run what production runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from telegram import Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.intake import Intake
+from bot.jobs import JobRunner
+from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
+from bot.pipeline import Pipeline
+from bot.settings import Settings
+from bot.telegram_files import TelegramFiles
+from bot.transcriber import Transcriber
+from handlers.admin import AdminCommands
+from handlers.commands import HelpCommand, UsageCommand
+from handlers.media import MediaHandler
+from storage import jobs
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Knobs that are not user settings: tests shorten waits, the benchmark measures."""
+
+    mistral_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    mistral_timeout: float | None = None
+    download_backoff: float = 1.0
+    telegram_max_retries: int = 3
+
+
+MEDIA = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
+
+
+class Voxgram:
+    """Everything the bot is made of, built once from the settings."""
+
+    def __init__(self, settings: Settings, tuning: Tuning | None = None) -> None:
+        self.settings = settings
+        self.tuning = tuning or Tuning()
+        token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
+        self.application: Application = (  # type: ignore[type-arg]
+            ApplicationBuilder()
+            .token(token)
+            .base_url(f"{settings.TELEGRAM_API_URL}/bot")
+            .base_file_url(f"{settings.TELEGRAM_API_URL}/file/bot")
+            .local_mode(settings.TELEGRAM_LOCAL_MODE)
+            # Handlers only queue jobs, so they may run side by side; workers do the waiting.
+            .concurrent_updates(True)
+            .rate_limiter(AIORateLimiter(max_retries=self.tuning.telegram_max_retries))
+            .post_init(self._post_init)
+            .post_stop(self._post_stop)
+            .post_shutdown(self._post_shutdown)
+            .build()
+        )
+        bot = self.application.bot
+        timeout = DEFAULT_TIMEOUT
+        if self.tuning.mistral_timeout is not None:
+            timeout = type(DEFAULT_TIMEOUT)(self.tuning.mistral_timeout, connect=10.0)
+        self.db = Database(settings.DATABASE_PATH)
+        self.mistral = MistralClient(
+            settings.MISTRAL_API_URL,
+            settings.MISTRAL_API_KEY.get_secret_value(),
+            settings.MISTRAL_MODEL,
+            retry=self.tuning.mistral_retry,
+            timeout=timeout,
+        )
+        self.files = TelegramFiles(
+            bot,
+            api_url=settings.TELEGRAM_API_URL,
+            token=token,
+            local_mode=settings.TELEGRAM_LOCAL_MODE,
+            backoff=self.tuning.download_backoff,
+        )
+        self.transcriber = Transcriber(
+            self.mistral,
+            mode=settings.UPLOAD_MODE,
+            limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+        )
+        self.pipeline = Pipeline(settings, self.db, bot, self.files, self.transcriber)
+        self.runner = JobRunner(
+            self.db, self.pipeline, workers=settings.MAX_CONCURRENT_TRANSCRIPTIONS
+        )
+        self.intake = Intake(settings, self.db, bot, self.runner)
+        self._register()
+
+    def _register(self) -> None:
+        """Every handler, in the order Telegram updates should meet them."""
+        app, settings = self.application, self.settings
+        # Help and usage for everyone.
+        help_command = HelpCommand(settings)
+        app.add_handler(CommandHandler(["start", "help"], help_command))
+        app.add_handler(CommandHandler("usage", UsageCommand(settings, self.db)))
+        # Bot admins' commands: each refuses non-admins itself, with a reply.
+        admin = AdminCommands(settings, self.db)
+        app.add_handler(CommandHandler("setquota", admin.setquota))
+        app.add_handler(CommandHandler("resetusage", admin.resetusage))
+        app.add_handler(CommandHandler("block", admin.block))
+        app.add_handler(CommandHandler("unblock", admin.unblock))
+        app.add_handler(CommandHandler("stats", admin.stats))
+        # Media in private chats; only new messages: an edited caption is not a new note.
+        app.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & MEDIA,
+                MediaHandler(self.intake),
+            )
+        )
+        app.add_error_handler(self._on_error)
+
+    async def start(self) -> None:
+        """Open the database, clean up after a crash, start the workers."""
+        await self.db.open()
+        await self._delete_leftover_uploads()
+        await self.runner.start()
+        log.info(
+            "voxgram started: upload_mode=%s workers=%d",
+            self.settings.UPLOAD_MODE.value,
+            self.settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+        )
+
+    async def stop(self) -> None:
+        """Let running jobs finish within the grace period, then close everything."""
+        await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
+        await self.close()
+
+    async def close(self) -> None:
+        await self.files.aclose()
+        await self.mistral.aclose()
+        await self.db.close()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Voxgram]:
+        """Run with long polling inside `async with` (tests, the benchmark)."""
+        app = self.application
+        async with app:
+            await self.start()
+            try:
+                assert app.updater is not None
+                await app.updater.start_polling(
+                    poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES
+                )
+                await app.start()
+                try:
+                    yield self
+                finally:
+                    await app.updater.stop()
+                    await app.stop()
+            finally:
+                await self.stop()
+
+    def run_polling(self) -> None:
+        """The real start: long polling until SIGINT/SIGTERM. Pending updates are kept."""
+        self.application.run_polling(
+            allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False, close_loop=False
+        )
+
+    async def _post_init(self, _: Application) -> None:  # type: ignore[type-arg]
+        await self.start()
+
+    async def _post_stop(self, _: Application) -> None:  # type: ignore[type-arg]
+        await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
+
+    async def _post_shutdown(self, _: Application) -> None:  # type: ignore[type-arg]
+        await self.close()
+
+    async def _delete_leftover_uploads(self) -> None:
+        """Files a crash left at Mistral are deleted now (they would be kept 30 days)."""
+        for file_id in await jobs.leftover_uploads(self.db):
+            try:
+                await self.mistral.delete(file_id)
+            except Exception:
+                log.warning("leftover mistral file=%s still not deleted", file_id)
+                continue
+            await jobs.forget_upload(self.db, file_id)
+            log.info("deleted leftover mistral file=%s", file_id)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """One error handler: log with ids only; the user gets a short apology in private."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update=%s failed", update_id, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat and update.effective_message:
+            if update.effective_chat.type == "private":
+                try:
+                    from bot import texts
+
+                    await update.effective_message.reply_text(texts.FAILED)
+                except Exception:
+                    log.warning("update=%s apology not sent", update_id)

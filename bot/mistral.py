@@ -1,0 +1,279 @@
+"""Mistral API client on httpx: upload, signed URL, transcription, delete — with bounded retries.
+
+Retries use tenacity (exponential backoff with jitter, a bound on attempts) rather than a hand-made
+loop; 429 answers wait what `Retry-After` says. Only 429, 5xx, timeouts and dropped connections are
+retried: any other 4xx is the request's fault and retrying would only cost money.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bot.transcript import Segment, Transcript
+
+log = logging.getLogger(__name__)
+
+
+class MistralError(Exception):
+    """A Mistral request failed; `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MistralAuthError(MistralError):
+    """The API key was refused (401/403): an operator must fix it."""
+
+
+class MistralRejected(MistralError):
+    """Mistral refused the request itself (a 4xx other than 429): not retried."""
+
+
+class MistralBadResponse(MistralError):
+    """Mistral answered something that is not the JSON the API describes."""
+
+
+class MistralUnavailable(MistralError):
+    """Temporary trouble (429, 5xx, timeout, dropped connection) that outlasted the retries."""
+
+
+class MistralRateLimited(MistralUnavailable):
+    """429: too many requests; `retry_after` is Mistral's hint in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try: attempts in all, first backoff, longest single wait (seconds)."""
+
+    attempts: int = 5
+    initial: float = 1.0
+    max_wait: float = 30.0
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=120.0, pool=30.0)
+
+
+class MistralClient:
+    """The four calls the bot needs, each with a timeout and bounded retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        model: str,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.model = model
+        self._retry = retry
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def upload(self, path: Path) -> str:
+        """Upload an audio file with `purpose=audio`; return its file id."""
+
+        async def send() -> httpx.Response:
+            with path.open("rb") as audio:
+                return await self._http.post(
+                    "/v1/files",
+                    data={"purpose": "audio"},
+                    files={"file": (path.name, audio, "application/octet-stream")},
+                )
+
+        body = await self._call("upload", send)
+        return str(_field(body, "id"))
+
+    async def signed_url(self, file_id: str, expiry_hours: int = 1) -> str:
+        """A short-lived URL Mistral can read the uploaded file from."""
+
+        async def send() -> httpx.Response:
+            return await self._http.get(f"/v1/files/{file_id}/url", params={"expiry": expiry_hours})
+
+        body = await self._call("signed_url", send)
+        return str(_field(body, "url"))
+
+    async def delete(self, file_id: str) -> None:
+        """Delete an uploaded file; a file already gone counts as deleted."""
+
+        async def send() -> httpx.Response:
+            return await self._http.delete(f"/v1/files/{file_id}")
+
+        try:
+            await self._call("delete", send)
+        except MistralRejected as exc:
+            if exc.status != 404:
+                raise
+
+    async def transcribe(
+        self,
+        *,
+        file_url: str | None = None,
+        path: Path | None = None,
+        language: str | None = None,
+    ) -> Transcript:
+        """Transcribe from a signed URL, or send the file itself (`UPLOAD_MODE=direct`).
+
+        With a language pinned no timestamps are asked for: the API answers an empty transcript
+        when `language` and `timestamp_granularities` come together.
+        """
+        if (file_url is None) == (path is None):
+            raise ValueError("give exactly one of file_url and path")
+        fields: dict[str, Any] = {"model": self.model}
+        if language:
+            fields["language"] = language
+        else:
+            fields["timestamp_granularities"] = ["segment"]
+        if file_url is not None:
+            fields["file_url"] = file_url
+
+        async def send() -> httpx.Response:
+            if path is None:
+                return await self._http.post("/v1/audio/transcriptions", data=fields)
+            with path.open("rb") as audio:
+                return await self._http.post(
+                    "/v1/audio/transcriptions",
+                    data=fields,
+                    files={"file": (path.name, audio, "application/octet-stream")},
+                )
+
+        body = await self._call("transcribe", send)
+        return _parse_transcription(body, timestamps=not language)
+
+    async def _call(self, what: str, send: Callable[[], Awaitable[httpx.Response]]) -> Any:
+        """Send with retries; return the decoded JSON body or raise a typed MistralError."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._retry.attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(MistralUnavailable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(what, send, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self, what: str, send: Callable[[], Awaitable[httpx.Response]], attempt: int
+    ) -> Any:
+        started = time.monotonic()
+        try:
+            response = await send()
+        except httpx.TimeoutException as exc:
+            log.warning("mistral %s attempt=%d timed out", what, attempt)
+            raise MistralUnavailable(f"{what}: timed out") from exc
+        except httpx.TransportError as exc:
+            log.warning("mistral %s attempt=%d connection failed: %s", what, attempt, type(exc))
+            raise MistralUnavailable(f"{what}: connection failed") from exc
+        took_ms = int((time.monotonic() - started) * 1000)
+        status = response.status_code
+        log.debug("mistral %s attempt=%d status=%d took_ms=%d", what, attempt, status, took_ms)
+        if status == 429:
+            retry_after = _retry_after(response)
+            log.warning(
+                "mistral %s attempt=%d rate limited retry_after=%s", what, attempt, retry_after
+            )
+            raise MistralRateLimited(f"{what}: rate limited", retry_after)
+        if status >= 500:
+            log.warning("mistral %s attempt=%d status=%d", what, attempt, status)
+            raise MistralUnavailable(f"{what}: server error {status}", status)
+        if status in (401, 403):
+            raise MistralAuthError(f"{what}: API key refused ({status})", status)
+        if status >= 400:
+            log.warning("mistral %s status=%d error=%s", what, status, _error_message(response))
+            raise MistralRejected(f"{what}: refused ({status})", status)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MistralBadResponse(f"{what}: answer is not JSON", status) from exc
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Wait what a 429's Retry-After asks, else back off exponentially with jitter."""
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, MistralRateLimited) and error.retry_after is not None:
+            return min(error.retry_after, self._retry.max_wait)
+        backoff = wait_exponential_jitter(
+            initial=self._retry.initial, max=self._retry.max_wait, jitter=self._retry.initial
+        )
+        return float(backoff(state))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # An HTTP date: rare from an API; fall back to backoff.
+
+
+def _error_message(response: httpx.Response) -> str:
+    """Mistral's own error text, shortened: it names the problem without quoting secrets."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "<not json>"
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("detail") or ""
+        return str(message)[:200]
+    return "<unexpected>"
+
+
+def _field(body: Any, name: str) -> Any:
+    if not isinstance(body, dict) or name not in body:
+        raise MistralBadResponse(f"answer lacks {name!r}")
+    return body[name]
+
+
+def _parse_transcription(body: Any, *, timestamps: bool) -> Transcript:
+    """Read the fields the bot needs and ignore the rest, as the spec's gaps require."""
+    if not isinstance(body, dict):
+        raise MistralBadResponse("transcription answer is not an object")
+    try:
+        segments = tuple(
+            Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"]))
+            for s in body.get("segments") or ()
+        )
+        text = str(body.get("text") or "")
+        usage = body.get("usage") or {}
+        billed = usage.get("prompt_audio_seconds")
+        billed_seconds = int(billed) if billed is not None else 0
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MistralBadResponse("transcription answer is malformed") from exc
+    if not segments and text.strip():
+        # No segment timestamps (a pinned language): one segment from the start of the audio.
+        segments = (Segment(start=0.0, end=0.0, text=text),)
+        timestamps = False
+    return Transcript(
+        segments=segments,
+        language=body.get("language") if isinstance(body.get("language"), str) else None,
+        billed_seconds=billed_seconds,
+        timestamps=timestamps,
+    )

@@ -1,0 +1,202 @@
+"""One job from start to end: download, probe, re-check quota, transcribe, reply, settle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from telegram import Bot, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot import audio, render, texts
+from bot.mistral import MistralAuthError, MistralError, MistralRejected, MistralUnavailable
+from bot.quota import resets_at
+from bot.settings import Settings
+from bot.telegram_files import DownloadError, TelegramFiles
+from bot.transcriber import Transcriber
+from storage import jobs
+from storage.db import Database
+from storage.jobs import Job
+
+log = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    """The job cannot succeed; `reply` is what the user is told, `code` what is stored."""
+
+    def __init__(self, code: str, reply: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reply = reply
+
+
+@dataclass
+class Pipeline:
+    """Processes one claimed job; every failure ends in a reply (in private) and a log line."""
+
+    settings: Settings
+    db: Database
+    bot: Bot
+    files: TelegramFiles
+    transcriber: Transcriber
+
+    async def __call__(self, job: Job) -> None:
+        started = time.monotonic()
+        try:
+            billed, replies = await self._transcribe(job)
+        except JobFailed as failure:
+            log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
+            await self._report(job, failure.reply)
+            await jobs.fail(self.db, job.id, failure.code)
+            return
+        try:
+            await self._deliver(job, replies)
+        except Forbidden:
+            # The user blocked the bot or it left the group: nobody to tell; the work was done.
+            log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
+        settled = await jobs.finish(self.db, job.id, billed)
+        log.info(
+            "job=%d chat=%d user=%d done secs=%d parts=%d settled=%s took_ms=%d",
+            job.id,
+            job.chat_id,
+            job.payer_id,
+            billed,
+            len(replies),
+            settled,
+            int((time.monotonic() - started) * 1000),
+        )
+
+    async def _transcribe(self, job: Job) -> tuple[int, list[str]]:
+        """Return the seconds to bill and the HTML messages to send."""
+        workdir = Path(tempfile.mkdtemp(prefix=f"voxgram-job{job.id}-"))
+        try:
+            source = await self._download(job, workdir / "source")
+            info = await self._probe(source)
+            await self._recheck_quota(job, info.duration)
+            try:
+                transcript = await self.transcriber.transcribe(
+                    source,
+                    workdir,
+                    language=job.language,
+                    on_upload=lambda file_id: jobs.record_upload(self.db, file_id, job.id),
+                    on_delete=lambda file_id: jobs.forget_upload(self.db, file_id),
+                )
+            except audio.AudioError as exc:
+                raise JobFailed("unreadable", texts.UNREADABLE) from exc
+            except MistralUnavailable as exc:
+                raise JobFailed("mistral_unavailable", texts.SERVICE_BUSY) from exc
+            except MistralAuthError as exc:
+                log.error("mistral refused the API key: check MISTRAL_API_KEY")
+                raise JobFailed("mistral_auth", texts.FAILED) from exc
+            except (MistralRejected, MistralError) as exc:
+                raise JobFailed("mistral_rejected", texts.SERVICE_REFUSED) from exc
+        finally:
+            await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+        if render.is_blank(transcript):
+            return 0, [html_escape_plain(texts.NO_SPEECH)]
+        return transcript.billed_seconds, render.render_messages(transcript, header=job.header)
+
+    async def _download(self, job: Job, dest: Path) -> Path:
+        try:
+            return await self.files.download(job.file_id, dest)
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise JobFailed("too_big", texts.too_big(job.file_size or 0)) from exc
+            log.warning("job=%d getFile refused: %s", job.id, exc.message)
+            raise JobFailed("download_failed", texts.DOWNLOAD_FAILED) from exc
+        except (DownloadError, TelegramError) as exc:
+            log.warning("job=%d download failed: %s", job.id, type(exc).__name__)
+            raise JobFailed("download_failed", texts.DOWNLOAD_FAILED) from exc
+
+    async def _probe(self, path: Path) -> audio.AudioInfo:
+        try:
+            return await asyncio.to_thread(audio.probe, path)
+        except audio.AudioError as exc:
+            raise JobFailed("unreadable", texts.UNREADABLE) from exc
+
+    async def _recheck_quota(self, job: Job, seconds: float) -> None:
+        """The declared duration came from the sender: check the real one before paying."""
+        limit = self.settings.MAX_AUDIO_SECONDS
+        if seconds > limit:
+            raise JobFailed("too_long", texts.too_long(seconds, limit))
+        fitted, left = await jobs.reserve_more(
+            self.db,
+            job.id,
+            math.ceil(seconds),
+            default_quota=self.settings.DEFAULT_QUOTA_SECONDS,
+            unlimited=job.payer_id in self.settings.ADMIN_IDS,
+        )
+        if not fitted:
+            period = self.settings.QUOTA_PERIOD
+            raise JobFailed(
+                "over_quota", texts.over_quota(seconds, left or 0, period.value, resets_at(period))
+            )
+
+    async def _deliver(self, job: Job, messages: list[str]) -> None:
+        """Edit the status message into the first part; further parts reply to the first."""
+        first_id: int | None = None
+        if job.status_message_id is not None:
+            first_id = await self._edit(job, job.status_message_id, messages[0])
+        if first_id is None:
+            first_id = (await self._send(job, messages[0], reply_to=job.message_id)).message_id
+        for text in messages[1:]:
+            await self._send(job, text, reply_to=first_id)
+
+    async def _edit(self, job: Job, message_id: int, text: str) -> int | None:
+        try:
+            await self.bot.edit_message_text(
+                text, chat_id=job.chat_id, message_id=message_id, parse_mode=ParseMode.HTML
+            )
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return message_id
+            log.info("job=%d status message not editable (%s): sending anew", job.id, exc.message)
+            return None
+        return message_id
+
+    async def _send(self, job: Job, text: str, *, reply_to: int) -> Message:
+        # allow_sending_without_reply: the note may have been deleted meanwhile.
+        try:
+            return await self.bot.send_message(
+                job.chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=job.thread_id,
+                reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
+            )
+        except BadRequest as exc:
+            log.error(
+                "job=%d send refused: %s (chars=%d)", job.id, exc.message, render.utf16_len(text)
+            )
+            raise
+
+    async def _report(self, job: Job, reply: str) -> None:
+        """Tell the user why the job failed (quiet in a group's auto mode)."""
+        if job.trigger == "auto":
+            if job.status_message_id is not None:
+                await self._quietly(self.bot.delete_message(job.chat_id, job.status_message_id))
+            return
+        text = html_escape_plain(reply)
+        if job.status_message_id is not None and await self._edit(job, job.status_message_id, text):
+            return
+        await self._quietly(self._send(job, text, reply_to=job.message_id))
+
+    async def _quietly(self, call: object) -> None:
+        try:
+            await call  # type: ignore[misc]
+        except TelegramError as exc:
+            log.info("telegram refused a courtesy message: %s", exc.message)
+
+
+def html_escape_plain(text: str) -> str:
+    """Escape a plain-text message for HTML parse mode."""
+    import html
+
+    return html.escape(text, quote=False)

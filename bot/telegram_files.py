@@ -1,0 +1,82 @@
+"""Files from the Bot API to local disk, streamed, never held whole in memory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+from telegram import Bot
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+log = logging.getLogger(__name__)
+
+
+class DownloadError(Exception):
+    """The file could not be fetched from Telegram after retries."""
+
+
+class _Retryable(Exception):
+    pass
+
+
+class TelegramFiles:
+    """`getFile`, then stream `{api}/file/bot<token>/<path>` to disk (or read it in place when a
+    local Bot API server runs with `--local` and hands out paths on its own disk)."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        api_url: str,
+        token: str,
+        local_mode: bool,
+        attempts: int = 3,
+        backoff: float = 1.0,
+    ) -> None:
+        self._bot = bot
+        self._file_root = f"{api_url}/file/bot{token}/"
+        self._local = local_mode
+        self._attempts = attempts
+        self._backoff = backoff
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def download(self, file_id: str, dest: Path) -> Path:
+        """Fetch the file to `dest` (or return its local path); raise DownloadError."""
+        telegram_file = await self._bot.get_file(file_id)
+        file_path = telegram_file.file_path
+        if not file_path:
+            raise DownloadError("getFile gave no file_path")
+        if self._local and Path(file_path).is_absolute():
+            return Path(file_path)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=10),
+            retry=retry_if_exception_type(_Retryable),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._stream(file_path, dest)
+        except _Retryable as exc:
+            raise DownloadError(str(exc)) from None
+        return dest
+
+    async def _stream(self, file_path: str, dest: Path) -> None:
+        try:
+            # PTB already turns the relative path into the full URL (token included).
+            url = file_path if file_path.startswith("http") else self._file_root + file_path
+            async with self._http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    log.warning("telegram download status=%d", response.status_code)
+                    raise _Retryable(f"download answered {response.status_code}")
+                with dest.open("wb") as out:
+                    async for block in response.aiter_bytes(1 << 16):
+                        out.write(block)
+        except httpx.TransportError as exc:
+            log.warning("telegram download failed: %s", type(exc).__name__)
+            raise _Retryable("download connection failed") from None

@@ -1,0 +1,134 @@
+"""The bot admins' commands (DESIGN §3): quotas, usage resets, blocks, stats."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.ext import ContextTypes
+
+from bot import texts
+from bot.quota import period_key
+from bot.settings import Settings
+from storage import usage
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class AdminCommands:
+    """One object for all admin commands; each refuses non-admins before touching anything."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+
+    async def _admin_message(self, update: Update) -> Message | None:
+        """The command's message if its sender is a bot admin; otherwise refuse and None."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return None
+        if user.id not in self.settings.ADMIN_IDS:
+            log.info("user=%d refused an admin command", user.id)
+            await message.reply_text(texts.ADMIN_ONLY)
+            return None
+        return message
+
+    async def setquota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/setquota <user_id> <seconds|unlimited>, or as a reply with only the amount."""
+        message = await self._admin_message(update)
+        if message is None:
+            return
+        args = context.args or []
+        replied = message.reply_to_message
+        target: int | None = None
+        amount: int | None = None
+        if len(args) == 2 and _user_id(args[0]) is not None:
+            target, amount = _user_id(args[0]), _amount(args[1])
+        elif len(args) == 1 and replied is not None and replied.from_user is not None:
+            target, amount = replied.from_user.id, _amount(args[0])
+        if target is None or amount is None:
+            await message.reply_text(texts.USAGE_SETQUOTA)
+            return
+        assert update.effective_user is not None
+        await usage.set_quota(self.db, target, amount, by=update.effective_user.id)
+        log.info("admin=%d set quota user=%d secs=%d", update.effective_user.id, target, amount)
+        await message.reply_text(
+            texts.quota_set(target, None if amount == usage.UNLIMITED else amount)
+        )
+
+    async def resetusage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/resetusage <user_id>: zero that user's usage for the current period."""
+        message = await self._admin_message(update)
+        if message is None:
+            return
+        target = _single_user_id(context.args)
+        if target is None:
+            await message.reply_text(texts.USAGE_RESETUSAGE)
+            return
+        cleared = await usage.reset_usage(self.db, target, period_key(self.settings.QUOTA_PERIOD))
+        log.info("usage reset user=%d cleared_secs=%d", target, cleared)
+        await message.reply_text(texts.usage_reset(target, cleared))
+
+    async def block(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/block <user_id>: that user's media is ignored from now on."""
+        await self._set_blocked(update, context, blocked=True)
+
+    async def unblock(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/unblock <user_id>."""
+        await self._set_blocked(update, context, blocked=False)
+
+    async def _set_blocked(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, *, blocked: bool
+    ) -> None:
+        message = await self._admin_message(update)
+        if message is None:
+            return
+        target = _single_user_id(context.args)
+        if target is None:
+            await message.reply_text(texts.USAGE_BLOCK if blocked else texts.USAGE_UNBLOCK)
+            return
+        await usage.set_blocked(self.db, target, blocked)
+        log.info("user=%d blocked=%s", target, blocked)
+        reply = texts.BLOCKED_OK if blocked else texts.UNBLOCKED_OK
+        await message.reply_text(reply.format(user_id=target))
+
+    async def stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/stats: users, seconds this period, jobs done and failed, top users."""
+        message = await self._admin_message(update)
+        if message is None:
+            return
+        if context.args:
+            await message.reply_text(texts.USAGE_STATS)
+            return
+        period = self.settings.QUOTA_PERIOD
+        figures = await usage.stats(self.db, period_key(period))
+        await message.reply_text(
+            texts.stats(
+                users=figures.users,
+                seconds=figures.seconds,
+                done=figures.jobs_done,
+                failed=figures.jobs_failed,
+                top=figures.top,
+                period=period.value,
+            )
+        )
+
+
+def _user_id(value: str) -> int | None:
+    if value.isdigit() and 0 < len(value) < 20:
+        return int(value)
+    return None
+
+
+def _single_user_id(args: list[str] | None) -> int | None:
+    return _user_id(args[0]) if args and len(args) == 1 else None
+
+
+def _amount(value: str) -> int | None:
+    """Seconds per period, or UNLIMITED for the word 'unlimited'."""
+    if value.lower() == "unlimited":
+        return usage.UNLIMITED
+    if value.isdigit() and len(value) < 12:
+        return int(value)
+    return None

@@ -1,0 +1,79 @@
+"""Commands anyone may use: /start, /help, /usage."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot import texts
+from bot.quota import period_key, resets_at
+from bot.settings import Settings
+from storage import usage
+from storage.db import Database
+
+
+class HelpCommand:
+    """/start and /help: what the bot does and how to use it in groups."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        text = texts.HELP
+        if update.effective_user and update.effective_user.id in self.settings.ADMIN_IDS:
+            text += texts.ADMIN_HELP
+        await message.reply_text(text, parse_mode=ParseMode.HTML)
+
+
+class UsageCommand:
+    """/usage: one's own seconds used and left; /usage <user_id> is the admins'."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        args = context.args or []
+        if args:
+            if user.id not in self.settings.ADMIN_IDS:
+                await message.reply_text(texts.ADMIN_ONLY)
+                return
+            if len(args) != 1 or not _is_user_id(args[0]):
+                await message.reply_text(texts.USAGE_USAGE)
+                return
+            target, who = int(args[0]), f"User {args[0]}"
+        else:
+            target, who = user.id, "You"
+        await message.reply_text(await usage_report(self.settings, self.db, target, who))
+
+
+async def usage_report(settings: Settings, db: Database, user_id: int, who: str) -> str:
+    """The /usage text for one user."""
+    period = settings.QUOTA_PERIOD
+    standing = await usage.get_usage(db, user_id, period_key(period))
+    if user_id in settings.ADMIN_IDS or standing.quota_seconds == usage.UNLIMITED:
+        quota = None
+    elif standing.quota_seconds is None:
+        quota = settings.DEFAULT_QUOTA_SECONDS
+    else:
+        quota = standing.quota_seconds
+    return texts.usage_line(
+        who=who,
+        used=standing.used_seconds,
+        reserved=standing.reserved_seconds,
+        quota=quota,
+        period=period.value,
+        reset_at=resets_at(period),
+        blocked=standing.blocked,
+    )
+
+
+def _is_user_id(value: str) -> bool:
+    return value.lstrip("-").isdigit() and len(value) < 20

@@ -1,0 +1,119 @@
+"""Users' quotas, blocks and usage per period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database, now
+
+UNLIMITED = -1
+
+
+@dataclass(frozen=True, slots=True)
+class UserUsage:
+    """One user's standing in one period."""
+
+    user_id: int
+    used_seconds: int
+    reserved_seconds: int
+    quota_seconds: int | None
+    """The user's own quota (-1 unlimited), or None when the default applies."""
+    blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    users: int
+    seconds: int
+    jobs_done: int
+    jobs_failed: int
+    top: list[tuple[int, int]]
+
+
+async def get_usage(db: Database, user_id: int, period: str) -> UserUsage:
+    row = await db.fetchone(
+        """
+        SELECT COALESCE(u.used_seconds, 0), COALESCE(u.reserved_seconds, 0),
+               (SELECT quota_seconds FROM users WHERE user_id = :user),
+               COALESCE((SELECT blocked FROM users WHERE user_id = :user), 0)
+        FROM (SELECT 1) LEFT JOIN usage AS u ON u.user_id = :user AND u.period = :period
+        """,
+        {"user": user_id, "period": period},
+    )
+    assert row is not None
+    return UserUsage(
+        user_id=user_id,
+        used_seconds=int(row[0]),
+        reserved_seconds=int(row[1]),
+        quota_seconds=None if row[2] is None else int(row[2]),
+        blocked=bool(row[3]),
+    )
+
+
+async def set_quota(db: Database, user_id: int, seconds: int, *, by: int) -> None:
+    """Give a user their own quota per period (UNLIMITED for no limit)."""
+    await db.execute(
+        """
+        INSERT INTO users (user_id, quota_seconds, quota_set_by, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET quota_seconds = excluded.quota_seconds,
+            quota_set_by = excluded.quota_set_by, updated_at = excluded.updated_at
+        """,
+        (user_id, seconds, by, now()),
+    )
+
+
+async def set_blocked(db: Database, user_id: int, blocked: bool) -> None:
+    await db.execute(
+        """
+        INSERT INTO users (user_id, blocked, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET blocked = excluded.blocked,
+            updated_at = excluded.updated_at
+        """,
+        (user_id, int(blocked), now()),
+    )
+
+
+async def is_blocked(db: Database, user_id: int) -> bool:
+    row = await db.fetchone("SELECT blocked FROM users WHERE user_id = ?", (user_id,))
+    return bool(row and row[0])
+
+
+async def reset_usage(db: Database, user_id: int, period: str) -> int:
+    """Zero the seconds used this period; running jobs keep their reservations. Returns the
+    seconds that were cleared."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT used_seconds FROM usage WHERE user_id = ? AND period = ?", (user_id, period)
+        ) as cursor:
+            row = await cursor.fetchone()
+        await conn.execute(
+            "UPDATE usage SET used_seconds = 0 WHERE user_id = ? AND period = ?", (user_id, period)
+        )
+        return 0 if row is None else int(row[0])
+
+
+async def stats(db: Database, period: str, top: int = 5) -> Stats:
+    users = await db.fetchone(
+        "SELECT COUNT(*) FROM (SELECT user_id FROM usage UNION SELECT user_id FROM users)"
+    )
+    seconds = await db.fetchone(
+        "SELECT COALESCE(SUM(used_seconds), 0) FROM usage WHERE period = ?", (period,)
+    )
+    jobs = await db.fetchone(
+        "SELECT COALESCE(SUM(status = 'done'), 0), COALESCE(SUM(status = 'failed'), 0)"
+        " FROM jobs WHERE period = ?",
+        (period,),
+    )
+    leaders = await db.fetchall(
+        "SELECT user_id, used_seconds FROM usage WHERE period = ? AND used_seconds > 0"
+        " ORDER BY used_seconds DESC, user_id LIMIT ?",
+        (period, top),
+    )
+    assert users is not None and seconds is not None and jobs is not None
+    return Stats(
+        users=int(users[0]),
+        seconds=int(seconds[0]),
+        jobs_done=int(jobs[0]),
+        jobs_failed=int(jobs[1]),
+        top=[(int(r[0]), int(r[1])) for r in leaders],
+    )
