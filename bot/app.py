@@ -23,6 +23,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import texts
 from bot.intake import Intake
 from bot.jobs import JobRunner
 from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
@@ -205,11 +206,13 @@ class Voxgram:
         """One error handler: log with ids only; the user gets a short apology in private."""
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("update=%s failed", update_id, exc_info=context.error)
-        if isinstance(update, Update) and update.effective_chat and update.effective_message:
-            if update.effective_chat.type == "private":
-                try:
-                    from bot import texts
-
-                    await update.effective_message.reply_text(texts.FAILED)
-                except Exception:
-                    log.warning("update=%s apology not sent", update_id)
+        if (
+            isinstance(update, Update)
+            and update.effective_message
+            and update.effective_chat
+            and update.effective_chat.type == "private"
+        ):
+            try:
+                await update.effective_message.reply_text(texts.FAILED)
+            except Exception:
+                log.warning("update=%s apology not sent", update_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import math
 import shutil
@@ -197,6 +198,4 @@ class Pipeline:
 
 def html_escape_plain(text: str) -> str:
     """Escape a plain-text message for HTML parse mode."""
-    import html
-
     return html.escape(text, quote=False)
