@@ -57,12 +57,13 @@ class Pipeline:
             await self._report(job, failure.reply)
             await jobs.fail(self.db, job.id, failure.code)
             return
+        settled = await jobs.settle(self.db, job.id, billed)
         try:
             await self._deliver(job, replies)
         except Forbidden:
             # The user blocked the bot or it left the group: nobody to tell; the work was done.
             log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
-        settled = await jobs.finish(self.db, job.id, billed)
+        await jobs.mark_done(self.db, job.id)
         log.info(
             "job=%d chat=%d user=%d done secs=%d parts=%d settled=%s took_ms=%d",
             job.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Message, Update
+from telegram import Message, MessageOriginUser, Update
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -45,8 +45,8 @@ class AdminCommands:
         amount: int | None = None
         if len(args) == 2 and _user_id(args[0]) is not None:
             target, amount = _user_id(args[0]), _amount(args[1])
-        elif len(args) == 1 and replied is not None and replied.from_user is not None:
-            target, amount = replied.from_user.id, _amount(args[0])
+        elif len(args) == 1 and replied is not None:
+            target, amount = _author(replied), _amount(args[0])
         if target is None or amount is None:
             await message.reply_text(texts.USAGE_SETQUOTA)
             return
@@ -113,6 +113,14 @@ class AdminCommands:
                 period=period.value,
             )
         )
+
+
+def _author(message: Message) -> int | None:
+    """Who wrote a message: the original sender of a forward when Telegram reveals them."""
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginUser):
+        return origin.sender_user.id
+    return message.from_user.id if message.from_user else None
 
 
 def _user_id(value: str) -> int | None:

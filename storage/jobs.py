@@ -233,15 +233,17 @@ async def reserve_more(
         return fitted, left
 
 
-async def finish(db: Database, job_id: int, billed_seconds: int) -> bool:
-    """Mark the job done and turn its reservation into billed usage, exactly once.
+async def settle(db: Database, job_id: int, billed_seconds: int) -> bool:
+    """Turn the job's reservation into billed usage, exactly once per job.
 
-    Returns False when the job was already finished (a repeated settle changes nothing).
+    Settling comes before the reply is sent, so a user who sees a transcript has been charged
+    for it; a restart that sends the reply again finds the job settled and charges nothing.
+    Returns False when the job was already settled or has ended.
     """
     async with db.transaction() as conn:
         async with conn.execute(
-            "UPDATE jobs SET status = 'done', billed_seconds = ?, error = NULL, updated_at = ?"
-            " WHERE id = ? AND status NOT IN ('done', 'failed')"
+            "UPDATE jobs SET billed_seconds = ?, updated_at = ?"
+            " WHERE id = ? AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
             " RETURNING payer_id, period, reserved_seconds",
             (billed_seconds, now(), job_id),
         ) as cursor:
@@ -257,12 +259,21 @@ async def finish(db: Database, job_id: int, billed_seconds: int) -> bool:
         return True
 
 
+async def mark_done(db: Database, job_id: int) -> None:
+    """The reply is out: the job is finished."""
+    await db.execute(
+        "UPDATE jobs SET status = 'done', error = NULL, updated_at = ? WHERE id = ?",
+        (now(), job_id),
+    )
+
+
 async def fail(db: Database, job_id: int, error: str) -> bool:
-    """Mark the job failed and release its reservation, exactly once."""
+    """Mark the job failed and release its reservation, exactly once; a settled job keeps
+    its charge (the user was served) and is only marked."""
     async with db.transaction() as conn:
         async with conn.execute(
             "UPDATE jobs SET status = 'failed', error = ?, updated_at = ?"
-            " WHERE id = ? AND status NOT IN ('done', 'failed')"
+            " WHERE id = ? AND status NOT IN ('done', 'failed') AND billed_seconds IS NULL"
             " RETURNING payer_id, period, reserved_seconds",
             (error, now(), job_id),
         ) as cursor:

@@ -1,0 +1,45 @@
+"""Small readers over the fakes' state, shared by the bot's tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.render import format_timestamp
+from tests import media
+from tests.fakes.telegram import BotMessage, FakeTelegram
+
+
+def expected_lines(words: list[media.Word], vocabulary: list[str]) -> list[str]:
+    """The transcript lines a user should see for a tone-word script."""
+    return [f"{format_timestamp(w.start)} {vocabulary[w.index]}" for w in words]
+
+
+def transcript_of(tg: FakeTelegram, chat_id: int, message_id: int) -> list[BotMessage] | None:
+    """The bot's replies to a note, once its status message has been edited into the result."""
+    replies = tg.replies_to(chat_id, message_id)
+    if replies and replies[0].edits > 0:
+        return replies
+    return None
+
+
+def answer_to(tg: FakeTelegram, chat_id: int, message_id: int) -> BotMessage | None:
+    """The bot's first message after a user's message (private answers need not quote)."""
+    later = [m for m in tg.bot_messages(chat_id) if m.message_id > message_id]
+    return later[0] if later else None
+
+
+def usage_row(db_path: Path, user_id: int) -> tuple[int, int]:
+    """(used, reserved) seconds of a user summed over periods, read from the SQLite file."""
+    with sqlite3.connect(db_path) as conn:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(used_seconds), 0), COALESCE(SUM(reserved_seconds), 0)"
+            " FROM usage WHERE user_id = ?",
+            (user_id,),
+        ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def job_statuses(db_path: Path) -> list[str]:
+    with sqlite3.connect(db_path) as conn:
+        return [r[0] for r in conn.execute("SELECT status FROM jobs ORDER BY id")]

@@ -1,0 +1,124 @@
+"""A note in a private chat comes back as a timestamped transcript (issue 2, tests 1–4)."""
+
+from __future__ import annotations
+
+import av
+
+from tests import media
+from tests.conftest import RunBot
+from tests.fakes.mistral import FakeMistral
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import answer_to, expected_lines, transcript_of
+
+
+async def test_voice_note_gets_timestamped_transcript(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    data, words, total = media.voice_note(4)
+    alice = tg.user(11, "Alice")
+    chat = tg.private_chat(alice)
+    async with run_bot():
+        note = tg.send_voice(chat, alice, data, duration=round(total))
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        assert replies[0].text is not None
+        assert replies[0].text.splitlines() == expected_lines(words, mistral.vocabulary)
+        # The audio reached Mistral through the Files API with purpose "audio" and a signed URL.
+        (call,) = mistral.transcriptions
+        assert call.source == "file_url"
+        (file_id,) = mistral.uploads
+        assert mistral.upload_purposes[file_id] == "audio"
+        assert mistral.uploads[file_id] == data
+        assert call.fields["timestamp_granularities"] == ["segment"]
+        # …and was deleted once transcribed.
+        await mistral.wait_for(lambda: file_id in mistral.deleted)
+        assert mistral.live_files == set()
+        assert not mistral.foreign_urls
+
+        usage_cmd = tg.send_text(chat, alice, "/usage")
+        answer = await tg.wait_for(lambda: answer_to(tg, chat["id"], usage_cmd["message_id"]))
+        billed = mistral_billed(mistral)
+        assert billed >= round(total) - 1
+        assert f"You used {billed} s" in (answer.text or "")
+
+
+def mistral_billed(mistral: FakeMistral) -> int:
+    return sum(c.billed_seconds for c in mistral.transcriptions if c.status == 200)
+
+
+async def test_direct_mode_sends_the_file_itself(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    data, words, total = media.voice_note(3)
+    bob = tg.user(12, "Bob")
+    chat = tg.private_chat(bob)
+    async with run_bot(UPLOAD_MODE="direct"):
+        note = tg.send_voice(chat, bob, data, duration=round(total))
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+    assert replies[0].text is not None
+    assert replies[0].text.splitlines() == expected_lines(words, mistral.vocabulary)
+    (call,) = mistral.transcriptions
+    assert call.source == "file"
+    assert call.audio == data
+    assert mistral.uploads == {}
+
+
+async def test_audio_file_document_and_video_note(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    carol = tg.user(13, "Carol")
+    chat = tg.private_chat(carol)
+    words, total = media.script(3, first_index=10)
+    samples = media.speech(words, total)
+    async with run_bot():
+        audio_msg = tg.send_audio(chat, carol, media.encode(samples, "mp3"), duration=round(total))
+        doc_msg = tg.send_document(
+            chat, carol, media.encode(samples, "m4a"), file_name="memo.m4a", mime_type=None
+        )
+        video_note = tg.send_video_note(chat, carol, media.video(samples), duration=round(total))
+        for sent in (audio_msg, doc_msg, video_note):
+            replies = await tg.wait_for(
+                lambda s=sent: transcript_of(tg, chat["id"], s["message_id"])
+            )
+            assert replies[0].text is not None
+            assert replies[0].text.splitlines() == expected_lines(words, mistral.vocabulary)
+    # What Mistral got for the video note held audio and no video.
+    assert len(mistral.transcriptions) == 3
+    for upload in mistral.uploads.values():
+        with av.open(__import__("io").BytesIO(upload)) as container:
+            assert not container.streams.video
+            assert len(container.streams.audio) == 1
+
+
+async def test_long_transcript_with_markup_arrives_whole(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    # Forty segments of ~300 characters with HTML specials, emoji and Cyrillic: ~12,000 chars.
+    mistral.vocabulary = [
+        f"#{k} <b>не</b> & «тег» 🎙️👍🏽 " + ("Привет, мир & <друзья> 😀 " * 11) for k in range(100)
+    ]
+    # Words start at x.3 s, so timestamps are whole seconds away from rounding edges.
+    words, total = media.script(40, word_seconds=0.5, pause_seconds=0.5)
+    data = media.encode(media.speech(words, total), "ogg")
+    dave = tg.user(14, "Dave")
+    chat = tg.private_chat(dave)
+    expected = expected_lines(words, mistral.vocabulary)
+    assert sum(len(line) + 1 for line in expected) > 12_000
+    async with run_bot():
+        note = tg.send_voice(chat, dave, data, duration=round(total))
+        first = (await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"])))[0]
+        parts = await tg.wait_for(
+            lambda: (
+                [first, *tg.replies_to(chat["id"], first.message_id)]
+                if sum(
+                    len((m.text or "").splitlines())
+                    for m in [first, *tg.replies_to(chat["id"], first.message_id)]
+                )
+                >= len(expected)
+                else None
+            )
+        )
+    assert len(parts) >= 3
+    lines = [line for part in parts for line in (part.text or "").splitlines()]
+    assert lines == [line.strip() for line in expected]
+    # Each part ended at a line boundary: no segment was cut across two messages.
+    assert all(len(p.text or "") <= 4096 for p in parts)
