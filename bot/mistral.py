@@ -20,7 +20,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from bot.transcript import Segment, Transcript
@@ -86,6 +87,10 @@ class MistralClient:
     ) -> None:
         self.model = model
         self._retry = retry
+        # Exponential backoff plus jitter so that many jobs do not retry in lockstep.
+        self._backoff = wait_exponential(
+            multiplier=retry.initial, max=retry.max_wait
+        ) + wait_random(0, retry.initial)
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}"},
@@ -218,10 +223,7 @@ class MistralClient:
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, MistralRateLimited) and error.retry_after is not None:
             return min(error.retry_after, self._retry.max_wait)
-        backoff = wait_exponential_jitter(
-            initial=self._retry.initial, max=self._retry.max_wait, jitter=self._retry.initial
-        )
-        return float(backoff(state))
+        return float(self._backoff(state))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -54,8 +54,9 @@ class Pipeline:
             billed, replies = await self._transcribe(job)
         except JobFailed as failure:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
-            await self._report(job, failure.reply)
+            # Release first: when the user reads the refusal, nothing is held against them.
             await jobs.fail(self.db, job.id, failure.code)
+            await self._report(job, failure.reply)
             return
         settled = await jobs.settle(self.db, job.id, billed)
         try:

@@ -1,0 +1,88 @@
+"""Starting from the command line: settings errors (issue 2, test 14) and `voxgram transcribe`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import media
+from tests.fakes.mistral import FakeMistral
+from tests.helpers import expected_lines
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """The environment without any setting of ours, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
+    env.update(values)
+    return env
+
+
+async def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_missing_api_key_stops_with_one_line(tmp_path: Path) -> None:
+    code, out, err = await run([], clean_env(TELEGRAM_BOT_TOKEN="1:x"), tmp_path)
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()]
+    assert "MISTRAL_API_KEY" in err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("UPLOAD_MODE", "ftp"),
+        ("MAX_CONCURRENT_TRANSCRIPTIONS", "many"),
+        ("ADMIN_IDS", "1,two"),
+        ("QUOTA_PERIOD", "week"),
+        ("TELEGRAM_LOCAL_MODE", "perhaps"),
+    ],
+)
+async def test_malformed_setting_is_named(tmp_path: Path, name: str, value: str) -> None:
+    env = clean_env(TELEGRAM_BOT_TOKEN="1:x", MISTRAL_API_KEY="k", **{name: value})
+    code, out, err = await run([], env, tmp_path)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert name in err
+    assert "Traceback" not in err + out
+
+
+async def test_transcribe_prints_the_timestamped_transcript(
+    mistral: FakeMistral, tmp_path: Path
+) -> None:
+    words, total = media.script(3, first_index=20)
+    audio = tmp_path / "memo.mp3"
+    audio.write_bytes(media.encode(media.speech(words, total), "mp3"))
+    env = clean_env(MISTRAL_API_KEY=mistral.api_key, MISTRAL_API_URL=mistral.base_url)
+    code, out, err = await run(["transcribe", str(audio)], env, tmp_path)
+    assert code == 0, err
+    assert out.splitlines() == expected_lines(words, mistral.vocabulary)
+    assert mistral.live_files == set()
+
+
+async def test_transcribe_with_a_wrong_key_says_so(mistral: FakeMistral, tmp_path: Path) -> None:
+    data, _, _ = media.voice_note(1)
+    audio = tmp_path / "note.ogg"
+    audio.write_bytes(data)
+    env = clean_env(MISTRAL_API_KEY="wrong-key", MISTRAL_API_URL=mistral.base_url)
+    code, _, err = await run(["transcribe", str(audio)], env, tmp_path)
+    assert code == 1
+    assert "API key refused" in err
+    assert "wrong-key" not in err
