@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 # decoders with a delay (AAC) need a few packets before the first frame.
 _DECODE_PROBE_PACKETS = 32
 
-# Demuxer names (PyAV's container.format.name) of the containers Mistral's audio input accepts,
-# with the codecs we trust in each. https://docs.mistral.ai/capabilities/audio_transcription
+# Containers (PyAV's demuxer names) whose audio goes to Mistral as it is, with the codecs trusted
+# in each: ogg/opus (voice notes), mp3, m4a, wav, flac, webm. Others are remuxed or re-encoded.
 _ACCEPTED: dict[str, frozenset[str]] = {
     "ogg": frozenset({"opus", "vorbis", "flac"}),
     "mp3": frozenset({"mp3"}),
@@ -47,8 +47,8 @@ _COPY_TARGETS: dict[str, tuple[str, str]] = {
     "pcm_s16le": ("wav", ".wav"),
 }
 
-# Re-encoded audio: Voxtral listens at 16 kHz mono, and this keeps a 3 h file far below the
-# 512 MB upload limit (about 70 MB of FLAC).
+# Re-encoded audio: Voxtral listens at 16 kHz mono anyway, and at this rate even 3 h of audio
+# (345 MB as raw PCM, less as FLAC) stays under the 512 MB upload limit.
 _REENCODE_RATE = 16000
 
 

@@ -1,0 +1,180 @@
+"""Real audio for tests: "tone words", one sine burst per word, encoded as Telegram sends it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+
+VOCABULARY_SIZE = 100
+AMPLITUDE = 0.5
+FADE_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class Word:
+    """One tone word: its index k (frequency word_freq(k)), start and length in seconds."""
+
+    index: int
+    start: float
+    duration: float
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+def word_freq(k: int) -> float:
+    """The frequency of word k, in Hz."""
+    if not 0 <= k < VOCABULARY_SIZE:
+        raise ValueError(f"word index {k} out of range")
+    return 300.0 + 50.0 * k
+
+
+def speech(words: Sequence[Word], total: float, sample_rate: int = 48000) -> np.ndarray:
+    """Float32 mono samples: a faded sine burst per word, digital silence between words."""
+    out = np.zeros(round(total * sample_rate), dtype=np.float32)
+    fade = max(1, round(FADE_SECONDS * sample_rate))
+    for word in words:
+        start = round(word.start * sample_rate)
+        n = min(round(word.duration * sample_rate), len(out) - start)
+        if n <= 0:
+            continue
+        t = np.arange(n, dtype=np.float64) / sample_rate
+        burst = AMPLITUDE * np.sin(2 * np.pi * word_freq(word.index) * t)
+        # Fades keep the bursts click-free, so lossy codecs do not smear energy into the gaps.
+        ramp = np.minimum(1.0, np.minimum(np.arange(n) + 1, n - np.arange(n)) / fade)
+        out[start : start + n] = (burst * ramp).astype(np.float32)
+    return out
+
+
+def script(
+    n_words: int,
+    *,
+    word_seconds: float = 0.6,
+    pause_seconds: float = 0.4,
+    lead: float = 0.3,
+    first_index: int = 0,
+) -> tuple[list[Word], float]:
+    """Consecutive words k = first_index, … (mod 100) and the total duration (lead at both ends)."""
+    words = [
+        Word(
+            index=(first_index + i) % VOCABULARY_SIZE,
+            start=round(lead + i * (word_seconds + pause_seconds), 6),
+            duration=word_seconds,
+        )
+        for i in range(n_words)
+    ]
+    total = lead + n_words * word_seconds + max(0, n_words - 1) * pause_seconds + lead
+    return words, round(total, 6)
+
+
+# (container format, codec, sample format, bit rate) per name the tests use.
+_FORMATS: dict[str, tuple[str, str, str, int | None]] = {
+    "ogg": ("ogg", "libopus", "flt", 32_000),
+    "mp3": ("mp3", "libmp3lame", "fltp", 64_000),
+    "m4a": ("ipod", "aac", "fltp", 64_000),
+    "wav": ("wav", "pcm_s16le", "s16", None),
+    "flac": ("flac", "flac", "s16", None),
+}
+
+
+def _add_audio_stream(
+    container: Any, codec: str, sample_rate: int, sample_format: str, bit_rate: int | None
+) -> Any:
+    # Opus only runs at 48 kHz (and a few divisors); a Telegram voice note is always 48 kHz.
+    rate = 48000 if codec == "libopus" else sample_rate
+    stream = container.add_stream(codec, rate=rate)
+    stream.layout = "mono"
+    stream.format = sample_format
+    if bit_rate:
+        stream.bit_rate = bit_rate
+    return stream
+
+
+def _audio_frames(samples: np.ndarray, sample_rate: int) -> list[Any]:
+    block = 4096
+    frames = []
+    for i in range(0, len(samples), block):
+        chunk = np.ascontiguousarray(samples[i : i + block], dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = sample_rate
+        frame.pts = i
+        frame.time_base = Fraction(1, sample_rate)
+        frames.append(frame)
+    return frames
+
+
+def _encode_audio(container: Any, stream: Any, samples: np.ndarray, sample_rate: int) -> None:
+    # The codec context converts/resamples each frame to its own format, rate and frame size.
+    for frame in _audio_frames(samples, sample_rate):
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def encode(samples: np.ndarray, fmt: str, sample_rate: int = 48000) -> bytes:
+    """Encode mono float samples as "ogg" (Opus), "mp3", "m4a" (AAC), "wav" or "flac" bytes."""
+    try:
+        container_format, codec, sample_format, bit_rate = _FORMATS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}") from None
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container_format) as container:
+        stream = _add_audio_stream(container, codec, sample_rate, sample_format, bit_rate)
+        _encode_audio(container, stream, samples, sample_rate)
+    return buf.getvalue()
+
+
+# Codecs video() can put next to the H.264 track in MP4.
+_VIDEO_AUDIO: dict[str, tuple[str, str, int | None]] = {
+    "aac": ("aac", "fltp", 64_000),
+    "mp3": ("libmp3lame", "fltp", 64_000),
+    "opus": ("libopus", "flt", 32_000),
+    "flac": ("flac", "s16", None),
+    "pcm_s16le": ("pcm_s16le", "s16", None),
+}
+
+
+def video(
+    samples: np.ndarray,
+    *,
+    size: tuple[int, int] = (240, 240),
+    fps: int = 15,
+    audio_codec: str = "aac",
+    sample_rate: int = 48000,
+) -> bytes:
+    """An MP4 (like a Telegram video note): H.264 frames as long as the audio, plus the audio."""
+    codec, sample_format, bit_rate = _VIDEO_AUDIO[audio_codec]
+    container_format = "mov" if audio_codec == "pcm_s16le" else "mp4"
+    buf = io.BytesIO()
+    width, height = size
+    duration = len(samples) / sample_rate
+    with av.open(buf, "w", format=container_format) as container:
+        vstream = container.add_stream("libx264", rate=fps)
+        vstream.width = width
+        vstream.height = height
+        vstream.pix_fmt = "yuv420p"
+        vstream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        astream = _add_audio_stream(container, codec, sample_rate, sample_format, bit_rate)
+        image = np.zeros((height, width, 3), dtype=np.uint8)
+        for i in range(max(1, round(duration * fps))):
+            image[:, :] = (i * 7) % 256
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            container.mux(vstream.encode(frame))
+        container.mux(vstream.encode(None))
+        _encode_audio(container, astream, samples, sample_rate)
+    return buf.getvalue()
+
+
+def voice_note(n_words: int = 3, **kw: Any) -> tuple[bytes, list[Word], float]:
+    """An Opus-in-Ogg voice note of n_words tone words: its bytes, the words and its duration."""
+    sample_rate = kw.pop("sample_rate", 48000)
+    words, total = script(n_words, **kw)
+    return encode(speech(words, total, sample_rate), "ogg", sample_rate), words, total

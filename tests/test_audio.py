@@ -1,0 +1,240 @@
+"""bot.audio on real files made by tests.media: durations, refusals, audio tracks, decoding."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from bot import audio
+from tests import media
+
+WORDS, TOTAL = media.script(4)
+SAMPLES = media.speech(WORDS, TOTAL)
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return [bytes(p) for p in container.demux(stream) if p.size]
+
+
+def encode_with(codec: str, fmt: str, samples: np.ndarray, rate: int = 48000) -> bytes:
+    """Mono audio in any codec/container PyAV can write, for formats tests.media does not make."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as container:
+        stream: Any = container.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        for i in range(0, len(samples), 4096):
+            block = np.ascontiguousarray(samples[i : i + 4096]).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = i
+            frame.time_base = Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "codec", "container"),
+    [
+        ("ogg", "opus", "ogg"),
+        ("mp3", "mp3", "mp3"),
+        ("m4a", "aac", "mov,mp4,m4a,3gp,3g2,mj2"),
+        ("wav", "pcm_s16le", "wav"),
+        ("flac", "flac", "flac"),
+    ],
+)
+def test_probe_reads_the_real_duration(
+    tmp_path: Path, fmt: str, codec: str, container: str
+) -> None:
+    path = write(tmp_path, f"note.{fmt}", media.encode(SAMPLES, fmt))
+    info = audio.probe(path)
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+    assert info.codec == codec
+    assert info.container == container
+    assert not info.has_video
+    assert info.sample_rate == 48000
+    assert info.channels == 1
+
+
+def test_probe_counts_packets_when_the_header_has_no_duration(tmp_path: Path) -> None:
+    # Raw ADTS AAC: FFmpeg only guesses its duration from the bit rate.
+    path = write(tmp_path, "note.aac", encode_with("aac", "adts", SAMPLES))
+    info = audio.probe(path)
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+    assert info.codec == "aac"
+
+
+def test_probe_of_a_long_note(tmp_path: Path) -> None:
+    words, total = media.script(60)
+    path = write(tmp_path, "long.ogg", media.encode(media.speech(words, total), "ogg"))
+    assert audio.probe(path).duration == pytest.approx(total, abs=0.05)
+
+
+def test_probe_of_a_video_note(tmp_path: Path) -> None:
+    path = write(tmp_path, "video.mp4", media.video(SAMPLES))
+    info = audio.probe(path)
+    assert info.has_video
+    assert info.codec == "aac"
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.ogg", b""),
+        ("random.ogg", np.random.default_rng(7).bytes(20_000)),
+        ("random.mp3", np.random.default_rng(8).bytes(64_000)),
+        ("notes.ogg", b"Shopping list:\n- milk\n- eggs\n" * 40),
+        ("image.ogg", PNG),
+        ("truncated.ogg", media.voice_note(2)[0][:120]),
+        ("truncated.m4a", media.encode(SAMPLES, "m4a")[:2000]),
+    ],
+)
+def test_probe_refuses_what_is_not_audio(tmp_path: Path, name: str, data: bytes) -> None:
+    path = write(tmp_path, name, data)
+    with pytest.raises(audio.AudioError):
+        audio.probe(path)
+
+
+def test_probe_refuses_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(audio.AudioError):
+        audio.probe(tmp_path / "gone.ogg")
+
+
+def test_probe_refuses_a_video_without_sound(tmp_path: Path) -> None:
+    data = media.video(SAMPLES)
+    src = write(tmp_path, "video.mp4", data)
+    silent = tmp_path / "silent.mp4"
+    with av.open(str(src)) as inp, av.open(str(silent), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        for packet in inp.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                out.mux(packet)
+    with pytest.raises(audio.AudioError):
+        audio.probe(silent)
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "mp3", "m4a", "wav", "flac"])
+def test_extract_audio_keeps_an_audio_file_as_it_is(tmp_path: Path, fmt: str) -> None:
+    path = write(tmp_path, f"note.{fmt}", media.encode(SAMPLES, fmt))
+    assert audio.extract_audio(path, tmp_path / "work") == path
+
+
+def test_extract_audio_keeps_webm_opus(tmp_path: Path) -> None:
+    path = write(tmp_path, "note.webm", encode_with("libopus", "webm", SAMPLES))
+    assert audio.extract_audio(path, tmp_path / "work") == path
+
+
+def test_extract_audio_copies_aac_out_of_a_video_note(tmp_path: Path) -> None:
+    src = write(tmp_path, "video.mp4", media.video(SAMPLES))
+    out = audio.extract_audio(src, tmp_path / "work")
+    assert out.parent == tmp_path / "work"
+    assert out.suffix == ".m4a"
+    with av.open(str(out)) as container:
+        assert not container.streams.video
+        assert len(container.streams) == 1
+        assert container.streams.audio[0].codec_context.name == "aac"
+    # Stream copy: the very same packets, not a re-encoding.
+    assert audio_packets(out) == audio_packets(src)
+    info = audio.probe(out)
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+    assert not info.has_video
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix", "decoded"),
+    [
+        ("mp3", ".mp3", "mp3"),
+        ("opus", ".ogg", "opus"),
+        ("flac", ".flac", "flac"),
+        ("pcm_s16le", ".wav", "pcm_s16le"),
+    ],
+)
+def test_extract_audio_copies_other_codecs(
+    tmp_path: Path, codec: str, suffix: str, decoded: str
+) -> None:
+    src = write(tmp_path, "video.mp4", media.video(SAMPLES, audio_codec=codec))
+    out = audio.extract_audio(src, tmp_path / "work")
+    assert out.suffix == suffix
+    info = audio.probe(out)
+    assert (info.codec, info.has_video) == (decoded, False)
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+    # Copied, not re-encoded: the same coded bytes (WAV only cuts them into other packets).
+    assert b"".join(audio_packets(out)) == b"".join(audio_packets(src))
+
+
+def test_extract_audio_reencodes_a_codec_mistral_does_not_take(tmp_path: Path) -> None:
+    src = write(tmp_path, "note.mkv", encode_with("ac3", "matroska", SAMPLES))
+    out = audio.extract_audio(src, tmp_path / "work")
+    assert out.suffix == ".flac"
+    info = audio.probe(out)
+    assert info.codec == "flac"
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+    assert info.channels == 1
+
+
+def test_extract_audio_copies_aac_out_of_an_unaccepted_container(tmp_path: Path) -> None:
+    src = write(tmp_path, "note.mkv", encode_with("aac", "matroska", SAMPLES))
+    out = audio.extract_audio(src, tmp_path / "work")
+    assert out.suffix == ".m4a"
+    assert audio_packets(out) == audio_packets(src)
+
+
+def test_extract_audio_refuses_garbage(tmp_path: Path) -> None:
+    path = write(tmp_path, "video.mp4", np.random.default_rng(3).bytes(50_000))
+    with pytest.raises(audio.AudioError):
+        audio.extract_audio(path, tmp_path / "work")
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "m4a"])
+def test_decode_mono_streams_float_blocks(tmp_path: Path, fmt: str) -> None:
+    path = write(tmp_path, f"note.{fmt}", media.encode(SAMPLES, fmt))
+    blocks = list(audio.decode_mono(path))
+    assert len(blocks) > 1
+    assert all(b.dtype == np.float32 and b.ndim == 1 for b in blocks)
+    samples = np.concatenate(blocks)
+    assert len(samples) / 16000 == pytest.approx(TOTAL, abs=0.05)
+    word = WORDS[1]
+    middle = samples[round((word.start + 0.1) * 16000) : round((word.end - 0.1) * 16000)]
+    assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+    gap = samples[round((word.end + 0.1) * 16000) : round((word.end + 0.3) * 16000)]
+    assert np.max(np.abs(gap)) < 0.01
+
+
+def test_decode_mono_of_a_video_at_another_rate(tmp_path: Path) -> None:
+    path = write(tmp_path, "video.mp4", media.video(SAMPLES))
+    samples = np.concatenate(list(audio.decode_mono(path, sample_rate=8000)))
+    assert len(samples) / 8000 == pytest.approx(TOTAL, abs=0.05)
+
+
+def test_media_generation_is_fast() -> None:
+    import time
+
+    words, total = media.script(30)
+    started = time.perf_counter()
+    data = media.encode(media.speech(words, total), "ogg")
+    assert time.perf_counter() - started < 1.0
+    assert total == pytest.approx(30 * 1.0 - 0.4 + 0.6)
+    assert data[:4] == b"OggS"
