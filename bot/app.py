@@ -17,6 +17,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -33,6 +34,12 @@ from bot.telegram_files import TelegramFiles
 from bot.transcriber import Transcriber
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, UsageCommand
+from handlers.groups import (
+    AutoTranscribeCommand,
+    MembershipHandler,
+    MigrationHandler,
+    TranscribeCommand,
+)
 from handlers.media import MediaHandler
 from storage import jobs
 from storage.db import Database
@@ -55,6 +62,9 @@ class Tuning:
     mistral_timeout: float | None = None
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
+    group_rate: tuple[float, float] = (1, 3.0)
+    """At most this many messages per that many seconds to one group: Telegram allows about
+    20 a minute, and a steady drip never trips its sliding window the way a burst would."""
 
 
 MEDIA = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
@@ -75,7 +85,13 @@ class Voxgram:
             .local_mode(settings.TELEGRAM_LOCAL_MODE)
             # Handlers only queue jobs, so they may run side by side; workers do the waiting.
             .concurrent_updates(True)
-            .rate_limiter(AIORateLimiter(max_retries=self.tuning.telegram_max_retries))
+            .rate_limiter(
+                AIORateLimiter(
+                    group_max_rate=self.tuning.group_rate[0],
+                    group_time_period=self.tuning.group_rate[1],
+                    max_retries=self.tuning.telegram_max_retries,
+                )
+            )
             .post_init(self._post_init)
             .post_stop(self._post_stop)
             .post_shutdown(self._post_shutdown)
@@ -126,12 +142,14 @@ class Voxgram:
         app.add_handler(CommandHandler("block", admin.block))
         app.add_handler(CommandHandler("unblock", admin.unblock))
         app.add_handler(CommandHandler("stats", admin.stats))
-        # Media in private chats; only new messages: an edited caption is not a new note.
+        # Groups: on-demand transcription, the auto-mode switch, onboarding, migration.
+        app.add_handler(CommandHandler("transcribe", TranscribeCommand(self.intake)))
+        app.add_handler(CommandHandler("autotranscribe", AutoTranscribeCommand(settings, self.db)))
+        app.add_handler(ChatMemberHandler(MembershipHandler(self.db)))
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, MigrationHandler(self.db)))
+        # Media; only new messages: an edited caption is not a new note.
         app.add_handler(
-            MessageHandler(
-                filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & MEDIA,
-                MediaHandler(self.intake),
-            )
+            MessageHandler(filters.UpdateType.MESSAGE & MEDIA, MediaHandler(self.intake, self.db))
         )
         app.add_error_handler(self._on_error)
 

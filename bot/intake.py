@@ -16,6 +16,7 @@ from telegram import (
     MessageOriginHiddenUser,
     MessageOriginUser,
     ReplyParameters,
+    User,
 )
 from telegram.constants import FileSizeLimit
 from telegram.error import TelegramError
@@ -24,7 +25,7 @@ from bot import texts
 from bot.jobs import JobRunner
 from bot.quota import period_key, resets_at
 from bot.settings import Settings
-from storage import jobs, usage
+from storage import jobs, prefs, usage
 from storage.db import Database
 from storage.jobs import Accepted, NewJob
 
@@ -125,37 +126,46 @@ class Intake:
         return int(FileSizeLimit.FILESIZE_DOWNLOAD)
 
     async def submit(
-        self, message: Message, note: Note, *, payer_id: int, trigger: str, quiet: bool = False
+        self,
+        note_message: Message,
+        note: Note,
+        *,
+        payer: User,
+        trigger: str,
+        answer_to: Message | None = None,
     ) -> None:
-        """Queue `note` (in `message`) for transcription paid by `payer_id`, or say why not.
+        """Queue the note in `note_message` for transcription paid by `payer`, or say why not.
 
-        `quiet` (a group's auto mode) suppresses refusals in the chat.
+        `trigger` is "private", "auto" (a group's auto mode: quiet, no status message) or
+        "command" (/transcribe: refusals answer the command in `answer_to`).
         """
-        chat = message.chat
-        log_ctx = f"chat={chat.id} msg={message.message_id} user={payer_id} kind={note.kind}"
-        if await usage.is_blocked(self.db, payer_id):
+        chat = note_message.chat
+        quiet = trigger == "auto"
+        answer = answer_to or note_message
+        log_ctx = f"chat={chat.id} msg={note_message.message_id} user={payer.id} kind={note.kind}"
+        if await usage.is_blocked(self.db, payer.id):
             log.info("%s ignored: user blocked", log_ctx)
             return
         if note.file_size is not None and note.file_size > self.max_file_size:
             log.info("%s refused: file too big bytes=%d", log_ctx, note.file_size)
             if not quiet:
-                await self._reply(message, texts.too_big(note.file_size))
+                await self._reply(answer, texts.too_big(note.file_size))
             return
         limit = self.settings.MAX_AUDIO_SECONDS
         if note.duration is not None and note.duration > limit:
             log.info("%s refused: too long secs=%d", log_ctx, note.duration)
             if not quiet:
-                await self._reply(message, texts.too_long(note.duration, limit))
+                await self._reply(answer, texts.too_long(note.duration, limit))
             return
         period = self.settings.QUOTA_PERIOD
         reserve = math.ceil(note.duration) if note.duration else 0
-        header = origin_name(message)
+        header = origin_name(note_message)
         job = NewJob(
             chat_id=chat.id,
-            message_id=message.message_id,
+            message_id=note_message.message_id,
             chat_type=chat.type,
-            thread_id=message.message_thread_id if message.is_topic_message else None,
-            payer_id=payer_id,
+            thread_id=_thread(note_message),
+            payer_id=payer.id,
             trigger=trigger,
             kind=note.kind,
             file_id=note.file_id,
@@ -164,7 +174,7 @@ class Intake:
             declared_seconds=reserve if note.duration is not None else None,
             header=f"Forwarded from {header}" if header else None,
             language=None,
-            user_language=message.from_user.language_code if message.from_user else None,
+            user_language=payer.language_code,
             period=period_key(period),
         )
         acceptance = await jobs.accept(
@@ -172,21 +182,26 @@ class Intake:
             job,
             reserve=reserve,
             default_quota=self.settings.DEFAULT_QUOTA_SECONDS,
-            unlimited=payer_id in self.settings.ADMIN_IDS,
+            unlimited=payer.id in self.settings.ADMIN_IDS,
         )
         if acceptance.outcome is Accepted.DUPLICATE:
             log.info("%s duplicate of job=%s", log_ctx, acceptance.job_id)
+            if trigger == "command":
+                await self._reply(answer, texts.ALREADY)
             return
         if acceptance.outcome is Accepted.OVER_QUOTA:
             log.info("%s refused: over quota left=%s", log_ctx, acceptance.left_seconds)
-            if not quiet:
+            # In a group's auto mode a user learns it at most once per period, not per note.
+            if not quiet or await prefs.first_quota_notice(self.db, chat.id, payer.id, job.period):
                 text = texts.over_quota(
                     reserve, acceptance.left_seconds or 0, period.value, resets_at(period)
                 )
-                await self._reply(message, text)
+                await self._reply(answer, text)
             return
         assert acceptance.job_id is not None
-        status = await self._reply(message, texts.STATUS)
+        # A group's auto mode gets no status message: one message per note keeps groups
+        # quiet and within Telegram's 20 messages a minute.
+        status = None if quiet else await self._reply(note_message, texts.STATUS)
         await jobs.mark_queued(
             self.db, acceptance.job_id, status.message_id if status is not None else None
         )
@@ -199,7 +214,7 @@ class Intake:
             return await self.bot.send_message(
                 message.chat.id,
                 text,
-                message_thread_id=message.message_thread_id if message.is_topic_message else None,
+                message_thread_id=_thread(message),
                 reply_parameters=ReplyParameters(
                     message.message_id, allow_sending_without_reply=True
                 ),
@@ -207,3 +222,8 @@ class Intake:
         except TelegramError as exc:
             log.warning("chat=%d reply failed: %s", message.chat.id, exc.message)
             return None
+
+
+def _thread(message: Message) -> int | None:
+    """The forum topic a message is in, so replies stay in that topic."""
+    return message.message_thread_id if message.is_topic_message else None

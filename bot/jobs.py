@@ -27,6 +27,8 @@ class JobRunner:
         self._db = db
         self._handle = handle
         self._workers = workers
+        # Half the workers at most for one chat, so others are served during a group's burst.
+        self._per_chat = max(1, workers // 2)
         # One permit per wake-up: a permit is never lost, unlike an Event cleared by a rival.
         self._signal = asyncio.Semaphore(0)
         self._tasks: list[asyncio.Task[None]] = []
@@ -71,7 +73,7 @@ class JobRunner:
 
     async def _work(self, number: int) -> None:
         while not self._stopping:
-            job = await jobs.claim_next(self._db)
+            job = await jobs.claim_next(self._db, per_chat=self._per_chat)
             if job is None:
                 await self._signal.acquire()
                 continue

@@ -18,6 +18,22 @@ SERVICE_BUSY = (
 )
 SERVICE_REFUSED = "The transcription service could not process this audio. Nothing was charged."
 FAILED = "Sorry, something went wrong with this note. Nothing was charged; please try again."
+ALREADY = "This note is already transcribed (or on its way)."
+TRANSCRIBE_HINT = (
+    "Reply to a voice note, audio, video note or video with /transcribe to transcribe it."
+)
+GROUP_ADMINS_ONLY = "Only the group's admins can change this."
+USAGE_AUTOTRANSCRIBE = "Usage: /autotranscribe on|off"
+AUTO_ON = "Automatic transcription is on: I transcribe every voice note, audio and video note here."
+AUTO_OFF = "Automatic transcription is off. Reply to a note with /transcribe to transcribe it."
+ONBOARDING = (
+    "👋 Hi! I turn voice notes into text.\n\n"
+    "• To transcribe every voice note here automatically, make me an admin of this group "
+    "(or turn my privacy mode off in @BotFather), since otherwise Telegram does not show me "
+    "the notes.\n"
+    "• Reply to any voice note, audio, video note or video with /transcribe — that always works.\n"
+    "• Group admins switch automatic mode with /autotranscribe on or /autotranscribe off."
+)
 ADMIN_ONLY = "Sorry, this command is for the bot's admins."
 BLOCKED_OK = "User {user_id} is blocked: their media is ignored."
 UNBLOCKED_OK = "User {user_id} is unblocked."

@@ -10,26 +10,39 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.intake import Intake, note_of
+from storage import prefs
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
+# Kinds a group's auto mode transcribes: the things people send to be heard. Videos and
+# documents in a group are only transcribed on request (/transcribe), to stay quiet.
+AUTO_KINDS = frozenset({"voice", "audio", "video_note"})
+
 
 class MediaHandler:
-    """A voice note, audio, video note, video or document sent to the bot in private."""
+    """A voice note, audio, video note, video or document sent to the bot or in a group."""
 
-    def __init__(self, intake: Intake) -> None:
+    def __init__(self, intake: Intake, db: Database) -> None:
         self.intake = intake
+        self.db = db
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         if message is None or message.from_user is None:
             return
         note = note_of(message)
-        private = message.chat.type == ChatType.PRIVATE
-        if note is None:
-            if private:
+        if message.chat.type == ChatType.PRIVATE:
+            if note is None:
                 log.info("chat=%d msg=%d not audio", message.chat.id, message.message_id)
                 await message.reply_text(texts.NOT_AUDIO)
+                return
+            # The sender pays; for a forwarded note that is the forwarder.
+            await self.intake.submit(message, note, payer=message.from_user, trigger="private")
             return
-        # In private the sender (who is also the forwarder of a forwarded note) pays.
-        await self.intake.submit(message, note, payer_id=message.from_user.id, trigger="private")
+        if note is None or note.kind not in AUTO_KINDS:
+            return
+        if not await prefs.auto_transcribe(self.db, message.chat.id):
+            return
+        # Auto mode: the poster (or forwarder) pays.
+        await self.intake.submit(message, note, payer=message.from_user, trigger="auto")

@@ -73,6 +73,14 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at       INTEGER NOT NULL
     );
     """,
+    """
+    CREATE TABLE quota_notices (
+        chat_id  INTEGER NOT NULL,
+        user_id  INTEGER NOT NULL,
+        period   TEXT NOT NULL,
+        PRIMARY KEY (chat_id, user_id, period)
+    );
+    """,
 )
 
 Row = aiosqlite.Row

@@ -164,18 +164,20 @@ async def set_status_message(db: Database, job_id: int, message_id: int | None) 
     )
 
 
-async def claim_next(db: Database) -> Job | None:
-    """Take the oldest queued job of the chat with the fewest running jobs: one busy chat
-    cannot starve the others."""
+async def claim_next(db: Database, *, per_chat: int) -> Job | None:
+    """Take the oldest queued job of the chat with the fewest running jobs, and never more
+    than `per_chat` running in one chat: a busy group cannot starve everyone else."""
     async with db.transaction() as conn:
         async with conn.execute(
             """
-            SELECT q.id FROM jobs AS q
-            WHERE q.status = 'queued'
-            ORDER BY (SELECT COUNT(*) FROM jobs AS r
-                      WHERE r.status = 'running' AND r.chat_id = q.chat_id), q.id
+            SELECT q.id, (SELECT COUNT(*) FROM jobs AS r
+                          WHERE r.status = 'running' AND r.chat_id = q.chat_id) AS busy
+            FROM jobs AS q
+            WHERE q.status = 'queued' AND busy < ?
+            ORDER BY busy, q.id
             LIMIT 1
-            """
+            """,
+            (per_chat,),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:

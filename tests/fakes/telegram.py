@@ -173,10 +173,13 @@ class FakeTelegram:
         *,
         local_mode: bool = False,
         group_limit_per_minute: int | None = None,
+        group_window_seconds: float = GROUP_WINDOW_SECONDS,
     ) -> None:
         self.token = token
         self.local_mode = local_mode
         self.group_limit_per_minute = group_limit_per_minute
+        # Tests shrink the minute so that a burst test takes seconds, not minutes.
+        self.group_window_seconds = group_window_seconds
         bot_id = int(token.split(":", 1)[0])
         self.bot_user: dict[str, Any] = {
             "id": bot_id,
@@ -875,10 +878,10 @@ class FakeTelegram:
         if self.group_limit_per_minute is None or chat.data["id"] >= 0:
             return
         now = time.monotonic()
-        while chat.sends and chat.sends[0] <= now - GROUP_WINDOW_SECONDS:
+        while chat.sends and chat.sends[0] <= now - self.group_window_seconds:
             chat.sends.popleft()
         if len(chat.sends) >= self.group_limit_per_minute:
-            retry_after = max(1, math.ceil(chat.sends[0] + GROUP_WINDOW_SECONDS - now))
+            retry_after = max(1, math.ceil(chat.sends[0] + self.group_window_seconds - now))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
         chat.sends.append(now)
 

@@ -1,0 +1,128 @@
+"""Groups: /transcribe on request, /autotranscribe for admins, onboarding, migration."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import texts
+from bot.intake import Intake, note_of
+from bot.settings import Settings
+from storage import prefs
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+_ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+_ABSENT = {ChatMemberStatus.LEFT, ChatMemberStatus.BANNED}
+
+
+class TranscribeCommand:
+    """/transcribe as a reply: transcribe that message, paid by whoever asked."""
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.from_user is None:
+            return
+        target = message.reply_to_message
+        note = note_of(target) if target is not None else None
+        if target is None or note is None:
+            await message.reply_text(texts.TRANSCRIBE_HINT, do_quote=True)
+            return
+        await self.intake.submit(
+            target, note, payer=message.from_user, trigger="command", answer_to=message
+        )
+
+
+class AutoTranscribeCommand:
+    """/autotranscribe on|off: for the group's admins and the bot's admins."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        if message.chat.type == ChatType.PRIVATE:
+            await message.reply_text(texts.USAGE_AUTOTRANSCRIBE + " (in a group)")
+            return
+        if not await self._may_configure(message):
+            log.info("chat=%d /autotranscribe refused", message.chat.id)
+            await message.reply_text(texts.GROUP_ADMINS_ONLY, do_quote=True)
+            return
+        args = [a.lower() for a in context.args or []]
+        if args not in (["on"], ["off"]):
+            await message.reply_text(texts.USAGE_AUTOTRANSCRIBE, do_quote=True)
+            return
+        on = args == ["on"]
+        await prefs.set_auto_transcribe(self.db, message.chat.id, on)
+        log.info("chat=%d auto_transcribe=%s", message.chat.id, on)
+        await message.reply_text(texts.AUTO_ON if on else texts.AUTO_OFF, do_quote=True)
+
+    async def _may_configure(self, message: Message) -> bool:
+        """A bot admin, an anonymous group admin (posting as the group), or a group admin."""
+        if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
+            return True
+        user = message.from_user
+        if user is None:
+            return False
+        if user.id in self.settings.ADMIN_IDS:
+            return True
+        try:
+            member = await message.chat.get_member(user.id)
+        except TelegramError as exc:
+            log.warning("chat=%d getChatMember failed: %s", message.chat.id, exc.message)
+            return False
+        return member.status in _ADMIN_STATUSES
+
+
+class MembershipHandler:
+    """The bot was added to a group: explain, once, how to use it there."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        change = update.my_chat_member
+        if change is None or change.chat.type == ChatType.PRIVATE:
+            return
+        joined = (
+            change.old_chat_member.status in _ABSENT
+            and change.new_chat_member.status not in _ABSENT
+        )
+        if not joined or not await prefs.mark_onboarded(self.db, change.chat.id):
+            return
+        log.info("chat=%d bot added; onboarding sent", change.chat.id)
+        try:
+            await context.bot.send_message(change.chat.id, texts.ONBOARDING)
+        except TelegramError as exc:
+            log.warning("chat=%d onboarding not sent: %s", change.chat.id, exc.message)
+
+
+class MigrationHandler:
+    """A group became a supergroup: its settings follow it to the new chat id."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        if message.migrate_to_chat_id:
+            old, new = message.chat.id, message.migrate_to_chat_id
+        elif message.migrate_from_chat_id:
+            old, new = message.migrate_from_chat_id, message.chat.id
+        else:
+            return
+        await prefs.migrate_chat(self.db, old, new)
+        log.info("chat=%d migrated to chat=%d", old, new)

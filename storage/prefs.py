@@ -1,0 +1,62 @@
+"""Per-chat settings: auto mode, onboarding, and once-per-period quota notices in groups."""
+
+from __future__ import annotations
+
+from storage.db import Database, now
+
+
+async def auto_transcribe(db: Database, chat_id: int) -> bool:
+    """Whether the group transcribes every note (on unless turned off)."""
+    row = await db.fetchone("SELECT auto_transcribe FROM chats WHERE chat_id = ?", (chat_id,))
+    return True if row is None else bool(row[0])
+
+
+async def set_auto_transcribe(db: Database, chat_id: int, on: bool) -> None:
+    await db.execute(
+        """
+        INSERT INTO chats (chat_id, auto_transcribe, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (chat_id) DO UPDATE SET auto_transcribe = excluded.auto_transcribe,
+            updated_at = excluded.updated_at
+        """,
+        (chat_id, int(on), now()),
+    )
+
+
+async def mark_onboarded(db: Database, chat_id: int) -> bool:
+    """Record that the group got its how-to message; True only the first time."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO chats (chat_id, updated_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (chat_id, now()),
+        )
+        async with conn.execute(
+            "UPDATE chats SET onboarded = 1, updated_at = ? WHERE chat_id = ? AND onboarded = 0",
+            (now(), chat_id),
+        ) as cursor:
+            return cursor.rowcount == 1
+
+
+async def migrate_chat(db: Database, old_id: int, new_id: int) -> None:
+    """A group became a supergroup: its settings move to the new id (unless it has its own)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            """
+            INSERT INTO chats (chat_id, auto_transcribe, language, onboarded, updated_at)
+            SELECT ?, auto_transcribe, language, onboarded, ? FROM chats WHERE chat_id = ?
+            ON CONFLICT (chat_id) DO NOTHING
+            """,
+            (new_id, now(), old_id),
+        )
+
+
+async def first_quota_notice(db: Database, chat_id: int, user_id: int, period: str) -> bool:
+    """True the first time this period that a user out of quota is told so in this group."""
+    async with (
+        db.transaction() as conn,
+        conn.execute(
+            "INSERT INTO quota_notices (chat_id, user_id, period) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (chat_id, user_id, period),
+        ) as cursor,
+    ):
+        return cursor.rowcount == 1
