@@ -32,11 +32,11 @@ def _settings(cls: type[Settings]) -> Settings:
 
 
 def run() -> None:
-    """Start the bot with long polling."""
+    """Start the bot (long polling, or webhooks when WEBHOOK_URL is set)."""
     from bot.app import Voxgram
 
     settings = _settings(Settings)
-    Voxgram(settings).run_polling()
+    Voxgram(settings).run()
 
 
 async def _transcribe(settings: Settings, path: Path) -> str:

@@ -194,8 +194,21 @@ class Voxgram:
             finally:
                 await self.stop()
 
-    def run_polling(self) -> None:
-        """The real start: long polling until SIGINT/SIGTERM. Pending updates are kept."""
+    def run(self) -> None:
+        """The real start, until SIGINT/SIGTERM: webhooks when WEBHOOK_URL is set, else long
+        polling. Pending updates are kept either way: notes sent while down are transcribed."""
+        settings = self.settings
+        if settings.WEBHOOK_URL:
+            self.application.run_webhook(
+                listen=settings.WEBHOOK_LISTEN,
+                port=settings.WEBHOOK_PORT,
+                webhook_url=settings.WEBHOOK_URL,
+                secret_token=settings.WEBHOOK_SECRET.get_secret_value() or None,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+                close_loop=False,
+            )
+            return
         self.application.run_polling(
             allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False, close_loop=False
         )

@@ -1,0 +1,49 @@
+"""The bot as operators start it: `python -m bot` with only environment variables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests import media
+from tests.fakes.mistral import FakeMistral
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import expected_lines, transcript_of
+
+
+async def test_python_m_bot_transcribes_and_stops_cleanly_on_sigterm(
+    tg: FakeTelegram, mistral: FakeMistral, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=tg.token,
+        MISTRAL_API_KEY=mistral.api_key,
+        TELEGRAM_API_URL=tg.api_url,
+        MISTRAL_API_URL=mistral.base_url,
+        DATABASE_PATH=str(tmp_path / "db" / "bot.sqlite3"),
+        SHUTDOWN_GRACE_SECONDS="5",
+    )
+    data, words, total = media.voice_note(3)
+    uma = tg.user(1300, "Uma")
+    chat = tg.private_chat(uma)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        note = tg.send_voice(chat, uma, data, duration=round(total))
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    log = err.decode()
+    assert "voxgram started" in log
+    assert tg.token not in log
+    assert (tmp_path / "db" / "bot.sqlite3").is_file()
