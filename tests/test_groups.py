@@ -11,7 +11,7 @@ from tests import media
 from tests.conftest import ADMIN_ID, FAST, RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import BotMessage, FakeTelegram
-from tests.helpers import answer_to, expected_lines, usage_row
+from tests.helpers import answer_to, expected_lines, job_statuses, usage_row
 
 GROUP = -100500
 
@@ -303,3 +303,30 @@ async def test_migrated_group_keeps_its_auto_mode(
         await settle(tg, new, boss)
     assert tg.replies_to(GROUP, note["message_id"]) == []
     assert mistral.transcriptions == []
+
+
+async def test_auto_mode_is_quiet_about_failures_and_quota(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    group = tg.group_chat(GROUP, "Team")
+    vic, walt = tg.user(980, "Vic"), tg.user(981, "Walt")
+    data, _, total = media.voice_note(3)
+    async with run_bot(DEFAULT_QUOTA_SECONDS=5):
+        # A corrupt note: no message in the group, nothing charged.
+        broken = tg.send_voice(group, vic, b"OggS" + bytes(30_000), duration=3)
+        # Walt is out of quota after one note; his next two are refused, and told so once.
+        first = tg.send_voice(group, walt, data, duration=round(total))
+        await tg.wait_for(lambda: reply_to(tg, GROUP, first["message_id"]))
+        second = tg.send_voice(group, walt, data, duration=round(total))
+        third = tg.send_voice(group, walt, data, duration=round(total))
+        await settle(tg, group, vic)
+        # The corrupt note's job has ended (re-checked at least at every long poll).
+        await tg.wait_for(lambda: "failed" in job_statuses(db_path))
+    assert tg.replies_to(GROUP, broken["message_id"]) == []
+    refusals = tg.replies_to(GROUP, second["message_id"]) + tg.replies_to(
+        GROUP, third["message_id"]
+    )
+    assert len(refusals) == 1
+    assert "Not enough quota" in (refusals[0].text or "")
+    assert usage_row(db_path, vic["id"]) == (0, 0)
+    assert len(mistral.transcriptions) == 1
