@@ -1,0 +1,111 @@
+"""Nothing lost, nothing charged twice: crashes, downtime and duplicate updates."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests import media
+from tests.conftest import RunBot
+from tests.fakes.mistral import FakeMistral
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import expected_lines, job_statuses, transcript_of, usage_row
+
+
+def bot_env(tg: FakeTelegram, mistral: FakeMistral, db_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=tg.token,
+        MISTRAL_API_KEY=mistral.api_key,
+        TELEGRAM_API_URL=tg.api_url,
+        MISTRAL_API_URL=mistral.base_url,
+        DATABASE_PATH=str(db_path),
+    )
+    return env
+
+
+async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=cwd, stderr=asyncio.subprocess.DEVNULL
+    )
+
+
+async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_once(
+    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+) -> None:
+    env = bot_env(tg, mistral, db_path)
+    data, words, total = media.voice_note(3)
+    xena = tg.user(1400, "Xena")
+    chat = tg.private_chat(xena)
+    mistral.hang_next(30)
+    first = await start_bot(env, tmp_path)
+    try:
+        note = tg.send_voice(chat, xena, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.in_flight == 1)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    finally:
+        if first.returncode is None:
+            first.kill()
+    leftover = set(mistral.live_files)
+    assert len(leftover) == 1  # uploaded, never deleted: the crash left it behind
+
+    second = await start_bot(env, tmp_path)
+    try:
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        await mistral.wait_for(lambda: not mistral.live_files)
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), timeout=20)
+    finally:
+        if second.returncode is None:
+            second.kill()
+            await second.wait()
+    assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    assert leftover <= set(mistral.deleted)
+    billed = [c.billed_seconds for c in mistral.transcriptions if c.status == 200]
+    assert len(billed) == 1
+    assert usage_row(db_path, xena["id"]) == (billed[0], 0)
+    assert job_statuses(db_path) == ["done"]
+
+
+async def test_notes_sent_while_stopped_are_transcribed_at_start(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    data, words, total = media.voice_note(2)
+    users = [tg.user(1500 + n, f"U{n}") for n in range(3)]
+    chats = [tg.private_chat(u) for u in users]
+    notes = [
+        tg.send_voice(c, u, data, duration=round(total)) for c, u in zip(chats, users, strict=True)
+    ]
+    async with run_bot():
+        for chat, note in zip(chats, notes, strict=True):
+            replies = await tg.wait_for(
+                lambda c=chat, n=note: transcript_of(tg, c["id"], n["message_id"])
+            )
+            assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    assert len(mistral.transcriptions) == 3
+
+
+async def test_a_duplicated_update_makes_one_job_and_one_charge(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    data, _, total = media.voice_note(2)
+    yan = tg.user(1600, "Yan")
+    chat = tg.private_chat(yan)
+    async with run_bot():
+        note = tg.send_voice(chat, yan, data, duration=round(total))
+        tg.push_update(message=note)  # the same message in a second update
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        tg.push_update(message=note)  # and again after it was transcribed
+        cmd = tg.send_text(chat, yan, "/usage")
+        await tg.wait_for(
+            lambda: [m for m in tg.bot_messages(chat["id"]) if m.message_id > cmd["message_id"]]
+        )
+    assert len(replies) == 1
+    assert len(mistral.transcriptions) == 1
+    assert len(tg.replies_to(chat["id"], note["message_id"])) == 1
+    assert job_statuses(db_path) == ["done"]
+    assert usage_row(db_path, yan["id"]) == (mistral.transcriptions[0].billed_seconds, 0)
