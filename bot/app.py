@@ -67,6 +67,8 @@ class Tuning:
     20 a minute, and a steady drip never trips its sliding window the way a burst would."""
 
 
+# Only new messages: an edited command or caption must not run or transcribe again.
+NEW = filters.UpdateType.MESSAGE
 MEDIA = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
 
 
@@ -133,24 +135,24 @@ class Voxgram:
         app, settings = self.application, self.settings
         # Help and usage for everyone.
         help_command = HelpCommand(settings)
-        app.add_handler(CommandHandler(["start", "help"], help_command))
-        app.add_handler(CommandHandler("usage", UsageCommand(settings, self.db)))
+        app.add_handler(CommandHandler(["start", "help"], help_command, filters=NEW))
+        app.add_handler(CommandHandler("usage", UsageCommand(settings, self.db), filters=NEW))
         # Bot admins' commands: each refuses non-admins itself, with a reply.
         admin = AdminCommands(settings, self.db)
-        app.add_handler(CommandHandler("setquota", admin.setquota))
-        app.add_handler(CommandHandler("resetusage", admin.resetusage))
-        app.add_handler(CommandHandler("block", admin.block))
-        app.add_handler(CommandHandler("unblock", admin.unblock))
-        app.add_handler(CommandHandler("stats", admin.stats))
+        app.add_handler(CommandHandler("setquota", admin.setquota, filters=NEW))
+        app.add_handler(CommandHandler("resetusage", admin.resetusage, filters=NEW))
+        app.add_handler(CommandHandler("block", admin.block, filters=NEW))
+        app.add_handler(CommandHandler("unblock", admin.unblock, filters=NEW))
+        app.add_handler(CommandHandler("stats", admin.stats, filters=NEW))
         # Groups: on-demand transcription, the auto-mode switch, onboarding, migration.
-        app.add_handler(CommandHandler("transcribe", TranscribeCommand(self.intake)))
-        app.add_handler(CommandHandler("autotranscribe", AutoTranscribeCommand(settings, self.db)))
+        app.add_handler(CommandHandler("transcribe", TranscribeCommand(self.intake), filters=NEW))
+        app.add_handler(
+            CommandHandler("autotranscribe", AutoTranscribeCommand(settings, self.db), filters=NEW)
+        )
         app.add_handler(ChatMemberHandler(MembershipHandler(self.db)))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, MigrationHandler(self.db)))
         # Media; only new messages: an edited caption is not a new note.
-        app.add_handler(
-            MessageHandler(filters.UpdateType.MESSAGE & MEDIA, MediaHandler(self.intake, self.db))
-        )
+        app.add_handler(MessageHandler(NEW & MEDIA, MediaHandler(self.intake, self.db)))
         app.add_error_handler(self._on_error)
 
     async def start(self) -> None:

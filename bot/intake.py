@@ -201,11 +201,16 @@ class Intake:
         assert acceptance.job_id is not None
         # A group's auto mode gets no status message: one message per note keeps groups
         # quiet and within Telegram's 20 messages a minute.
-        status = None if quiet else await self._reply(note_message, texts.STATUS)
-        await jobs.mark_queued(
-            self.db, acceptance.job_id, status.message_id if status is not None else None
-        )
-        self.runner.wake()
+        status: Message | None = None
+        try:
+            if not quiet:
+                status = await self._reply(note_message, texts.STATUS)
+        finally:
+            # Whatever happened to the status message, the job must reach the workers.
+            await jobs.mark_queued(
+                self.db, acceptance.job_id, status.message_id if status is not None else None
+            )
+            self.runner.wake()
         log.info("%s queued job=%d declared_secs=%d", log_ctx, acceptance.job_id, reserve)
 
     async def _reply(self, message: Message, text: str) -> Message | None:

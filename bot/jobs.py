@@ -70,10 +70,21 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        # A worker may have claimed a job while we waited: it goes back to the queue too.
+        late = list(self._running.values())
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _work(self, number: int) -> None:
         while not self._stopping:
-            job = await jobs.claim_next(self._db, per_chat=self._per_chat)
+            try:
+                job = await jobs.claim_next(self._db, per_chat=self._per_chat)
+            except Exception:
+                # A database hiccup must not kill the worker: log, breathe, try again.
+                log.exception("worker=%d could not claim a job", number)
+                await asyncio.sleep(1.0)
+                continue
             if job is None:
                 await self._signal.acquire()
                 continue
@@ -97,4 +108,7 @@ class JobRunner:
             raise
         except Exception:
             log.exception("job=%d crashed", job.id)
-            await jobs.fail(self._db, job.id, "crashed")
+            try:
+                await jobs.fail(self._db, job.id, "crashed")
+            except Exception:
+                log.exception("job=%d could not be marked failed", job.id)

@@ -58,13 +58,23 @@ class Pipeline:
             await jobs.fail(self.db, job.id, failure.code)
             await self._report(job, failure.reply)
             return
+        except Exception:
+            log.exception("job=%d chat=%d crashed", job.id, job.chat_id)
+            await jobs.fail(self.db, job.id, "crashed")
+            await self._report(job, texts.FAILED)
+            return
         settled = await jobs.settle(self.db, job.id, billed)
         try:
             await self._deliver(job, replies)
         except Forbidden:
             # The user blocked the bot or it left the group: nobody to tell; the work was done.
             log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
-        await jobs.mark_done(self.db, job.id)
+        except TelegramError as exc:
+            # Telegram refused the transcript after the rate limiter's retries: the job ends
+            # (it is paid for, and retrying a refused send forever helps nobody).
+            log.error("job=%d chat=%d reply failed: %s", job.id, job.chat_id, exc.message)
+        finally:
+            await jobs.mark_done(self.db, job.id)
         log.info(
             "job=%d chat=%d user=%d done secs=%d parts=%d settled=%s took_ms=%d",
             job.id,
@@ -104,7 +114,10 @@ class Pipeline:
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
         if render.is_blank(transcript):
             return 0, [html_escape_plain(texts.NO_SPEECH)]
-        return transcript.billed_seconds, render.render_messages(transcript, header=job.header)
+        # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,
+        # so a missing field never means free transcription.
+        billed = transcript.billed_seconds or math.ceil(info.duration)
+        return billed, render.render_messages(transcript, header=job.header)
 
     async def _download(self, job: Job, dest: Path) -> Path:
         try:

@@ -124,13 +124,16 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error; one at a time."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
+                await self.conn.execute("BEGIN IMMEDIATE")
                 yield self.conn
+                await self.conn.commit()
             except BaseException:
-                await self.conn.rollback()
+                # Never leave the shared connection inside a transaction (a cancelled BEGIN
+                # or a failed COMMIT would otherwise break every later write).
+                if self.conn.in_transaction:
+                    await self.conn.rollback()
                 raise
-            await self.conn.commit()
 
     async def fetchone(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> Row | None:
         async with self._lock, self.conn.execute(sql, params) as cursor:

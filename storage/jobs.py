@@ -270,17 +270,18 @@ async def mark_done(db: Database, job_id: int) -> None:
 
 
 async def fail(db: Database, job_id: int, error: str) -> bool:
-    """Mark the job failed and release its reservation, exactly once; a settled job keeps
-    its charge (the user was served) and is only marked."""
+    """Mark the job failed and release its reservation, exactly once. A job already settled
+    keeps its charge (the transcript was made) and is only marked. Returns True when a
+    reservation was released."""
     async with db.transaction() as conn:
         async with conn.execute(
             "UPDATE jobs SET status = 'failed', error = ?, updated_at = ?"
-            " WHERE id = ? AND status NOT IN ('done', 'failed') AND billed_seconds IS NULL"
-            " RETURNING payer_id, period, reserved_seconds",
+            " WHERE id = ? AND status NOT IN ('done', 'failed')"
+            " RETURNING payer_id, period, reserved_seconds, billed_seconds",
             (error, now(), job_id),
         ) as cursor:
             row = await cursor.fetchone()
-        if row is None:
+        if row is None or row[3] is not None:
             return False
         await conn.execute(
             "UPDATE usage SET reserved_seconds = MAX(0, reserved_seconds - ?)"
