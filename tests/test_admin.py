@@ -108,3 +108,15 @@ async def test_malformed_admin_commands_get_a_usage_line(
         answer = await ask(tg, admin_chat, admin, command)
     assert answer.startswith(usage)
     assert len(answer.splitlines()) == 1
+
+
+async def test_an_edited_command_does_not_run_again(tg: FakeTelegram, run_bot: RunBot) -> None:
+    admin = tg.user(ADMIN_ID, "Admin")
+    admin_chat = tg.private_chat(admin)
+    async with run_bot():
+        block = tg.send_text(admin_chat, admin, "/block 601")
+        await tg.wait_for(lambda: answer_to(tg, admin_chat["id"], block["message_id"]))
+        assert "unblocked" in await ask(tg, admin_chat, admin, "/unblock 601")
+        tg.push_update(edited_message={**block, "edit_date": block["date"] + 5})
+        status = await ask(tg, admin_chat, admin, "/usage 601")
+    assert "Blocked" not in status
