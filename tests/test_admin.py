@@ -118,5 +118,13 @@ async def test_an_edited_command_does_not_run_again(tg: FakeTelegram, run_bot: R
         await tg.wait_for(lambda: answer_to(tg, admin_chat["id"], block["message_id"]))
         assert "unblocked" in await ask(tg, admin_chat, admin, "/unblock 601")
         tg.push_update(edited_message={**block, "edit_date": block["date"] + 5})
-        status = await ask(tg, admin_chat, admin, "/usage 601")
+        cmd = tg.send_text(admin_chat, admin, "/usage 601")
+
+        def usage_answer() -> str | None:
+            later = [m.text or "" for m in tg.bot_messages(admin_chat["id"])]
+            return next((t for t in later if t.startswith("User 601 used")), None)
+
+        status = await tg.wait_for(usage_answer)
+    assert cmd["message_id"] > block["message_id"]
     assert "Blocked" not in status
+    assert sum("is blocked" in (m.text or "") for m in tg.bot_messages(admin_chat["id"])) == 1
