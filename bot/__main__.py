@@ -26,6 +26,7 @@ def _settings(cls: type[Settings]) -> Settings:
         [
             settings.TELEGRAM_BOT_TOKEN.get_secret_value(),
             settings.MISTRAL_API_KEY.get_secret_value(),
+            settings.WEBHOOK_SECRET.get_secret_value(),
         ],
     )
     return settings
