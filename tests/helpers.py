@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 from bot.render import format_timestamp
 from tests import media
+from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import BotMessage, FakeTelegram
 
 
@@ -43,3 +45,22 @@ def usage_row(db_path: Path, user_id: int) -> tuple[int, int]:
 def job_statuses(db_path: Path) -> list[str]:
     with sqlite3.connect(db_path) as conn:
         return [r[0] for r in conn.execute("SELECT status FROM jobs ORDER BY id")]
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without any setting of ours, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
+    env.update(values)
+    return env
+
+
+def bot_env(tg: FakeTelegram, mistral: FakeMistral, db_path: Path, **values: str) -> dict[str, str]:
+    """The environment an operator would give `python -m bot`, aimed at the fakes."""
+    return clean_env(
+        TELEGRAM_BOT_TOKEN=tg.token,
+        MISTRAL_API_KEY=mistral.api_key,
+        TELEGRAM_API_URL=tg.api_url,
+        MISTRAL_API_URL=mistral.base_url,
+        DATABASE_PATH=str(db_path),
+        **values,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -11,14 +10,7 @@ import pytest
 
 from tests import media
 from tests.fakes.mistral import FakeMistral
-from tests.helpers import expected_lines
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """The environment without any setting of ours, plus `values`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
-    env.update(values)
-    return env
+from tests.helpers import clean_env, expected_lines
 
 
 async def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -12,19 +11,7 @@ from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import expected_lines, job_statuses, transcript_of, usage_row
-
-
-def bot_env(tg: FakeTelegram, mistral: FakeMistral, db_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=tg.token,
-        MISTRAL_API_KEY=mistral.api_key,
-        TELEGRAM_API_URL=tg.api_url,
-        MISTRAL_API_URL=mistral.base_url,
-        DATABASE_PATH=str(db_path),
-    )
-    return env
+from tests.helpers import bot_env, expected_lines, job_statuses, transcript_of, usage_row
 
 
 async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -11,21 +10,14 @@ from pathlib import Path
 from tests import media
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import expected_lines, transcript_of
+from tests.helpers import bot_env, expected_lines, transcript_of
 
 
 async def test_python_m_bot_transcribes_and_stops_cleanly_on_sigterm(
     tg: FakeTelegram, mistral: FakeMistral, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=tg.token,
-        MISTRAL_API_KEY=mistral.api_key,
-        TELEGRAM_API_URL=tg.api_url,
-        MISTRAL_API_URL=mistral.base_url,
-        DATABASE_PATH=str(tmp_path / "db" / "bot.sqlite3"),
-        SHUTDOWN_GRACE_SECONDS="5",
-    )
+    db_path = tmp_path / "db" / "bot.sqlite3"
+    env = bot_env(tg, mistral, db_path, SHUTDOWN_GRACE_SECONDS="5")
     data, words, total = media.voice_note(3)
     uma = tg.user(1300, "Uma")
     chat = tg.private_chat(uma)
@@ -46,4 +38,4 @@ async def test_python_m_bot_transcribes_and_stops_cleanly_on_sigterm(
     log = err.decode()
     assert "voxgram started" in log
     assert tg.token not in log
-    assert (tmp_path / "db" / "bot.sqlite3").is_file()
+    assert db_path.is_file()
