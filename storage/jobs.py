@@ -35,25 +35,10 @@ class NewJob:
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
-    """A job row as workers see it."""
+class Job(NewJob):
+    """A job row as workers see it: what the handler knew, plus its progress."""
 
     id: int
-    chat_id: int
-    message_id: int
-    chat_type: str
-    thread_id: int | None
-    payer_id: int
-    trigger: str
-    kind: str
-    file_id: str
-    file_size: int | None
-    file_name: str | None
-    declared_seconds: int | None
-    header: str | None
-    language: str | None
-    user_language: str | None
-    period: str
     reserved_seconds: int
     billed_seconds: int | None
     status: str
