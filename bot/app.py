@@ -62,6 +62,8 @@ class Tuning:
     mistral_timeout: float | None = None
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
+    progress_every: float = 5.0
+    """Seconds between edits of a long note's status message with its progress."""
     group_rate: tuple[float, float] = (1, 3.0)
     """At most this many messages per that many seconds to one group: Telegram allows about
     20 a minute, and a steady drip never trips its sliding window the way a burst would."""
@@ -122,8 +124,16 @@ class Voxgram:
             self.mistral,
             mode=settings.UPLOAD_MODE,
             limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+            chunk_seconds=settings.CHUNK_SECONDS,
         )
-        self.pipeline = Pipeline(settings, self.db, bot, self.files, self.transcriber)
+        self.pipeline = Pipeline(
+            settings,
+            self.db,
+            bot,
+            self.files,
+            self.transcriber,
+            progress_every=self.tuning.progress_every,
+        )
         self.runner = JobRunner(
             self.db, self.pipeline, workers=settings.MAX_CONCURRENT_TRANSCRIPTIONS
         )

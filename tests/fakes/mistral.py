@@ -216,6 +216,7 @@ class FakeMistral:
         self._predicates: list[tuple[Callable[[TranscriptionCall], bool], int]] = []
         self._resets = 0
         self._hangs: list[float] = []
+        self._gather = 0
         self._cond: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
 
@@ -287,6 +288,11 @@ class FakeMistral:
     def hang_next(self, seconds: float, times: int = 1) -> None:
         """Make the next `times` transcription requests wait `seconds` before answering."""
         self._hangs.extend([seconds] * times)
+
+    def gather(self, requests: int) -> None:
+        """Hold each transcription until `requests` are in flight together (or fail the test's
+        wait): proof that the bot sends them side by side, with no timing involved."""
+        self._gather = requests
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0) -> T:  # noqa: ASYNC109
         """Wait until predicate() is truthy, re-checked as requests start and end."""
@@ -517,6 +523,10 @@ class FakeMistral:
             return None
         if self._hangs:
             await asyncio.sleep(self._hangs.pop(0))
+        if self._gather:
+            gather = self._gather
+            await self.wait_for(lambda: self.in_flight >= gather or not self._gather)
+            self._gather = 0  # once met, the rest of the requests run freely
         injected = self._next_failure()
         if injected is not None:
             return injected
