@@ -31,7 +31,8 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
     first = await start_bot(env, tmp_path)
     try:
         note = tg.send_voice(chat, xena, data, duration=round(total))
-        await mistral.wait_for(lambda: mistral.in_flight == 1)
+        # Held by the fake (not merely arriving): the hang is spent on this run, not the next.
+        await mistral.wait_for(lambda: mistral.hanging == 1)
         first.send_signal(signal.SIGKILL)
         await first.wait()
     finally:

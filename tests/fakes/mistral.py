@@ -8,6 +8,7 @@ dominant frequency 300 + 50·k names vocabulary[k]. Decoding runs in a thread, o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -205,6 +206,7 @@ class FakeMistral:
         self.transcriptions: list[TranscriptionCall] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.hanging = 0  # requests held by hang_next() right now
         self.foreign_urls: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.route_counts: Counter[str] = Counter()
@@ -216,6 +218,7 @@ class FakeMistral:
         self._predicates: list[tuple[Callable[[TranscriptionCall], bool], int]] = []
         self._resets = 0
         self._hangs: list[float] = []
+        self._release: asyncio.Event | None = None
         self._cond: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
 
@@ -224,6 +227,7 @@ class FakeMistral:
     async def start(self) -> None:
         """Listen on a random port of 127.0.0.1."""
         self._cond = asyncio.Condition()  # bound to the loop that runs the server
+        self._release = asyncio.Event()
         app = web.Application(
             middlewares=[self._observe, self._auth],
             client_max_size=600 * 1024 * 1024,  # the real limit is 512 MB per file
@@ -285,8 +289,15 @@ class FakeMistral:
         self._resets += times
 
     def hang_next(self, seconds: float, times: int = 1) -> None:
-        """Make the next `times` transcription requests wait `seconds` before answering."""
+        """Make the next `times` transcription requests wait `seconds` before answering
+        (`hanging` counts them while they wait; release_hangs() ends the wait early)."""
         self._hangs.extend([seconds] * times)
+
+    def release_hangs(self) -> None:
+        """Let every request now held by hang_next() go on at once."""
+        if self._release is not None:
+            self._release.set()
+            self._release = asyncio.Event()
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0) -> T:  # noqa: ASYNC109
         """Wait until predicate() is truthy, re-checked as requests start and end."""
@@ -516,7 +527,7 @@ class FakeMistral:
             self._resets -= 1
             return None
         if self._hangs:
-            await asyncio.sleep(self._hangs.pop(0))
+            await self._hang(self._hangs.pop(0))
         injected = self._next_failure()
         if injected is not None:
             return injected
@@ -559,6 +570,18 @@ class FakeMistral:
             await asyncio.sleep(delay)
         call.response = self._response(texts, hearing)
         return web.json_response(call.response)
+
+    async def _hang(self, seconds: float) -> None:
+        assert self._release is not None
+        release = self._release
+        self.hanging += 1
+        await self._notify()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(release.wait(), seconds)
+        finally:
+            self.hanging -= 1
+            await self._notify()
 
     def _next_failure(self) -> web.Response | None:
         if not self._failures:
