@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from telegram import Update
+from telegram.constants import FloodLimit
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -62,6 +63,8 @@ class Tuning:
     mistral_timeout: float | None = None
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
+    overall_rate: float = FloodLimit.MESSAGES_PER_SECOND
+    """Requests to chats per second, all chats together (0: no limit)."""
     group_rate: tuple[float, float] = (1, 3.0)
     """At most this many messages per that many seconds to one group: Telegram allows about
     20 a minute, and a steady drip never trips its sliding window the way a burst would."""
@@ -89,6 +92,7 @@ class Voxgram:
             .concurrent_updates(True)
             .rate_limiter(
                 AIORateLimiter(
+                    overall_max_rate=self.tuning.overall_rate,
                     group_max_rate=self.tuning.group_rate[0],
                     group_time_period=self.tuning.group_rate[1],
                     max_retries=self.tuning.telegram_max_retries,
