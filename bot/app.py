@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.constants import FloodLimit
@@ -205,9 +206,11 @@ class Voxgram:
         polling. Pending updates are kept either way: notes sent while down are transcribed."""
         settings = self.settings
         if settings.WEBHOOK_URL:
+            # The proxy in front forwards Telegram's POSTs to the same path on this port.
             self.application.run_webhook(
                 listen=settings.WEBHOOK_LISTEN,
                 port=settings.WEBHOOK_PORT,
+                url_path=urlsplit(settings.WEBHOOK_URL).path,
                 webhook_url=settings.WEBHOOK_URL,
                 secret_token=settings.WEBHOOK_SECRET.get_secret_value() or None,
                 allowed_updates=ALLOWED_UPDATES,
