@@ -19,7 +19,13 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import audio, render, texts
-from bot.mistral import MistralAuthError, MistralError, MistralRejected, MistralUnavailable
+from bot.mistral import (
+    MistralAuthError,
+    MistralBadResponse,
+    MistralError,
+    MistralRejected,
+    MistralUnavailable,
+)
 from bot.quota import resets_at
 from bot.settings import Settings
 from bot.telegram_files import DownloadError, TelegramFiles
@@ -109,7 +115,8 @@ class Pipeline:
                 )
             except audio.AudioError as exc:
                 raise JobFailed("unreadable", texts.UNREADABLE) from exc
-            except MistralUnavailable as exc:
+            except (MistralUnavailable, MistralBadResponse) as exc:
+                # A garbled answer is trouble on Mistral's side too: the user may try later.
                 raise JobFailed("mistral_unavailable", texts.SERVICE_BUSY) from exc
             except MistralAuthError as exc:
                 log.error("mistral refused the API key: check MISTRAL_API_KEY")
