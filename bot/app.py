@@ -7,7 +7,9 @@ one factory for both paths, so tests run what production runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -137,6 +139,7 @@ class Voxgram:
             bot,
             self.files,
             self.transcriber,
+            workdir=settings.DATABASE_PATH.parent / "work",
             progress_every=self.tuning.progress_every,
         )
         self.runner = JobRunner(
@@ -174,12 +177,23 @@ class Voxgram:
         """Open the database, clean up after a crash, start the workers."""
         await self.db.open()
         await self._delete_leftover_uploads()
+        await asyncio.to_thread(self._sweep_workdir)
         await self.runner.start()
         log.info(
             "voxgram started: upload_mode=%s workers=%d",
             self.settings.UPLOAD_MODE.value,
             self.settings.MAX_CONCURRENT_TRANSCRIPTIONS,
         )
+
+    def _sweep_workdir(self) -> None:
+        """Remove what jobs a crash interrupted left on disk: audio must not linger."""
+        root = self.pipeline.workdir
+        root.mkdir(parents=True, exist_ok=True)
+        stale = list(root.iterdir())
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        if stale:
+            log.info("removed %d leftover job folders", len(stale))
 
     async def stop(self) -> None:
         """Let running jobs finish within the grace period, then close everything."""

@@ -75,6 +75,7 @@ async def test_25_minutes_are_cut_at_silences_and_come_back_whole_and_in_order(
     assert progress and progress[0] == texts.progress(1, 3)
     assert "parts done" not in (status.text or "")
     await mistral.wait_for(lambda: not mistral.live_files)
+    assert list((db_path.parent / "work").iterdir()) == []
 
 
 async def test_chunk_times_are_shifted_to_within_half_a_second(
@@ -132,6 +133,8 @@ async def test_a_chunk_that_always_fails_fails_the_note_and_charges_nothing(
     assert sum(1 for c in mistral.transcriptions if last_chunk(c)) >= 2
     assert mistral.uploads and set(mistral.uploads) <= set(mistral.deleted)
     assert not mistral.live_files
+    # …and nothing of the audio or its chunks is left on disk.
+    assert list((db_path.parent / "work").iterdir()) == []
 
 
 @functools.cache
