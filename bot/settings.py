@@ -86,6 +86,13 @@ class CliSettings(Settings):
     TELEGRAM_BOT_TOKEN: SecretStr = SecretStr("unused")
 
 
+class HealthSettings(Settings):
+    """Settings for `voxgram health`: it reads only DATABASE_PATH, so no secret is needed."""
+
+    TELEGRAM_BOT_TOKEN: SecretStr = SecretStr("unused")
+    MISTRAL_API_KEY: SecretStr = SecretStr("unused")
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names it in one line."""
 
