@@ -21,6 +21,24 @@ _ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 _ABSENT = {ChatMemberStatus.LEFT, ChatMemberStatus.BANNED}
 
 
+async def may_configure(message: Message, settings: Settings) -> bool:
+    """Whether the sender may change a group's settings: a bot admin, an anonymous group admin
+    (posting as the group), or a group admin."""
+    if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
+        return True
+    user = message.from_user
+    if user is None:
+        return False
+    if user.id in settings.ADMIN_IDS:
+        return True
+    try:
+        member = await message.chat.get_member(user.id)
+    except TelegramError as exc:
+        log.warning("chat=%d getChatMember failed: %s", message.chat.id, exc.message)
+        return False
+    return member.status in _ADMIN_STATUSES
+
+
 class TranscribeCommand:
     """/transcribe as a reply: transcribe that message, paid by whoever asked."""
 
@@ -55,7 +73,7 @@ class AutoTranscribeCommand:
         if message.chat.type == ChatType.PRIVATE:
             await message.reply_text(texts.USAGE_AUTOTRANSCRIBE + " (in a group)")
             return
-        if not await self._may_configure(message):
+        if not await may_configure(message, self.settings):
             log.info("chat=%d /autotranscribe refused", message.chat.id)
             await message.reply_text(texts.GROUP_ADMINS_ONLY, do_quote=True)
             return
@@ -67,22 +85,6 @@ class AutoTranscribeCommand:
         await prefs.set_auto_transcribe(self.db, message.chat.id, on)
         log.info("chat=%d auto_transcribe=%s", message.chat.id, on)
         await message.reply_text(texts.AUTO_ON if on else texts.AUTO_OFF, do_quote=True)
-
-    async def _may_configure(self, message: Message) -> bool:
-        """A bot admin, an anonymous group admin (posting as the group), or a group admin."""
-        if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
-            return True
-        user = message.from_user
-        if user is None:
-            return False
-        if user.id in self.settings.ADMIN_IDS:
-            return True
-        try:
-            member = await message.chat.get_member(user.id)
-        except TelegramError as exc:
-            log.warning("chat=%d getChatMember failed: %s", message.chat.id, exc.message)
-            return False
-        return member.status in _ADMIN_STATUSES
 
 
 class MembershipHandler:
