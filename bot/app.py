@@ -33,7 +33,7 @@ from bot.settings import Settings
 from bot.telegram_files import TelegramFiles
 from bot.transcriber import Transcriber
 from handlers.admin import AdminCommands
-from handlers.commands import HelpCommand, UsageCommand
+from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
 from handlers.groups import (
     AutoTranscribeCommand,
     MembershipHandler,
@@ -133,10 +133,11 @@ class Voxgram:
     def _register(self) -> None:
         """Every handler, in the order Telegram updates should meet them."""
         app, settings = self.application, self.settings
-        # Help and usage for everyone.
+        # Help, usage and the recognition language for everyone.
         help_command = HelpCommand(settings)
         app.add_handler(CommandHandler(["start", "help"], help_command, filters=NEW))
         app.add_handler(CommandHandler("usage", UsageCommand(settings, self.db), filters=NEW))
+        app.add_handler(CommandHandler("language", LanguageCommand(settings, self.db), filters=NEW))
         # Bot admins' commands: each refuses non-admins itself, with a reply.
         admin = AdminCommands(settings, self.db)
         app.add_handler(CommandHandler("setquota", admin.setquota, filters=NEW))

@@ -18,7 +18,7 @@ from telegram import (
     ReplyParameters,
     User,
 )
-from telegram.constants import FileSizeLimit
+from telegram.constants import ChatType, FileSizeLimit
 from telegram.error import TelegramError
 
 from bot import texts
@@ -160,6 +160,10 @@ class Intake:
         period = self.settings.QUOTA_PERIOD
         reserve = math.ceil(note.duration) if note.duration else 0
         header = origin_name(note_message)
+        # The pinned language is read now: a later /language does not change a queued note.
+        language = await prefs.recognition_language(
+            self.db, chat_id=None if chat.type == ChatType.PRIVATE else chat.id, user_id=payer.id
+        )
         job = NewJob(
             chat_id=chat.id,
             message_id=note_message.message_id,
@@ -173,7 +177,7 @@ class Intake:
             file_name=note.file_name,
             declared_seconds=reserve if note.duration is not None else None,
             header=f"Forwarded from {header}" if header else None,
-            language=None,
+            language=language,
             user_language=payer.language_code,
             period=period_key(period),
         )

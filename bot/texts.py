@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.languages import LANGUAGES
+
 STATUS = "🎧 Transcribing…"
 NO_SPEECH = "🔇 No speech detected."
 NOT_AUDIO = (
@@ -46,6 +48,7 @@ HELP = (
     "me an admin (or turn my privacy mode off); otherwise reply to a voice note with "
     "/transcribe. Group admins switch automatic mode with /autotranscribe on|off.\n\n"
     "/usage — how much of your quota is left\n"
+    "/language — the language of your voice notes (detected automatically unless you set it)\n"
     "/help — this message"
 )
 ADMIN_HELP = (
@@ -63,6 +66,7 @@ USAGE_RESETUSAGE = "Usage: /resetusage <user_id>"
 USAGE_BLOCK = "Usage: /block <user_id>"
 USAGE_UNBLOCK = "Usage: /unblock <user_id>"
 USAGE_STATS = "Usage: /stats"
+USAGE_LANGUAGE = "Usage: /language <code>, or /language auto to detect the language of each note."
 
 _PERIOD_WORD = {"day": "today", "month": "this month", "total": "in total"}
 
@@ -149,3 +153,36 @@ def stats(
         lines.append("Top users:")
         lines.extend(f"  {user_id}: {secs} s ({duration(secs)})" for user_id, secs in top)
     return "\n".join(lines)
+
+
+def _language_name(code: str) -> str:
+    return f"{LANGUAGES[code]} ({code})"
+
+
+def accepted_languages() -> str:
+    """The codes /language accepts, with their names."""
+    return "Accepted codes: " + ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items())
+
+
+def unknown_language(code: str) -> str:
+    return f"I don't know the language code “{code}”. {accepted_languages()}"
+
+
+def language_set(code: str, *, group: bool) -> str:
+    where = "Voice notes in this group" if group else "Your voice notes"
+    return (
+        f"{where} are now transcribed as {_language_name(code)}. With a language set, the "
+        "transcription service gives no time for each sentence, so transcripts show only where "
+        "each part starts. /language auto detects the language again, with a time on every line."
+    )
+
+
+def language_auto(*, group: bool) -> str:
+    where = "each voice note in this group" if group else "each of your voice notes"
+    return f"The language of {where} is detected automatically, with a time on every line."
+
+
+def language_current(code: str | None, *, group: bool) -> str:
+    where = "in this group" if group else "of your voice notes"
+    now = "detected automatically" if code is None else _language_name(code)
+    return f"Recognition language {where}: {now}.\n{USAGE_LANGUAGE}\n{accepted_languages()}"

@@ -1,16 +1,22 @@
-"""Commands anyone may use: /start, /help, /usage."""
+"""Commands anyone may use: /start, /help, /usage, /language."""
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
 from bot import texts
+from bot.languages import AUTO, LANGUAGES
 from bot.quota import period_key, resets_at
 from bot.settings import Settings
-from storage import usage
+from handlers.groups import may_configure
+from storage import prefs, usage
 from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 
 class HelpCommand:
@@ -52,6 +58,48 @@ class UsageCommand:
         else:
             target, who = user.id, "You"
         await message.reply_text(await usage_report(self.settings, self.db, target, who))
+
+
+class LanguageCommand:
+    """/language <code> | auto: one's own notes in private; the group's (admins only) in a group."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        group = message.chat.type != ChatType.PRIVATE
+        chat_id = message.chat.id if group else None
+        args = [a.lower() for a in context.args or []]
+        if not args:
+            current = await prefs.recognition_language(self.db, chat_id=chat_id, user_id=user.id)
+            await message.reply_text(texts.language_current(current, group=group))
+            return
+        if group and not await may_configure(message, self.settings):
+            log.info("chat=%d /language refused", message.chat.id)
+            await message.reply_text(texts.GROUP_ADMINS_ONLY, do_quote=True)
+            return
+        if len(args) != 1:
+            await message.reply_text(texts.USAGE_LANGUAGE)
+            return
+        code = args[0]
+        if code != AUTO and code not in LANGUAGES:
+            await message.reply_text(texts.unknown_language(code[:16]))
+            return
+        language = None if code == AUTO else code
+        if group:
+            await prefs.set_chat_language(self.db, message.chat.id, language)
+        else:
+            await prefs.set_user_language(self.db, user.id, language)
+        log.info("chat=%d user=%d language=%s", message.chat.id, user.id, code)
+        await message.reply_text(
+            texts.language_auto(group=group)
+            if language is None
+            else texts.language_set(language, group=group)
+        )
 
 
 async def usage_report(settings: Settings, db: Database, user_id: int, who: str) -> str:
