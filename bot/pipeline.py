@@ -10,9 +10,10 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from telegram import Bot, Message, ReplyParameters
+from telegram import Bot, InputFile, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
@@ -22,11 +23,15 @@ from bot.quota import resets_at
 from bot.settings import Settings
 from bot.telegram_files import DownloadError, TelegramFiles
 from bot.transcriber import Transcriber
+from bot.transcript import Transcript
 from storage import jobs
 from storage.db import Database
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
+
+MAX_MESSAGES = 3
+"""Past this many messages the transcript comes as a .txt document with a preview in chat."""
 
 
 class JobFailed(Exception):
@@ -36,6 +41,14 @@ class JobFailed(Exception):
         super().__init__(code)
         self.code = code
         self.reply = reply
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the user gets: HTML messages (the first replaces the status) and maybe a file."""
+
+    messages: list[str]
+    document: tuple[str, bytes] | None = None
 
 
 @dataclass
@@ -51,7 +64,7 @@ class Pipeline:
     async def __call__(self, job: Job) -> None:
         started = time.monotonic()
         try:
-            billed, replies = await self._transcribe(job)
+            billed, reply = await self._transcribe(job)
         except JobFailed as failure:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
             # Release first: when the user reads the refusal, nothing is held against them.
@@ -65,7 +78,7 @@ class Pipeline:
             return
         settled = await jobs.settle(self.db, job.id, billed)
         try:
-            await self._deliver(job, replies)
+            await self._deliver(job, reply)
         except Forbidden:
             # The user blocked the bot or it left the group: nobody to tell; the work was done.
             log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
@@ -81,13 +94,13 @@ class Pipeline:
             job.chat_id,
             job.payer_id,
             billed,
-            len(replies),
+            len(reply.messages) + (reply.document is not None),
             settled,
             int((time.monotonic() - started) * 1000),
         )
 
-    async def _transcribe(self, job: Job) -> tuple[int, list[str]]:
-        """Return the seconds to bill and the HTML messages to send."""
+    async def _transcribe(self, job: Job) -> tuple[int, Reply]:
+        """Return the seconds to bill and what to send."""
         workdir = Path(tempfile.mkdtemp(prefix=f"voxgram-job{job.id}-"))
         try:
             source = await self._download(job, workdir / "source")
@@ -113,11 +126,21 @@ class Pipeline:
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
         if render.is_blank(transcript):
-            return 0, [html_escape_plain(texts.NO_SPEECH)]
+            return 0, Reply([html_escape_plain(texts.NO_SPEECH)])
         # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,
         # so a missing field never means free transcription.
         billed = transcript.billed_seconds or math.ceil(info.duration)
-        return billed, render.render_messages(transcript, header=job.header)
+        return billed, self._reply(job, transcript)
+
+    def _reply(self, job: Job, transcript: Transcript) -> Reply:
+        """The transcript in chat; past MAX_MESSAGES a preview in chat and the whole as .txt."""
+        messages = render.render_messages(transcript, header=job.header)
+        if len(messages) <= MAX_MESSAGES:
+            return Reply(messages)
+        preview = render.render_preview(transcript, header=job.header, note=texts.SEE_FILE)
+        whole = render.render_plain(transcript, header=job.header).encode()
+        created = datetime.fromtimestamp(job.created_at, UTC)
+        return Reply([preview], (f"transcript-{created:%Y-%m-%d-%H%M}.txt", whole))
 
     async def _download(self, job: Job, dest: Path) -> Path:
         try:
@@ -155,8 +178,10 @@ class Pipeline:
                 "over_quota", texts.over_quota(seconds, left or 0, period.value, resets_at(period))
             )
 
-    async def _deliver(self, job: Job, messages: list[str]) -> None:
-        """Edit the status message into the first part; further parts reply to the first."""
+    async def _deliver(self, job: Job, reply: Reply) -> None:
+        """Edit the status message into the first part; further parts and the file reply to
+        the first."""
+        messages = reply.messages
         first_id: int | None = None
         if job.status_message_id is not None:
             first_id = await self._edit(job, job.status_message_id, messages[0])
@@ -164,6 +189,14 @@ class Pipeline:
             first_id = (await self._send(job, messages[0], reply_to=job.message_id)).message_id
         for text in messages[1:]:
             await self._send(job, text, reply_to=first_id)
+        if reply.document is not None:
+            name, data = reply.document
+            await self.bot.send_document(
+                job.chat_id,
+                InputFile(data, filename=name),
+                message_thread_id=job.thread_id,
+                reply_parameters=ReplyParameters(first_id, allow_sending_without_reply=True),
+            )
 
     async def _edit(self, job: Job, message_id: int, text: str) -> int | None:
         try:

@@ -146,14 +146,29 @@ def render_messages(
     return messages
 
 
+def render_preview(
+    transcript: Transcript,
+    *,
+    note: str,
+    header: str | None = None,
+    limit: int = MessageLimit.MAX_TEXT_LENGTH,
+) -> str:
+    """One HTML message: the start of the transcript, then `note` (plain text) on its own line."""
+    room = limit - utf16_len(note) - 1
+    first = render_messages(transcript, header=header, limit=room)
+    return "\n".join([*first[:1], html.escape(note, quote=False)])
+
+
 def visible_text(html_text: str) -> str:
     """The text Telegram shows for a message from render_messages: tags removed, unescaped."""
     return html.unescape(html_text.replace("<i>", "").replace("</i>", ""))
 
 
-def render_plain(transcript: Transcript) -> str:
+def render_plain(transcript: Transcript, *, header: str | None = None) -> str:
     """The transcript as plain text lines, for the CLI and the .txt export; "" when empty."""
     lines = transcript_lines(transcript)
+    if lines and header and (title := _clean(header)):
+        lines.insert(0, title)
     return "\n".join(lines) + "\n" if lines else ""
 
 

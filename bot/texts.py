@@ -8,6 +8,7 @@ from bot.languages import LANGUAGES
 
 STATUS = "🎧 Transcribing…"
 NO_SPEECH = "🔇 No speech detected."
+SEE_FILE = "… The whole transcript is in the file below."
 NOT_AUDIO = (
     "I can only transcribe voice notes, audio files, video notes and videos. "
     "This file doesn't look like audio."
