@@ -7,8 +7,11 @@ one factory for both paths, so tests run what production runs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -17,6 +20,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
@@ -24,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import texts
+from bot import retained, texts
 from bot.intake import Intake
 from bot.jobs import JobRunner
 from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
@@ -34,6 +38,7 @@ from bot.telegram_files import TelegramFiles
 from bot.transcriber import Transcriber
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
+from handlers.files import TranscriptFiles
 from handlers.groups import (
     AutoTranscribeCommand,
     MembershipHandler,
@@ -41,7 +46,7 @@ from handlers.groups import (
     TranscribeCommand,
 )
 from handlers.media import MediaHandler
-from storage import jobs
+from storage import jobs, transcripts
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,10 @@ class Tuning:
     group_rate: tuple[float, float] = (1, 3.0)
     """At most this many messages per that many seconds to one group: Telegram allows about
     20 a minute, and a steady drip never trips its sliding window the way a burst would."""
+    clock: Callable[[], float] = field(default=time.time)
+    """Wall-clock seconds for transcript retention; tests move it forward instead of waiting."""
+    purge_interval: float = 600.0
+    """How often expired transcripts are deleted (a press on a button purges too)."""
 
 
 # Only new messages: an edited command or caption must not run or transcribe again.
@@ -123,11 +132,14 @@ class Voxgram:
             mode=settings.UPLOAD_MODE,
             limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
         )
-        self.pipeline = Pipeline(settings, self.db, bot, self.files, self.transcriber)
+        self.pipeline = Pipeline(
+            settings, self.db, bot, self.files, self.transcriber, clock=self.tuning.clock
+        )
         self.runner = JobRunner(
             self.db, self.pipeline, workers=settings.MAX_CONCURRENT_TRANSCRIPTIONS
         )
         self.intake = Intake(settings, self.db, bot, self.runner)
+        self._purger: asyncio.Task[None] | None = None
         self._register()
 
     def _register(self) -> None:
@@ -154,6 +166,12 @@ class Voxgram:
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, MigrationHandler(self.db)))
         # Media; only new messages: an edited caption is not a new note.
         app.add_handler(MessageHandler(NEW & MEDIA, MediaHandler(self.intake, self.db)))
+        # The .srt/.txt buttons under transcripts.
+        app.add_handler(
+            CallbackQueryHandler(
+                TranscriptFiles(self.db, self.tuning.clock), pattern=retained.CALLBACK_PATTERN
+            )
+        )
         app.add_error_handler(self._on_error)
 
     async def start(self) -> None:
@@ -161,6 +179,7 @@ class Voxgram:
         await self.db.open()
         await self._delete_leftover_uploads()
         await self.runner.start()
+        self._purger = asyncio.create_task(self._purge_expired(), name="voxgram-purge")
         log.info(
             "voxgram started: upload_mode=%s workers=%d",
             self.settings.UPLOAD_MODE.value,
@@ -173,6 +192,11 @@ class Voxgram:
         await self.close()
 
     async def close(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+            self._purger = None
         await self.files.aclose()
         await self.mistral.aclose()
         await self.db.close()
@@ -224,6 +248,17 @@ class Voxgram:
 
     async def _post_shutdown(self, _: Application) -> None:  # type: ignore[type-arg]
         await self.close()
+
+    async def _purge_expired(self) -> None:
+        """Delete transcripts past TRANSCRIPT_RETENTION_HOURS, now and then every interval."""
+        while True:
+            try:
+                purged = await transcripts.purge(self.db, now=int(self.tuning.clock()))
+                if purged:
+                    log.info("purged %d expired transcripts", purged)
+            except Exception:
+                log.exception("purging expired transcripts failed")
+            await asyncio.sleep(self.tuning.purge_interval)
 
     async def _delete_leftover_uploads(self) -> None:
         """Files a crash left at Mistral are deleted now (they would be kept 30 days)."""

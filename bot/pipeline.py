@@ -9,22 +9,22 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from telegram import Bot, InputFile, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import audio, render, texts
+from bot import audio, render, retained, texts
 from bot.mistral import MistralAuthError, MistralError, MistralRejected, MistralUnavailable
 from bot.quota import resets_at
 from bot.settings import Settings
 from bot.telegram_files import DownloadError, TelegramFiles
 from bot.transcriber import Transcriber
 from bot.transcript import Transcript
-from storage import jobs
+from storage import jobs, transcripts
 from storage.db import Database
 from storage.jobs import Job
 
@@ -49,6 +49,8 @@ class Reply:
 
     messages: list[str]
     document: tuple[str, bytes] | None = None
+    transcript: Transcript | None = None
+    """What the .srt/.txt buttons give, if it is retained (None: nothing to give)."""
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Pipeline:
     bot: Bot
     files: TelegramFiles
     transcriber: Transcriber
+    clock: Callable[[], float] = field(default=time.time)
 
     async def __call__(self, job: Job) -> None:
         started = time.monotonic()
@@ -77,8 +80,9 @@ class Pipeline:
             await self._report(job, texts.FAILED)
             return
         settled = await jobs.settle(self.db, job.id, billed)
+        buttons = await self._retain(job, reply)
         try:
-            await self._deliver(job, reply)
+            await self._deliver(job, reply, buttons)
         except Forbidden:
             # The user blocked the bot or it left the group: nobody to tell; the work was done.
             log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
@@ -136,11 +140,33 @@ class Pipeline:
         """The transcript in chat; past MAX_MESSAGES a preview in chat and the whole as .txt."""
         messages = render.render_messages(transcript, header=job.header)
         if len(messages) <= MAX_MESSAGES:
-            return Reply(messages)
+            return Reply(messages, transcript=transcript)
         preview = render.render_preview(transcript, header=job.header, note=texts.SEE_FILE)
         whole = render.render_plain(transcript, header=job.header).encode()
-        created = datetime.fromtimestamp(job.created_at, UTC)
-        return Reply([preview], (f"transcript-{created:%Y-%m-%d-%H%M}.txt", whole))
+        name = retained.file_name(job.created_at, "txt")
+        return Reply([preview], (name, whole), transcript)
+
+    async def _retain(self, job: Job, reply: Reply) -> InlineKeyboardMarkup | None:
+        """Keep the transcript for its buttons, unless retention is 0; the buttons, if any."""
+        hours = self.settings.TRANSCRIPT_RETENTION_HOURS
+        if reply.transcript is None or hours == 0:
+            return None
+        now = int(self.clock())
+        try:
+            kept = await transcripts.keep(
+                self.db,
+                job_id=job.id,
+                user_id=job.payer_id,
+                chat_id=job.chat_id,
+                body=retained.encode(reply.transcript, job.header),
+                now=now,
+                expires_at=now + hours * 3600,
+            )
+        except Exception:
+            # The transcript itself matters more than its buttons: deliver it without them.
+            log.exception("job=%d transcript not retained", job.id)
+            return None
+        return retained.keyboard(kept)
 
     async def _download(self, job: Job, dest: Path) -> Path:
         try:
@@ -178,17 +204,23 @@ class Pipeline:
                 "over_quota", texts.over_quota(seconds, left or 0, period.value, resets_at(period))
             )
 
-    async def _deliver(self, job: Job, reply: Reply) -> None:
+    async def _deliver(
+        self, job: Job, reply: Reply, buttons: InlineKeyboardMarkup | None = None
+    ) -> None:
         """Edit the status message into the first part; further parts and the file reply to
-        the first."""
+        the first; the buttons go under the last part."""
         messages = reply.messages
+        first_markup = buttons if len(messages) == 1 else None
         first_id: int | None = None
         if job.status_message_id is not None:
-            first_id = await self._edit(job, job.status_message_id, messages[0])
+            first_id = await self._edit(job, job.status_message_id, messages[0], first_markup)
         if first_id is None:
-            first_id = (await self._send(job, messages[0], reply_to=job.message_id)).message_id
-        for text in messages[1:]:
-            await self._send(job, text, reply_to=first_id)
+            first_id = (
+                await self._send(job, messages[0], reply_to=job.message_id, markup=first_markup)
+            ).message_id
+        for n, text in enumerate(messages[1:], start=2):
+            markup = buttons if n == len(messages) else None
+            await self._send(job, text, reply_to=first_id, markup=markup)
         if reply.document is not None:
             name, data = reply.document
             await self.bot.send_document(
@@ -198,10 +230,20 @@ class Pipeline:
                 reply_parameters=ReplyParameters(first_id, allow_sending_without_reply=True),
             )
 
-    async def _edit(self, job: Job, message_id: int, text: str) -> int | None:
+    async def _edit(
+        self,
+        job: Job,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> int | None:
         try:
             await self.bot.edit_message_text(
-                text, chat_id=job.chat_id, message_id=message_id, parse_mode=ParseMode.HTML
+                text,
+                chat_id=job.chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
             )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
@@ -210,7 +252,9 @@ class Pipeline:
             return None
         return message_id
 
-    async def _send(self, job: Job, text: str, *, reply_to: int) -> Message:
+    async def _send(
+        self, job: Job, text: str, *, reply_to: int, markup: InlineKeyboardMarkup | None = None
+    ) -> Message:
         # allow_sending_without_reply: the note may have been deleted meanwhile.
         try:
             return await self.bot.send_message(
@@ -219,6 +263,7 @@ class Pipeline:
                 parse_mode=ParseMode.HTML,
                 message_thread_id=job.thread_id,
                 reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
+                reply_markup=markup,
             )
         except BadRequest as exc:
             log.error(

@@ -9,6 +9,9 @@ from bot.languages import LANGUAGES
 STATUS = "🎧 Transcribing…"
 NO_SPEECH = "🔇 No speech detected."
 SEE_FILE = "… The whole transcript is in the file below."
+BUTTON_SRT = "🎬 Subtitles (.srt)"
+BUTTON_TXT = "📄 Text (.txt)"
+EXPIRED = "This transcript is no longer kept, so its files are gone. Send the note again."
 NOT_AUDIO = (
     "I can only transcribe voice notes, audio files, video notes and videos. "
     "This file doesn't look like audio."

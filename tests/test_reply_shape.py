@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
+import srt
+
 from tests import media
-from tests.conftest import RunBot
+from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import answer_to, expected_lines, job_statuses, transcript_of, usage_row
+from tests.fakes.telegram import BotMessage, FakeTelegram
+from tests.helpers import (
+    Clock,
+    answer_to,
+    database_bytes,
+    expected_lines,
+    job_statuses,
+    transcript_of,
+    usage_row,
+)
 
 
 async def test_silence_or_only_punctuation_is_no_speech_and_costs_nothing(
@@ -68,3 +81,90 @@ async def test_a_20000_character_transcript_is_a_preview_and_a_txt_file(
     name, content = document.document
     assert name.endswith(".txt")
     assert content.decode() == whole
+
+
+def buttons(message: BotMessage) -> dict[str, str]:
+    """Label → callback data of a message's inline buttons."""
+    rows = (message.reply_markup or {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+async def test_srt_and_txt_buttons_while_retained_then_expired(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    clock = Clock()
+    data, words, total = media.voice_note(4)
+    wes = tg.user(1950, "Wes")
+    chat = tg.private_chat(wes)
+
+    async def press(message: BotMessage, label: str) -> tuple[str, BotMessage | None]:
+        """Tap a button; return the answer's text and the file sent, if any."""
+        before = len(tg.bot_messages(chat["id"]))
+        query = tg.press(chat["id"], message.message_id, wes, buttons(message)[label])
+        await tg.wait_for(lambda: query in tg.callback_answers)
+        answer = str(tg.callback_answers[query].get("text") or "")
+        if answer:
+            return answer, None
+        sent = await tg.wait_for(lambda: tg.bot_messages(chat["id"])[before:])
+        return answer, sent[0]
+
+    async with run_bot(tuning=replace(FAST, clock=clock), TRANSCRIPT_RETENTION_HOURS=2):
+        note = tg.send_voice(chat, wes, data, duration=round(total))
+        (reply,) = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        assert set(buttons(reply)) == {"🎬 Subtitles (.srt)", "📄 Text (.txt)"}
+        # Retained: the words are in the database file.
+        assert mistral.vocabulary[words[0].index].encode() in database_bytes(db_path)
+
+        _, srt_file = await press(reply, "🎬 Subtitles (.srt)")
+        _, txt_file = await press(reply, "📄 Text (.txt)")
+
+        clock.advance(2 * 3600 - 5)  # still retained
+        _, again = await press(reply, "📄 Text (.txt)")
+        assert again is not None
+
+        clock.advance(10)  # retention over
+        expired, nothing = await press(reply, "🎬 Subtitles (.srt)")
+        await tg.wait_for(lambda: not buttons(reply))  # the dead buttons are taken away
+
+    # The SRT parses back into Mistral's segments, with their times.
+    assert srt_file is not None and srt_file.document is not None
+    name, content = srt_file.document
+    assert name.endswith(".srt")
+    assert srt_file.reply_to_message_id == reply.message_id
+    cues = list(srt.parse(content.decode()))
+    (call,) = mistral.transcriptions
+    assert call.response is not None
+    segments = call.response["segments"]
+    assert len(cues) == len(segments) == len(words)
+    for cue, seg in zip(cues, segments, strict=True):
+        assert cue.content == seg["text"]
+        assert cue.start == timedelta(seconds=seg["start"])
+        assert cue.end == timedelta(seconds=seg["end"])
+    # The TXT holds the lines of the chat message, timestamps included.
+    assert txt_file is not None and txt_file.document is not None
+    assert txt_file.document[0].endswith(".txt")
+    assert txt_file.document[1].decode() == f"{reply.text}\n"
+    # Expired: the press is answered so, no file is sent, and the text is gone.
+    assert nothing is None
+    assert "no longer kept" in expired
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM transcripts").fetchone() == (0,)
+
+
+async def test_retention_zero_means_no_buttons_and_no_text_in_the_database(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    mistral.vocabulary = [f"Quokka{k:02d}xylophone" for k in range(100)]
+    data, _, total = media.voice_note(5)
+    yara = tg.user(1960, "Yara")
+    chat = tg.private_chat(yara)
+    async with run_bot(TRANSCRIPT_RETENTION_HOURS=0):
+        note = tg.send_voice(chat, yara, data, duration=round(total))
+        (reply,) = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        assert reply.reply_markup is None
+        assert "Quokka" in (reply.text or "")
+        while_running = database_bytes(db_path)
+    after_stop = database_bytes(db_path)
+    assert b"Quokka" not in while_running
+    assert b"Quokka" not in after_stop
+    assert "Quokka".encode("utf-16-le") not in while_running + after_stop
