@@ -36,6 +36,7 @@ from bot.pipeline import Pipeline
 from bot.settings import Settings
 from bot.telegram_files import TelegramFiles
 from bot.transcriber import Transcriber
+from handlers import privacy
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
 from handlers.files import TranscriptFiles
@@ -46,6 +47,7 @@ from handlers.groups import (
     TranscribeCommand,
 )
 from handlers.media import MediaHandler
+from handlers.privacy import ForgetMe
 from storage import jobs, transcripts
 from storage.db import Database
 
@@ -150,6 +152,10 @@ class Voxgram:
         app.add_handler(CommandHandler(["start", "help"], help_command, filters=NEW))
         app.add_handler(CommandHandler("usage", UsageCommand(settings, self.db), filters=NEW))
         app.add_handler(CommandHandler("language", LanguageCommand(settings, self.db), filters=NEW))
+        # Privacy: /forgetme asks, its button deletes.
+        forget = ForgetMe(self.db)
+        app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))
+        app.add_handler(CallbackQueryHandler(forget.confirm, pattern=privacy.CALLBACK_PATTERN))
         # Bot admins' commands: each refuses non-admins itself, with a reply.
         admin = AdminCommands(settings, self.db)
         app.add_handler(CommandHandler("setquota", admin.setquota, filters=NEW))

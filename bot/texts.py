@@ -12,6 +12,16 @@ SEE_FILE = "… The whole transcript is in the file below."
 BUTTON_SRT = "🎬 Subtitles (.srt)"
 BUTTON_TXT = "📄 Text (.txt)"
 EXPIRED = "This transcript is no longer kept, so its files are gone. Send the note again."
+FORGET_CONFIRM = (
+    "This deletes everything I store about you: the records of your transcribed notes, your "
+    "usage history, your settings and the transcripts kept for the file buttons. Messages "
+    "already in your chats stay. Delete?"
+)
+FORGET_YES = "🗑 Yes, delete"
+FORGET_NO = "Cancel"
+FORGET_CANCELLED = "Nothing was deleted."
+FORGET_NOT_YOURS = "Only the person who sent /forgetme can answer this."
+FORGET_BUSY = "A note of yours is still being transcribed. Try again when it is done."
 NOT_AUDIO = (
     "I can only transcribe voice notes, audio files, video notes and videos. "
     "This file doesn't look like audio."
@@ -53,6 +63,7 @@ HELP = (
     "/transcribe. Group admins switch automatic mode with /autotranscribe on|off.\n\n"
     "/usage — how much of your quota is left\n"
     "/language — the language of your voice notes (detected automatically unless you set it)\n"
+    "/forgetme — delete everything stored about you\n"
     "/help — this message"
 )
 ADMIN_HELP = (
@@ -190,3 +201,33 @@ def language_current(code: str | None, *, group: bool) -> str:
     where = "in this group" if group else "of your voice notes"
     now = "detected automatically" if code is None else _language_name(code)
     return f"Recognition language {where}: {now}.\n{USAGE_LANGUAGE}\n{accepted_languages()}"
+
+
+def forgotten(
+    *,
+    jobs: int,
+    periods: int,
+    transcripts: int,
+    language: bool,
+    kept_quota: int | None,
+    kept_block: bool,
+) -> str:
+    """What /forgetme deleted, and what an admin set that was kept."""
+    lines = [
+        "Deleted everything I stored about you:",
+        f"• records of transcribed notes: {jobs}",
+        f"• usage history: {periods} period(s)",
+        f"• transcripts kept for the file buttons: {transcripts}",
+        f"• settings: {'your recognition language' if language else 'none were set'}",
+    ]
+    if kept_quota is not None:
+        amount = "unlimited" if kept_quota < 0 else f"{kept_quota} s ({duration(kept_quota)})"
+        lines.append(
+            f"Kept: the quota a bot admin gave you ({amount} per period), because an admin set "
+            "it; only an admin can change it."
+        )
+    else:
+        lines.append("No quota was set for you by an admin, so nothing was kept.")
+    if kept_block:
+        lines.append("Kept: a block set by a bot admin.")
+    return "\n".join(lines)
