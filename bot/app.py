@@ -287,7 +287,9 @@ class Voxgram:
             and update.effective_chat
             and update.effective_chat.type == "private"
         ):
+            user = update.effective_user
+            t = texts.of(user.language_code if user else None)
             try:
-                await update.effective_message.reply_text(texts.FAILED)
+                await update.effective_message.reply_text(t(texts.FAILED))
             except Exception:
                 log.warning("update=%s apology not sent", update_id)

@@ -35,7 +35,8 @@ MAX_MESSAGES = 3
 
 
 class JobFailed(Exception):
-    """The job cannot succeed; `reply` is what the user is told, `code` what is stored."""
+    """The job cannot succeed; `reply` is what the user is told (in their language), `code`
+    what is stored."""
 
     def __init__(self, code: str, reply: str) -> None:
         super().__init__(code)
@@ -77,7 +78,7 @@ class Pipeline:
         except Exception:
             log.exception("job=%d chat=%d crashed", job.id, job.chat_id)
             await jobs.fail(self.db, job.id, "crashed")
-            await self._report(job, texts.FAILED)
+            await self._report(job, texts.of(job.user_language)(texts.FAILED))
             return
         settled = await jobs.settle(self.db, job.id, billed)
         buttons = await self._retain(job, reply)
@@ -105,10 +106,11 @@ class Pipeline:
 
     async def _transcribe(self, job: Job) -> tuple[int, Reply]:
         """Return the seconds to bill and what to send."""
+        t = texts.of(job.user_language)
         workdir = Path(tempfile.mkdtemp(prefix=f"voxgram-job{job.id}-"))
         try:
             source = await self._download(job, workdir / "source")
-            info = await self._probe(source)
+            info = await self._probe(source, t)
             await self._recheck_quota(job, info.duration)
             try:
                 transcript = await self.transcriber.transcribe(
@@ -119,29 +121,29 @@ class Pipeline:
                     on_delete=lambda file_id: jobs.forget_upload(self.db, file_id),
                 )
             except audio.AudioError as exc:
-                raise JobFailed("unreadable", texts.UNREADABLE) from exc
+                raise JobFailed("unreadable", t(texts.UNREADABLE)) from exc
             except MistralUnavailable as exc:
-                raise JobFailed("mistral_unavailable", texts.SERVICE_BUSY) from exc
+                raise JobFailed("mistral_unavailable", t(texts.SERVICE_BUSY)) from exc
             except MistralAuthError as exc:
                 log.error("mistral refused the API key: check MISTRAL_API_KEY")
-                raise JobFailed("mistral_auth", texts.FAILED) from exc
+                raise JobFailed("mistral_auth", t(texts.FAILED)) from exc
             except (MistralRejected, MistralError) as exc:
-                raise JobFailed("mistral_rejected", texts.SERVICE_REFUSED) from exc
+                raise JobFailed("mistral_rejected", t(texts.SERVICE_REFUSED)) from exc
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
         if render.is_blank(transcript):
-            return 0, Reply([html_escape_plain(texts.NO_SPEECH)])
+            return 0, Reply([html_escape_plain(t(texts.NO_SPEECH))])
         # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,
         # so a missing field never means free transcription.
         billed = transcript.billed_seconds or math.ceil(info.duration)
-        return billed, self._reply(job, transcript)
+        return billed, self._reply(job, transcript, t)
 
-    def _reply(self, job: Job, transcript: Transcript) -> Reply:
+    def _reply(self, job: Job, transcript: Transcript, t: texts.Texts) -> Reply:
         """The transcript in chat; past MAX_MESSAGES a preview in chat and the whole as .txt."""
         messages = render.render_messages(transcript, header=job.header)
         if len(messages) <= MAX_MESSAGES:
             return Reply(messages, transcript=transcript)
-        preview = render.render_preview(transcript, header=job.header, note=texts.SEE_FILE)
+        preview = render.render_preview(transcript, header=job.header, note=t(texts.SEE_FILE))
         whole = render.render_plain(transcript, header=job.header).encode()
         name = retained.file_name(job.created_at, "txt")
         return Reply([preview], (name, whole), transcript)
@@ -166,31 +168,33 @@ class Pipeline:
             # The transcript itself matters more than its buttons: deliver it without them.
             log.exception("job=%d transcript not retained", job.id)
             return None
-        return retained.keyboard(kept)
+        return retained.keyboard(kept, texts.of(job.user_language))
 
     async def _download(self, job: Job, dest: Path) -> Path:
+        t = texts.of(job.user_language)
         try:
             return await self.files.download(job.file_id, dest)
         except BadRequest as exc:
             if "too big" in exc.message.lower():
-                raise JobFailed("too_big", texts.too_big(job.file_size or 0)) from exc
+                raise JobFailed("too_big", t.too_big(job.file_size or 0)) from exc
             log.warning("job=%d getFile refused: %s", job.id, exc.message)
-            raise JobFailed("download_failed", texts.DOWNLOAD_FAILED) from exc
+            raise JobFailed("download_failed", t(texts.DOWNLOAD_FAILED)) from exc
         except (DownloadError, TelegramError) as exc:
             log.warning("job=%d download failed: %s", job.id, type(exc).__name__)
-            raise JobFailed("download_failed", texts.DOWNLOAD_FAILED) from exc
+            raise JobFailed("download_failed", t(texts.DOWNLOAD_FAILED)) from exc
 
-    async def _probe(self, path: Path) -> audio.AudioInfo:
+    async def _probe(self, path: Path, t: texts.Texts) -> audio.AudioInfo:
         try:
             return await asyncio.to_thread(audio.probe, path)
         except audio.AudioError as exc:
-            raise JobFailed("unreadable", texts.UNREADABLE) from exc
+            raise JobFailed("unreadable", t(texts.UNREADABLE)) from exc
 
     async def _recheck_quota(self, job: Job, seconds: float) -> None:
         """The declared duration came from the sender: check the real one before paying."""
+        t = texts.of(job.user_language)
         limit = self.settings.MAX_AUDIO_SECONDS
         if seconds > limit:
-            raise JobFailed("too_long", texts.too_long(seconds, limit))
+            raise JobFailed("too_long", t.too_long(seconds, limit))
         fitted, left = await jobs.reserve_more(
             self.db,
             job.id,
@@ -201,7 +205,7 @@ class Pipeline:
         if not fitted:
             period = self.settings.QUOTA_PERIOD
             raise JobFailed(
-                "over_quota", texts.over_quota(seconds, left or 0, period.value, resets_at(period))
+                "over_quota", t.over_quota(seconds, left or 0, period.value, resets_at(period))
             )
 
     async def _deliver(

@@ -39,13 +39,13 @@ def decode(body: str) -> tuple[Transcript, str | None]:
     return transcript, data["header"]
 
 
-def keyboard(transcript_id: int) -> InlineKeyboardMarkup:
+def keyboard(transcript_id: int, t: texts.Texts) -> InlineKeyboardMarkup:
     """The buttons under a transcript."""
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(texts.BUTTON_SRT, callback_data=f"srt:{transcript_id}"),
-                InlineKeyboardButton(texts.BUTTON_TXT, callback_data=f"txt:{transcript_id}"),
+                InlineKeyboardButton(t(texts.BUTTON_SRT), callback_data=f"srt:{transcript_id}"),
+                InlineKeyboardButton(t(texts.BUTTON_TXT), callback_data=f"txt:{transcript_id}"),
             ]
         ]
     )

@@ -37,6 +37,7 @@ class TranscriptFiles:
             await query.answer()
             return
         kind, transcript_id = pressed
+        t = texts.of(query.from_user.language_code)
         now = int(self.clock())
         await transcripts.purge(self.db, now=now)
         kept = await transcripts.get(self.db, transcript_id, now=now)
@@ -44,7 +45,7 @@ class TranscriptFiles:
         # A button only ever fetches a transcript of its own chat.
         if kept is None or kept.chat_id != chat_id:
             log.info("chat=%d transcript=%d expired", chat_id, transcript_id)
-            await query.answer(texts.EXPIRED, show_alert=True)
+            await query.answer(t(texts.EXPIRED), show_alert=True)
             try:
                 await context.bot.edit_message_reply_markup(chat_id, message.message_id)
             except TelegramError as exc:

@@ -29,15 +29,12 @@ class ForgetMe:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
             return
-        buttons = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(texts.FORGET_YES, callback_data=f"forget:yes:{user.id}"),
-                    InlineKeyboardButton(texts.FORGET_NO, callback_data=f"forget:no:{user.id}"),
-                ]
-            ]
+        t = texts.of(user.language_code)
+        yes = InlineKeyboardButton(t(texts.FORGET_YES), callback_data=f"forget:yes:{user.id}")
+        no = InlineKeyboardButton(t(texts.FORGET_NO), callback_data=f"forget:no:{user.id}")
+        await message.reply_text(
+            t(texts.FORGET_CONFIRM), reply_markup=InlineKeyboardMarkup([[yes, no]]), do_quote=True
         )
-        await message.reply_text(texts.FORGET_CONFIRM, reply_markup=buttons, do_quote=True)
 
     async def confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A press on Delete or Cancel."""
@@ -49,16 +46,17 @@ class ForgetMe:
             await query.answer()
             return
         choice, user_id = match[1], int(match[2])
+        t = texts.of(query.from_user.language_code)
         if query.from_user.id != user_id:
-            await query.answer(texts.FORGET_NOT_YOURS, show_alert=True)
+            await query.answer(t(texts.FORGET_NOT_YOURS), show_alert=True)
             return
         if choice == "no":
             await query.answer()
-            await query.edit_message_text(texts.FORGET_CANCELLED)
+            await query.edit_message_text(t(texts.FORGET_CANCELLED))
             return
         forgotten = await forget_user(self.db, user_id)
         if forgotten is None:
-            await query.answer(texts.FORGET_BUSY, show_alert=True)
+            await query.answer(t(texts.FORGET_BUSY), show_alert=True)
             return
         log.info(
             "user=%d forgotten: jobs=%d periods=%d transcripts=%d",
@@ -69,7 +67,7 @@ class ForgetMe:
         )
         await query.answer()
         await query.edit_message_text(
-            texts.forgotten(
+            t.forgotten(
                 jobs=forgotten.jobs,
                 periods=forgotten.periods,
                 transcripts=forgotten.transcripts,

@@ -96,7 +96,7 @@ async def test_forgetme_deletes_the_users_rows_from_every_table_and_keeps_admin_
 
     assert rows_about(db_path, lena["id"]) == {}
     assert "records of transcribed notes: 1" in done
-    assert "usage history: 1 period(s)" in done
+    assert "periods of usage history: 1" in done
     assert "transcripts kept for the file buttons: 1" in done
     assert "your recognition language" in done
     assert "No quota was set for you by an admin" in done
