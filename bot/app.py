@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from telegram import Update
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -28,7 +29,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import retained, texts
+from bot import i18n, retained, texts
 from bot.intake import Intake
 from bot.jobs import JobRunner
 from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
@@ -183,6 +184,7 @@ class Voxgram:
     async def start(self) -> None:
         """Open the database, clean up after a crash, start the workers."""
         await self.db.open()
+        await self._set_commands()
         await self._delete_leftover_uploads()
         await self.runner.start()
         self._purger = asyncio.create_task(self._purge_expired(), name="voxgram-purge")
@@ -254,6 +256,20 @@ class Voxgram:
 
     async def _post_shutdown(self, _: Application) -> None:  # type: ignore[type-arg]
         await self.close()
+
+    async def _set_commands(self) -> None:
+        """The command menu in every UI language; Telegram shows users the one of their
+        language, English (the default list) to everyone else."""
+        bot = self.application.bot
+        for language in i18n.UI_LANGUAGES:
+            t = texts.of(language)
+            commands = [BotCommand(name, t(about)) for name, about in texts.COMMANDS.items()]
+            code = None if language == i18n.DEFAULT else language
+            try:
+                await bot.set_my_commands(commands, language_code=code)
+            except TelegramError as exc:
+                # A menu is a convenience: the bot works without it.
+                log.warning("command menu language=%s not set: %s", language, exc.message)
 
     async def _purge_expired(self) -> None:
         """Delete transcripts past TRANSCRIPT_RETENTION_HOURS, now and then every interval."""

@@ -79,6 +79,18 @@ async def test_russian_user_gets_russian_and_portuguese_user_english(
         "help": texts.HELP,
         "buttons": "🎬 Subtitles (.srt) 📄 Text (.txt)",
     }
+    # The command menu is registered in each language; other languages get the English one.
+    assert set(tg.commands) == {
+        '{"type": "default"}|',
+        '{"type": "default"}|ru',
+        '{"type": "default"}|es',
+        '{"type": "default"}|de',
+    }
+    menu = {c["command"]: c["description"] for c in tg.commands['{"type": "default"}|ru']}
+    assert menu["language"] == "Язык ваших голосовых сообщений"
+    assert list(menu) == list(texts.COMMANDS)
+    english = {c["command"]: c["description"] for c in tg.commands['{"type": "default"}|']}
+    assert english == texts.COMMANDS
 
 
 def test_the_template_holds_every_message_of_the_code() -> None:
