@@ -179,6 +179,9 @@ class Voxgram:
                 TranscriptFiles(self.db, self.tuning.clock), pattern=retained.CALLBACK_PATTERN
             )
         )
+        # Any other button (from an older version, say) is still answered: the client would
+        # otherwise show its spinner until Telegram gives up.
+        app.add_handler(CallbackQueryHandler(self._unknown_button))
         app.add_error_handler(self._on_error)
 
     async def start(self) -> None:
@@ -292,6 +295,11 @@ class Voxgram:
                 continue
             await jobs.forget_upload(self.db, file_id)
             log.info("deleted leftover mistral file=%s", file_id)
+
+    async def _unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A press on a button no handler knows: answered, silently."""
+        if update.callback_query is not None:
+            await update.callback_query.answer()
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """One error handler: log with ids only; the user gets a short apology in private."""

@@ -168,3 +168,16 @@ async def test_retention_zero_means_no_buttons_and_no_text_in_the_database(
     assert b"Quokka" not in while_running
     assert b"Quokka" not in after_stop
     assert "Quokka".encode("utf-16-le") not in while_running + after_stop
+
+
+async def test_a_button_the_bot_does_not_know_is_still_answered(
+    tg: FakeTelegram, run_bot: RunBot
+) -> None:
+    zed = tg.user(1970, "Zed")
+    async with run_bot():
+        # The data of a button from some older version of the bot.
+        tg.push_update(
+            callback_query={"id": "old-1", "from": zed, "chat_instance": "9", "data": "v0:42"}
+        )
+        await tg.wait_for(lambda: "old-1" in tg.callback_answers)
+    assert tg.callback_answers["old-1"].get("text") is None
