@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The bot's words: re-extract the message ids from the code into the template and merge them
+# into every catalog (bot/locales/<lang>/LC_MESSAGES/messages.po), then translate what is new.
+# The .po files are read at run time (bot/i18n.py): there is nothing to compile.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -w 100 \
+		--project=voxgram --copyright-holder=Voxgram -o bot/locales/messages.pot .
+	$(BIN)/pybabel update -D messages -i bot/locales/messages.pot -d bot/locales -w 100 \
+		--ignore-pot-creation-date
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -11,18 +11,20 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from telegram import Update
+from telegram import BotCommand, Update
 from telegram.constants import FloodLimit
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
@@ -31,7 +33,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import texts
+from bot import i18n, retained, texts
 from bot.health import POLL_TIMEOUT, Heartbeat, PollRequest
 from bot.intake import Intake
 from bot.jobs import JobRunner
@@ -40,8 +42,10 @@ from bot.pipeline import Pipeline
 from bot.settings import Settings
 from bot.telegram_files import TelegramFiles
 from bot.transcriber import Transcriber
+from handlers import privacy
 from handlers.admin import AdminCommands
-from handlers.commands import HelpCommand, UsageCommand
+from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
+from handlers.files import TranscriptFiles
 from handlers.groups import (
     AutoTranscribeCommand,
     MembershipHandler,
@@ -49,7 +53,8 @@ from handlers.groups import (
     TranscribeCommand,
 )
 from handlers.media import MediaHandler
-from storage import jobs
+from handlers.privacy import ForgetMe
+from storage import jobs, transcripts
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -77,6 +82,10 @@ class Tuning:
     group_rate: tuple[float, float] = (1, 3.0)
     """At most this many messages per that many seconds to one group: Telegram allows about
     20 a minute, and a steady drip never trips its sliding window the way a burst would."""
+    clock: Callable[[], float] = field(default=time.time)
+    """Wall-clock seconds for transcript retention; tests move it forward instead of waiting."""
+    purge_interval: float = 600.0
+    """How often expired transcripts are deleted (a press on a button purges too)."""
 
 
 # Only new messages: an edited command or caption must not run or transcribe again.
@@ -150,11 +159,13 @@ class Voxgram:
             self.transcriber,
             workdir=settings.DATABASE_PATH.parent / "work",
             progress_every=self.tuning.progress_every,
+            clock=self.tuning.clock,
         )
         self.runner = JobRunner(
             self.db, self.pipeline, workers=settings.MAX_CONCURRENT_TRANSCRIPTIONS
         )
         self.intake = Intake(settings, self.db, bot, self.runner)
+        self._purger: asyncio.Task[None] | None = None
         self._register()
 
     def _register(self) -> None:
@@ -162,10 +173,15 @@ class Voxgram:
         app, settings = self.application, self.settings
         # Every update Telegram delivers (polled or by webhook) is a sign of life for health.
         app.add_handler(TypeHandler(Update, self._beat), group=-1)
-        # Help and usage for everyone.
+        # Help, usage and the recognition language for everyone.
         help_command = HelpCommand(settings)
         app.add_handler(CommandHandler(["start", "help"], help_command, filters=NEW))
         app.add_handler(CommandHandler("usage", UsageCommand(settings, self.db), filters=NEW))
+        app.add_handler(CommandHandler("language", LanguageCommand(settings, self.db), filters=NEW))
+        # Privacy: /forgetme asks, its button deletes.
+        forget = ForgetMe(self.db)
+        app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))
+        app.add_handler(CallbackQueryHandler(forget.confirm, pattern=privacy.CALLBACK_PATTERN))
         # Bot admins' commands: each refuses non-admins itself, with a reply.
         admin = AdminCommands(settings, self.db)
         app.add_handler(CommandHandler("setquota", admin.setquota, filters=NEW))
@@ -182,17 +198,28 @@ class Voxgram:
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, MigrationHandler(self.db)))
         # Media; only new messages: an edited caption is not a new note.
         app.add_handler(MessageHandler(NEW & MEDIA, MediaHandler(self.intake, self.db)))
+        # The .srt/.txt buttons under transcripts.
+        app.add_handler(
+            CallbackQueryHandler(
+                TranscriptFiles(self.db, self.tuning.clock), pattern=retained.CALLBACK_PATTERN
+            )
+        )
+        # Any other button (from an older version, say) is still answered: the client would
+        # otherwise show its spinner until Telegram gives up.
+        app.add_handler(CallbackQueryHandler(self._unknown_button))
         app.add_error_handler(self._on_error)
 
     async def start(self) -> None:
         """Open the database, clean up after a crash, start the workers."""
         await self.db.open()
+        await self._set_commands()
         await self._delete_leftover_uploads()
         await asyncio.to_thread(self._sweep_workdir)
         await self.runner.start()
         self.heartbeat.beat()  # Telegram answered getMe just before
         if self.settings.WEBHOOK_URL:
             self._webhook_watch = asyncio.create_task(self._watch_webhook())
+        self._purger = asyncio.create_task(self._purge_expired(), name="voxgram-purge")
         log.info(
             "voxgram started: upload_mode=%s workers=%d",
             self.settings.UPLOAD_MODE.value,
@@ -220,6 +247,11 @@ class Voxgram:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._webhook_watch
             self._webhook_watch = None
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+            self._purger = None
         await self.files.aclose()
         await self.mistral.aclose()
         await self.db.close()
@@ -296,6 +328,31 @@ class Voxgram:
             else:
                 log.warning("webhook is not set at Telegram (url=%r)", info.url)
 
+    async def _set_commands(self) -> None:
+        """The command menu in every UI language; Telegram shows users the one of their
+        language, English (the default list) to everyone else."""
+        bot = self.application.bot
+        for language in i18n.UI_LANGUAGES:
+            t = texts.of(language)
+            commands = [BotCommand(name, t(about)) for name, about in texts.COMMANDS.items()]
+            code = None if language == i18n.DEFAULT else language
+            try:
+                await bot.set_my_commands(commands, language_code=code)
+            except TelegramError as exc:
+                # A menu is a convenience: the bot works without it.
+                log.warning("command menu language=%s not set: %s", language, exc.message)
+
+    async def _purge_expired(self) -> None:
+        """Delete transcripts past TRANSCRIPT_RETENTION_HOURS, now and then every interval."""
+        while True:
+            try:
+                purged = await transcripts.purge(self.db, now=int(self.tuning.clock()))
+                if purged:
+                    log.info("purged %d expired transcripts", purged)
+            except Exception:
+                log.exception("purging expired transcripts failed")
+            await asyncio.sleep(self.tuning.purge_interval)
+
     async def _delete_leftover_uploads(self) -> None:
         """Files a crash left at Mistral are deleted now (they would be kept 30 days)."""
         for file_id in await jobs.leftover_uploads(self.db):
@@ -307,6 +364,11 @@ class Voxgram:
             await jobs.forget_upload(self.db, file_id)
             log.info("deleted leftover mistral file=%s", file_id)
 
+    async def _unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A press on a button no handler knows: answered, silently."""
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """One error handler: log with ids only; the user gets a short apology in private."""
         update_id = update.update_id if isinstance(update, Update) else None
@@ -317,7 +379,9 @@ class Voxgram:
             and update.effective_chat
             and update.effective_chat.type == "private"
         ):
+            user = update.effective_user
+            t = texts.of(user.language_code if user else None)
             try:
-                await update.effective_message.reply_text(texts.FAILED)
+                await update.effective_message.reply_text(t(texts.FAILED))
             except Exception:
                 log.warning("update=%s apology not sent", update_id)

@@ -18,7 +18,7 @@ from telegram import (
     ReplyParameters,
     User,
 )
-from telegram.constants import FileSizeLimit
+from telegram.constants import ChatType, FileSizeLimit
 from telegram.error import TelegramError
 
 from bot import texts
@@ -140,6 +140,7 @@ class Intake:
         "command" (/transcribe: refusals answer the command in `answer_to`).
         """
         chat = note_message.chat
+        t = texts.of(payer.language_code)
         quiet = trigger == "auto"
         answer = answer_to or note_message
         log_ctx = f"chat={chat.id} msg={note_message.message_id} user={payer.id} kind={note.kind}"
@@ -149,17 +150,21 @@ class Intake:
         if note.file_size is not None and note.file_size > self.max_file_size:
             log.info("%s refused: file too big bytes=%d", log_ctx, note.file_size)
             if not quiet:
-                await self._reply(answer, texts.too_big(note.file_size))
+                await self._reply(answer, t.too_big(note.file_size))
             return
         limit = self.settings.MAX_AUDIO_SECONDS
         if note.duration is not None and note.duration > limit:
             log.info("%s refused: too long secs=%d", log_ctx, note.duration)
             if not quiet:
-                await self._reply(answer, texts.too_long(note.duration, limit))
+                await self._reply(answer, t.too_long(note.duration, limit))
             return
         period = self.settings.QUOTA_PERIOD
         reserve = math.ceil(note.duration) if note.duration else 0
         header = origin_name(note_message)
+        # The pinned language is read now: a later /language does not change a queued note.
+        language = await prefs.recognition_language(
+            self.db, chat_id=None if chat.type == ChatType.PRIVATE else chat.id, user_id=payer.id
+        )
         job = NewJob(
             chat_id=chat.id,
             message_id=note_message.message_id,
@@ -172,8 +177,8 @@ class Intake:
             file_size=note.file_size,
             file_name=note.file_name,
             declared_seconds=reserve if note.duration is not None else None,
-            header=f"Forwarded from {header}" if header else None,
-            language=None,
+            header=t.forwarded_from(header) if header else None,
+            language=language,
             user_language=payer.language_code,
             period=period_key(period),
         )
@@ -187,13 +192,13 @@ class Intake:
         if acceptance.outcome is Accepted.DUPLICATE:
             log.info("%s duplicate of job=%s", log_ctx, acceptance.job_id)
             if trigger == "command":
-                await self._reply(answer, texts.ALREADY)
+                await self._reply(answer, t(texts.ALREADY))
             return
         if acceptance.outcome is Accepted.OVER_QUOTA:
             log.info("%s refused: over quota left=%s", log_ctx, acceptance.left_seconds)
             # In a group's auto mode a user learns it at most once per period, not per note.
             if not quiet or await prefs.first_quota_notice(self.db, chat.id, payer.id, job.period):
-                text = texts.over_quota(
+                text = t.over_quota(
                     reserve, acceptance.left_seconds or 0, period.value, resets_at(period)
                 )
                 await self._reply(answer, text)
@@ -204,7 +209,7 @@ class Intake:
         status: Message | None = None
         try:
             if not quiet:
-                status = await self._reply(note_message, texts.STATUS)
+                status = await self._reply(note_message, t(texts.STATUS))
         finally:
             # Whatever happened to the status message, the job must reach the workers.
             await jobs.mark_queued(

@@ -10,15 +10,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import audio, render, texts
+from bot import audio, render, retained, texts
 from bot.mistral import (
     MistralAuthError,
     MistralBadResponse,
@@ -30,7 +30,8 @@ from bot.quota import resets_at
 from bot.settings import Settings
 from bot.telegram_files import DownloadError, TelegramFiles
 from bot.transcriber import Transcriber
-from storage import jobs
+from bot.transcript import Transcript
+from storage import jobs, transcripts
 from storage.db import Database
 from storage.jobs import Job
 
@@ -39,14 +40,28 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 """Attempts of one job that may end with the process before the job is failed."""
 
+MAX_MESSAGES = 3
+"""Past this many messages the transcript comes as a .txt document with a preview in chat."""
+
 
 class JobFailed(Exception):
-    """The job cannot succeed; `reply` is what the user is told, `code` what is stored."""
+    """The job cannot succeed; `reply` is what the user is told (in their language), `code`
+    what is stored."""
 
     def __init__(self, code: str, reply: str) -> None:
         super().__init__(code)
         self.code = code
         self.reply = reply
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the user gets: HTML messages (the first replaces the status) and maybe a file."""
+
+    messages: list[str]
+    document: tuple[str, bytes] | None = None
+    transcript: Transcript | None = None
+    """What the .srt/.txt buttons give, if it is retained (None: nothing to give)."""
 
 
 @dataclass
@@ -62,6 +77,7 @@ class Pipeline:
     """Where jobs keep their files: beside the database (a volume in Docker, not a small /tmp),
     and swept at start, so nothing a crash left behind lingers."""
     progress_every: float = 5.0
+    clock: Callable[[], float] = field(default=time.time)
 
     async def __call__(self, job: Job) -> None:
         started = time.monotonic()
@@ -70,10 +86,10 @@ class Pipeline:
             # trying again would only crash it again, at every start.
             log.error("job=%d chat=%d given up: attempts=%d", job.id, job.chat_id, job.attempts)
             await jobs.fail(self.db, job.id, "gave_up")
-            await self._report(job, texts.FAILED)
+            await self._report(job, texts.of(job.user_language)(texts.FAILED))
             return
         try:
-            billed, replies = await self._transcribe(job)
+            billed, reply = await self._transcribe(job)
         except JobFailed as failure:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
             # Release first: when the user reads the refusal, nothing is held against them.
@@ -83,11 +99,12 @@ class Pipeline:
         except Exception:
             log.exception("job=%d chat=%d crashed", job.id, job.chat_id)
             await jobs.fail(self.db, job.id, "crashed")
-            await self._report(job, texts.FAILED)
+            await self._report(job, texts.of(job.user_language)(texts.FAILED))
             return
         settled = await jobs.settle(self.db, job.id, billed)
+        buttons = await self._retain(job, reply)
         try:
-            await self._deliver(job, replies)
+            await self._deliver(job, reply, buttons)
         except Forbidden:
             # The user blocked the bot or it left the group: nobody to tell; the work was done.
             log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
@@ -103,19 +120,20 @@ class Pipeline:
             job.chat_id,
             job.payer_id,
             billed,
-            len(replies),
+            len(reply.messages) + (reply.document is not None),
             settled,
             int((time.monotonic() - started) * 1000),
         )
 
-    async def _transcribe(self, job: Job) -> tuple[int, list[str]]:
-        """Return the seconds to bill and the HTML messages to send."""
+    async def _transcribe(self, job: Job) -> tuple[int, Reply]:
+        """Return the seconds to bill and what to send."""
+        t = texts.of(job.user_language)
         self.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
-        progress = _Progress(job, self.progress_every, self._edit)
+        progress = _Progress(job, self.progress_every, self._edit, t)
         try:
             source = await self._download(job, workdir / "source")
-            info = await self._probe(source)
+            info = await self._probe(source, t)
             await self._recheck_quota(job, info.duration)
             try:
                 transcript = await self.transcriber.transcribe(
@@ -128,49 +146,83 @@ class Pipeline:
                     on_progress=progress.update,
                 )
             except audio.AudioError as exc:
-                raise JobFailed("unreadable", texts.UNREADABLE) from exc
+                raise JobFailed("unreadable", t(texts.UNREADABLE)) from exc
             except (MistralUnavailable, MistralBadResponse) as exc:
                 # A garbled answer is trouble on Mistral's side too: the user may try later.
-                raise JobFailed("mistral_unavailable", texts.SERVICE_BUSY) from exc
+                raise JobFailed("mistral_unavailable", t(texts.SERVICE_BUSY)) from exc
             except MistralAuthError as exc:
                 log.error("mistral refused the API key: check MISTRAL_API_KEY")
-                raise JobFailed("mistral_auth", texts.FAILED) from exc
+                raise JobFailed("mistral_auth", t(texts.FAILED)) from exc
             except (MistralRejected, MistralError) as exc:
-                raise JobFailed("mistral_rejected", texts.SERVICE_REFUSED) from exc
+                raise JobFailed("mistral_rejected", t(texts.SERVICE_REFUSED)) from exc
         finally:
             # A late progress edit must not land on top of the transcript or the refusal.
             await progress.settle()
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
         if render.is_blank(transcript):
-            return 0, [html_escape_plain(texts.NO_SPEECH)]
+            return 0, Reply([html_escape_plain(t(texts.NO_SPEECH))])
         # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,
         # so a missing field never means free transcription.
         billed = transcript.billed_seconds or math.ceil(info.duration)
-        return billed, render.render_messages(transcript, header=job.header)
+        return billed, self._reply(job, transcript, t)
+
+    def _reply(self, job: Job, transcript: Transcript, t: texts.Texts) -> Reply:
+        """The transcript in chat; past MAX_MESSAGES a preview in chat and the whole as .txt."""
+        messages = render.render_messages(transcript, header=job.header)
+        if len(messages) <= MAX_MESSAGES:
+            return Reply(messages, transcript=transcript)
+        preview = render.render_preview(transcript, header=job.header, note=t(texts.SEE_FILE))
+        whole = render.render_plain(transcript, header=job.header).encode()
+        name = retained.file_name(job.created_at, "txt")
+        return Reply([preview], (name, whole), transcript)
+
+    async def _retain(self, job: Job, reply: Reply) -> InlineKeyboardMarkup | None:
+        """Keep the transcript for its buttons, unless retention is 0; the buttons, if any."""
+        hours = self.settings.TRANSCRIPT_RETENTION_HOURS
+        if reply.transcript is None or hours == 0:
+            return None
+        now = int(self.clock())
+        try:
+            kept = await transcripts.keep(
+                self.db,
+                job_id=job.id,
+                user_id=job.payer_id,
+                chat_id=job.chat_id,
+                body=retained.encode(reply.transcript, job.header),
+                now=now,
+                expires_at=now + hours * 3600,
+            )
+        except Exception:
+            # The transcript itself matters more than its buttons: deliver it without them.
+            log.exception("job=%d transcript not retained", job.id)
+            return None
+        return retained.keyboard(kept, texts.of(job.user_language))
 
     async def _download(self, job: Job, dest: Path) -> Path:
+        t = texts.of(job.user_language)
         try:
             return await self.files.download(job.file_id, dest)
         except BadRequest as exc:
             if "too big" in exc.message.lower():
-                raise JobFailed("too_big", texts.too_big(job.file_size or 0)) from exc
+                raise JobFailed("too_big", t.too_big(job.file_size or 0)) from exc
             log.warning("job=%d getFile refused: %s", job.id, exc.message)
-            raise JobFailed("download_failed", texts.DOWNLOAD_FAILED) from exc
+            raise JobFailed("download_failed", t(texts.DOWNLOAD_FAILED)) from exc
         except (DownloadError, TelegramError) as exc:
             log.warning("job=%d download failed: %s", job.id, type(exc).__name__)
-            raise JobFailed("download_failed", texts.DOWNLOAD_FAILED) from exc
+            raise JobFailed("download_failed", t(texts.DOWNLOAD_FAILED)) from exc
 
-    async def _probe(self, path: Path) -> audio.AudioInfo:
+    async def _probe(self, path: Path, t: texts.Texts) -> audio.AudioInfo:
         try:
             return await asyncio.to_thread(audio.probe, path)
         except audio.AudioError as exc:
-            raise JobFailed("unreadable", texts.UNREADABLE) from exc
+            raise JobFailed("unreadable", t(texts.UNREADABLE)) from exc
 
     async def _recheck_quota(self, job: Job, seconds: float) -> None:
         """The declared duration came from the sender: check the real one before paying."""
+        t = texts.of(job.user_language)
         limit = self.settings.MAX_AUDIO_SECONDS
         if seconds > limit:
-            raise JobFailed("too_long", texts.too_long(seconds, limit))
+            raise JobFailed("too_long", t.too_long(seconds, limit))
         fitted, left = await jobs.reserve_more(
             self.db,
             job.id,
@@ -181,23 +233,49 @@ class Pipeline:
         if not fitted:
             period = self.settings.QUOTA_PERIOD
             raise JobFailed(
-                "over_quota", texts.over_quota(seconds, left or 0, period.value, resets_at(period))
+                "over_quota", t.over_quota(seconds, left or 0, period.value, resets_at(period))
             )
 
-    async def _deliver(self, job: Job, messages: list[str]) -> None:
-        """Edit the status message into the first part; further parts reply to the first."""
+    async def _deliver(
+        self, job: Job, reply: Reply, buttons: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Edit the status message into the first part; further parts and the file reply to
+        the first; the buttons go under the last part."""
+        messages = reply.messages
+        first_markup = buttons if len(messages) == 1 else None
         first_id: int | None = None
         if job.status_message_id is not None:
-            first_id = await self._edit(job, job.status_message_id, messages[0])
+            first_id = await self._edit(job, job.status_message_id, messages[0], first_markup)
         if first_id is None:
-            first_id = (await self._send(job, messages[0], reply_to=job.message_id)).message_id
-        for text in messages[1:]:
-            await self._send(job, text, reply_to=first_id)
+            first_id = (
+                await self._send(job, messages[0], reply_to=job.message_id, markup=first_markup)
+            ).message_id
+        for n, text in enumerate(messages[1:], start=2):
+            markup = buttons if n == len(messages) else None
+            await self._send(job, text, reply_to=first_id, markup=markup)
+        if reply.document is not None:
+            name, data = reply.document
+            await self.bot.send_document(
+                job.chat_id,
+                InputFile(data, filename=name),
+                message_thread_id=job.thread_id,
+                reply_parameters=ReplyParameters(first_id, allow_sending_without_reply=True),
+            )
 
-    async def _edit(self, job: Job, message_id: int, text: str) -> int | None:
+    async def _edit(
+        self,
+        job: Job,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> int | None:
         try:
             await self.bot.edit_message_text(
-                text, chat_id=job.chat_id, message_id=message_id, parse_mode=ParseMode.HTML
+                text,
+                chat_id=job.chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
             )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
@@ -206,7 +284,9 @@ class Pipeline:
             return None
         return message_id
 
-    async def _send(self, job: Job, text: str, *, reply_to: int) -> Message:
+    async def _send(
+        self, job: Job, text: str, *, reply_to: int, markup: InlineKeyboardMarkup | None = None
+    ) -> Message:
         # allow_sending_without_reply: the note may have been deleted meanwhile.
         try:
             return await self.bot.send_message(
@@ -215,6 +295,7 @@ class Pipeline:
                 parse_mode=ParseMode.HTML,
                 message_thread_id=job.thread_id,
                 reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
+                reply_markup=markup,
             )
         except BadRequest as exc:
             # Telegram's reason may quote the text ("unsupported start tag ..."): log its kind only.
@@ -249,10 +330,12 @@ class _Progress:
         job: Job,
         every: float,
         edit: Callable[[Job, int, str], Coroutine[Any, Any, int | None]],
+        words: texts.Texts,
     ) -> None:
         self._job = job
         self._every = every
         self._send_edit = edit
+        self._texts = words
         self._last = time.monotonic()
         self._edit: asyncio.Task[int | None] | None = None
         self._shown: tuple[int, int] | None = None
@@ -269,7 +352,7 @@ class _Progress:
         if (done, total) == self._shown or done >= total:
             return  # the transcript itself is the next edit
         self._last, self._shown = now, (done, total)
-        text = html_escape_plain(texts.progress(done, total))
+        text = html_escape_plain(self._texts.progress(done, total))
         self._edit = asyncio.create_task(self._send_edit(job, job.status_message_id, text))
 
     async def settle(self) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 import math
 import unicodedata
+from datetime import timedelta
 
+import srt
 from telegram.constants import MessageLimit
 
 from bot.transcript import Transcript
@@ -146,37 +148,52 @@ def render_messages(
     return messages
 
 
+def render_preview(
+    transcript: Transcript,
+    *,
+    note: str,
+    header: str | None = None,
+    limit: int = MessageLimit.MAX_TEXT_LENGTH,
+) -> str:
+    """One HTML message: the start of the transcript, then `note` (plain text) on its own line."""
+    room = limit - utf16_len(note) - 1
+    first = render_messages(transcript, header=header, limit=room)
+    return "\n".join([*first[:1], html.escape(note, quote=False)])
+
+
 def visible_text(html_text: str) -> str:
     """The text Telegram shows for a message from render_messages: tags removed, unescaped."""
     return html.unescape(html_text.replace("<i>", "").replace("</i>", ""))
 
 
-def render_plain(transcript: Transcript) -> str:
+def render_plain(transcript: Transcript, *, header: str | None = None) -> str:
     """The transcript as plain text lines, for the CLI and the .txt export; "" when empty."""
     lines = transcript_lines(transcript)
+    if lines and header and (title := _clean(header)):
+        lines.insert(0, title)
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def _srt_time(seconds: float) -> str:
-    """SubRip time: HH:MM:SS,mmm, rounded to the millisecond."""
-    millis = round(_clamp(seconds) * 1000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
+def _ms(seconds: float) -> timedelta:
+    """Seconds as a timedelta rounded to the millisecond, SubRip's precision."""
+    return timedelta(milliseconds=round(_clamp(seconds) * 1000))
 
 
 def render_srt(transcript: Transcript) -> str:
-    """The transcript as SubRip: numbered cues of non-blank segments; "" when empty."""
-    cues: list[str] = []
-    for seg in transcript.segments:
-        text = _clean(seg.text)
-        if not text:
-            continue
+    """The transcript as SubRip (composed by the `srt` library): numbered cues of non-blank
+    segments, in order; "" when empty."""
+    kept = [(seg.start, seg.end, text) for seg in transcript.segments if (text := _clean(seg.text))]
+    cues: list[srt.Subtitle] = []
+    for n, (start, end, text) in enumerate(kept):
+        if not transcript.timestamps:
+            # No segment times (a pinned language): a part lasts until the next one starts,
+            # the last until the end of the audio.
+            end = kept[n + 1][0] if n + 1 < len(kept) else float(transcript.billed_seconds)
         # A cue ending before it starts is rejected by some players: hold it at its start.
-        start, end = _clamp(seg.start), max(_clamp(seg.end), _clamp(seg.start))
-        cues.append(f"{len(cues) + 1}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n\n")
-    return "".join(cues)
+        end = max(_clamp(end), _clamp(start))
+        cues.append(srt.Subtitle(index=n + 1, start=_ms(start), end=_ms(end), content=text))
+    # reindex=False: srt would drop zero-length cues, and the segments are already in order.
+    return str(srt.compose(cues, reindex=False))
 
 
 def is_blank(transcript: Transcript) -> bool:

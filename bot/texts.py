@@ -1,32 +1,59 @@
-"""Every word the bot says to users, in one place (plain text unless a name says HTML)."""
+"""Every word the bot says to users: one gettext catalog (bot/locales), in the user's language.
+
+Module constants are message ids, marked with `N_` so `pybabel extract` finds them;
+`texts.of(language_code)` gives a `Texts` that translates them (`t(texts.STATUS)`) and builds the
+messages that carry numbers. Plain text unless a name says HTML.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-STATUS = "🎧 Transcribing…"
-NO_SPEECH = "🔇 No speech detected."
-NOT_AUDIO = (
+from bot import i18n
+from bot.i18n import N_
+from bot.languages import LANGUAGES
+
+STATUS = N_("🎧 Transcribing…")
+NO_SPEECH = N_("🔇 No speech detected.")
+SEE_FILE = N_("… The whole transcript is in the file below.")
+BUTTON_SRT = N_("🎬 Subtitles (.srt)")
+BUTTON_TXT = N_("📄 Text (.txt)")
+EXPIRED = N_("This transcript is no longer kept, so its files are gone. Send the note again.")
+FORGET_CONFIRM = N_(
+    "This deletes everything I store about you: the records of your transcribed notes, your "
+    "usage history, your settings and the transcripts kept for the file buttons. Messages "
+    "already in your chats stay. Delete?"
+)
+FORGET_YES = N_("🗑 Yes, delete")
+FORGET_NO = N_("Cancel")
+FORGET_CANCELLED = N_("Nothing was deleted.")
+FORGET_NOT_YOURS = N_("Only the person who sent /forgetme can answer this.")
+FORGET_BUSY = N_("A note of yours is still being transcribed. Try again when it is done.")
+NOT_AUDIO = N_(
     "I can only transcribe voice notes, audio files, video notes and videos. "
     "This file doesn't look like audio."
 )
-UNREADABLE = "I couldn't read any audio in this file: it may be damaged. Nothing was charged."
-DOWNLOAD_FAILED = "I couldn't download this file from Telegram. Please send it again."
-SERVICE_BUSY = (
+UNREADABLE = N_("I couldn't read any audio in this file: it may be damaged. Nothing was charged.")
+DOWNLOAD_FAILED = N_("I couldn't download this file from Telegram. Please send it again.")
+SERVICE_BUSY = N_(
     "The transcription service is busy or unavailable right now, so this note was not "
     "transcribed and nothing was charged. Please send it again in a few minutes."
 )
-SERVICE_REFUSED = "The transcription service could not process this audio. Nothing was charged."
-FAILED = "Sorry, something went wrong with this note. Nothing was charged; please try again."
-ALREADY = "This note is already transcribed (or on its way)."
-TRANSCRIBE_HINT = (
+SERVICE_REFUSED = N_("The transcription service could not process this audio. Nothing was charged.")
+FAILED = N_("Sorry, something went wrong with this note. Nothing was charged; please try again.")
+ALREADY = N_("This note is already transcribed (or on its way).")
+TRANSCRIBE_HINT = N_(
     "Reply to a voice note, audio, video note or video with /transcribe to transcribe it."
 )
-GROUP_ADMINS_ONLY = "Only the group's admins can change this."
-USAGE_AUTOTRANSCRIBE = "Usage: /autotranscribe on|off"
-AUTO_ON = "Automatic transcription is on: I transcribe every voice note, audio and video note here."
-AUTO_OFF = "Automatic transcription is off. Reply to a note with /transcribe to transcribe it."
-ONBOARDING = (
+GROUP_ADMINS_ONLY = N_("Only the group's admins can change this.")
+USAGE_AUTOTRANSCRIBE = N_("Usage: /autotranscribe on|off")
+AUTOTRANSCRIBE_IN_GROUPS = N_("Usage: /autotranscribe on|off (in a group)")
+AUTO_ON = N_(
+    "Automatic transcription is on: I transcribe every voice note, audio and video note here."
+)
+AUTO_OFF = N_("Automatic transcription is off. Reply to a note with /transcribe to transcribe it.")
+ONBOARDING = N_(
     "👋 Hi! I turn voice notes into text.\n\n"
     "• To transcribe every voice note here automatically, make me an admin of this group "
     "(or turn my privacy mode off in @BotFather), since otherwise Telegram does not show me "
@@ -34,11 +61,9 @@ ONBOARDING = (
     "• Reply to any voice note, audio, video note or video with /transcribe — that always works.\n"
     "• Group admins switch automatic mode with /autotranscribe on or /autotranscribe off."
 )
-ADMIN_ONLY = "Sorry, this command is for the bot's admins."
-BLOCKED_OK = "User {user_id} is blocked: their media is ignored."
-UNBLOCKED_OK = "User {user_id} is unblocked."
+ADMIN_ONLY = N_("Sorry, this command is for the bot's admins.")
 
-HELP = (
+HELP = N_(
     "🎙 <b>Voxgram</b> turns voice notes into text.\n\n"
     "Send or forward me a voice note, an audio file, a video note or a video, and I reply "
     "with the transcript. Each line starts with its time: tap it to jump there in the note.\n\n"
@@ -46,111 +71,286 @@ HELP = (
     "me an admin (or turn my privacy mode off); otherwise reply to a voice note with "
     "/transcribe. Group admins switch automatic mode with /autotranscribe on|off.\n\n"
     "/usage — how much of your quota is left\n"
+    "/language — the language of your voice notes (detected automatically unless you set it)\n"
+    "/forgetme — delete everything stored about you\n"
     "/help — this message"
 )
-ADMIN_HELP = (
+"""HTML."""
+ADMIN_HELP = N_(
     "\n\n<b>Admin</b>: /setquota &lt;user_id&gt; &lt;seconds|unlimited&gt;, "
     "/usage &lt;user_id&gt;, /resetusage &lt;user_id&gt;, /block &lt;user_id&gt;, "
     "/unblock &lt;user_id&gt;, /stats"
 )
+"""HTML."""
 
-USAGE_SETQUOTA = (
+USAGE_SETQUOTA = N_(
     "Usage: /setquota <user_id> <seconds|unlimited>, "
     "or reply to the user's message with /setquota <seconds|unlimited>"
 )
-USAGE_USAGE = "Usage: /usage, or /usage <user_id> for admins"
-USAGE_RESETUSAGE = "Usage: /resetusage <user_id>"
-USAGE_BLOCK = "Usage: /block <user_id>"
-USAGE_UNBLOCK = "Usage: /unblock <user_id>"
-USAGE_STATS = "Usage: /stats"
+USAGE_USAGE = N_("Usage: /usage, or /usage <user_id> for admins")
+USAGE_RESETUSAGE = N_("Usage: /resetusage <user_id>")
+USAGE_BLOCK = N_("Usage: /block <user_id>")
+USAGE_UNBLOCK = N_("Usage: /unblock <user_id>")
+USAGE_STATS = N_("Usage: /stats")
+USAGE_LANGUAGE = N_(
+    "Usage: /language <code>, or /language auto to detect the language of each note."
+)
 
-_PERIOD_WORD = {"day": "today", "month": "this month", "total": "in total"}
-
-
-def duration(seconds: float) -> str:
-    """A human length: '45 s', '3 min 20 s', '1 h 5 min'."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
-
-
-def resets(when: datetime | None) -> str:
-    return "It never resets." if when is None else f"It resets on {when:%Y-%m-%d %H:%M} UTC."
+# The command menu (setMyCommands), per language: command → description.
+COMMANDS: dict[str, str] = {
+    "help": N_("What I do and how to use me"),
+    "usage": N_("Your quota: used and left"),
+    "language": N_("The language of your voice notes"),
+    "transcribe": N_("Reply to a note with it to transcribe the note"),
+    "forgetme": N_("Delete everything stored about you"),
+    "autotranscribe": N_("Groups: transcribe every note (on/off, admins)"),
+}
 
 
-def too_big(size_bytes: int) -> str:
-    return (
-        f"This file is {size_bytes / 1_048_576:.1f} MB, and bots can download at most 20 MB "
-        "from Telegram's servers, so I can't transcribe it. (The bot's operator can lift the "
-        "limit by running a local Bot API server: see the README.)"
-    )
+class Texts:
+    """The bot's words in one language; `t(msgid)` translates a constant of this module."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._catalog = i18n.translations(language)
+
+    def __call__(self, message: str) -> str:
+        return self._catalog.gettext(message)
+
+    _ = __call__
+
+    def _period(self, period: str) -> str:
+        words = {"day": self._("today"), "month": self._("this month")}
+        return words.get(period) or self._("in total")
+
+    def duration(self, seconds: float) -> str:
+        """A human length: '45 s', '3 min 20 s', '1 h 5 min'."""
+        total = max(0, round(seconds))
+        hours, rest = divmod(total, 3600)
+        minutes, secs = divmod(rest, 60)
+        if hours and minutes:
+            return self._("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+        if hours:
+            return self._("{hours} h").format(hours=hours)
+        if minutes and secs:
+            return self._("{minutes} min {seconds} s").format(minutes=minutes, seconds=secs)
+        if minutes:
+            return self._("{minutes} min").format(minutes=minutes)
+        return self._("{seconds} s").format(seconds=secs)
+
+    def _amount(self, seconds: int) -> str:
+        """'200 s (3 min 20 s)'; under a minute just '45 s'."""
+        if seconds < 60:
+            return self.duration(seconds)
+        return self._("{seconds} s ({duration})").format(
+            seconds=seconds, duration=self.duration(seconds)
+        )
+
+    def resets(self, when: datetime | None) -> str:
+        if when is None:
+            return self._("It never resets.")
+        return self._("It resets on {date} UTC.").format(date=f"{when:%Y-%m-%d %H:%M}")
+
+    def help(self, *, admin: bool) -> str:
+        """/help, HTML; the admin commands for admins."""
+        return self(HELP) + (self(ADMIN_HELP) if admin else "")
+
+    def forwarded_from(self, name: str) -> str:
+        return self._("Forwarded from {name}").format(name=name)
+
+    def too_big(self, size_bytes: int) -> str:
+        return self._(
+            "This file is {size} MB, and bots can download at most 20 MB from Telegram's "
+            "servers, so I can't transcribe it. (The bot's operator can lift the limit by "
+            "running a local Bot API server: see the README.)"
+        ).format(size=f"{size_bytes / 1_048_576:.1f}")
+
+    def progress(self, done: int, total: int) -> str:
+        """A long note's status while its parts are being transcribed."""
+        parts = self._("{done} of {total} parts done").format(done=done, total=total)
+        return f"{self(STATUS)} {parts}"
+
+    def too_long(self, seconds: float, limit: int) -> str:
+        return self._("This audio is {length} long; I transcribe at most {limit}.").format(
+            length=self.duration(seconds), limit=self.duration(limit)
+        )
+
+    def over_quota(self, needed: float, left: int, period: str, reset_at: datetime | None) -> str:
+        text = self._(
+            "Not enough quota for this note ({needed}): you have {left} left {period}."
+        ).format(needed=self.duration(needed), left=self._amount(left), period=self._period(period))
+        return f"{text} {self.resets(reset_at)}"
+
+    def usage_line(
+        self,
+        *,
+        user_id: int | None,
+        used: int,
+        reserved: int,
+        quota: int | None,
+        period: str,
+        reset_at: datetime | None,
+        blocked: bool = False,
+    ) -> str:
+        """`/usage`: seconds used and left this period and when it resets; user_id None: 'You'."""
+        values = {"used": self._amount(used), "period": self._period(period)}
+        if user_id is None:
+            lines = [self._("You used {used} {period}.").format(**values)]
+        else:
+            lines = [
+                self._("User {user_id} used {used} {period}.").format(user_id=user_id, **values)
+            ]
+        if reserved:
+            lines.append(
+                self._("{seconds} s are reserved for notes being transcribed.").format(
+                    seconds=reserved
+                )
+            )
+        if quota is None:
+            lines.append(self._("Quota: unlimited."))
+        else:
+            left = max(0, quota - used - reserved)
+            lines.append(
+                self._("Quota: {quota}; {left} left.").format(
+                    quota=self._amount(quota), left=self._amount(left)
+                )
+            )
+            lines.append(self.resets(reset_at))
+        if blocked:
+            lines.append(self._("Blocked: yes."))
+        return "\n".join(lines)
+
+    def quota_set(self, user_id: int, quota: int | None) -> str:
+        if quota is None:
+            return self._("Quota of user {user_id} is now unlimited.").format(user_id=user_id)
+        return self._("Quota of user {user_id} is now {amount} per period.").format(
+            user_id=user_id, amount=self._amount(quota)
+        )
+
+    def usage_reset(self, user_id: int, cleared: int) -> str:
+        return self._(
+            "Usage of user {user_id} for this period is reset ({seconds} s cleared)."
+        ).format(user_id=user_id, seconds=cleared)
+
+    def blocked(self, user_id: int, *, blocked: bool) -> str:
+        if blocked:
+            return self._("User {user_id} is blocked: their media is ignored.").format(
+                user_id=user_id
+            )
+        return self._("User {user_id} is unblocked.").format(user_id=user_id)
+
+    def stats(
+        self,
+        *,
+        users: int,
+        seconds: int,
+        done: int,
+        failed: int,
+        top: list[tuple[int, int]],
+        period: str,
+    ) -> str:
+        when = self._period(period)
+        lines = [
+            self._("Users: {count}").format(count=users),
+            self._("Transcribed {period}: {amount}").format(
+                period=when, amount=self._amount(seconds)
+            ),
+            self._("Jobs {period}: {done} done, {failed} failed").format(
+                period=when, done=done, failed=failed
+            ),
+        ]
+        if top:
+            lines.append(self._("Top users:"))
+            lines.extend(f"  {user_id}: {self._amount(secs)}" for user_id, secs in top)
+        return "\n".join(lines)
+
+    def language_name(self, code: str) -> str:
+        """'German (de)', in this language."""
+        return f"{i18n.language_name(code, self.language)} ({code})"
+
+    def accepted_languages(self) -> str:
+        """The codes /language accepts, with their names."""
+        names = ", ".join(self.language_name(code) for code in LANGUAGES)
+        return self._("Accepted codes: {codes}").format(codes=names)
+
+    def unknown_language(self, code: str) -> str:
+        text = self._("I don't know the language code “{code}”.").format(code=code)
+        return f"{text} {self.accepted_languages()}"
+
+    def language_set(self, code: str, *, group: bool) -> str:
+        if group:
+            text = self._("Voice notes in this group are now transcribed as {language}.")
+        else:
+            text = self._("Your voice notes are now transcribed as {language}.")
+        return (
+            text.format(language=self.language_name(code))
+            + " "
+            + self._(
+                "With a language set, the transcription service gives no time for each "
+                "sentence, so transcripts show only where each part starts. /language auto "
+                "detects the language again, with a time on every line."
+            )
+        )
+
+    def language_auto(self, *, group: bool) -> str:
+        if group:
+            return self._(
+                "The language of each voice note in this group is detected automatically, "
+                "with a time on every line."
+            )
+        return self._(
+            "The language of each of your voice notes is detected automatically, with a time "
+            "on every line."
+        )
+
+    def language_current(self, code: str | None, *, group: bool) -> str:
+        current = self._("detected automatically") if code is None else self.language_name(code)
+        if group:
+            text = self._("Recognition language in this group: {language}.")
+        else:
+            text = self._("Recognition language of your voice notes: {language}.")
+        lines = [text.format(language=current), self(USAGE_LANGUAGE), self.accepted_languages()]
+        return "\n".join(lines)
+
+    def forgotten(
+        self,
+        *,
+        jobs: int,
+        periods: int,
+        transcripts: int,
+        language: bool,
+        kept_quota: int | None,
+        kept_block: bool,
+    ) -> str:
+        """What /forgetme deleted, and what an admin set that was kept."""
+        settings = self._("your recognition language") if language else self._("none were set")
+        lines = [
+            self._("Deleted everything I stored about you:"),
+            self._("• records of transcribed notes: {count}").format(count=jobs),
+            self._("• periods of usage history: {count}").format(count=periods),
+            self._("• transcripts kept for the file buttons: {count}").format(count=transcripts),
+            self._("• settings: {settings}").format(settings=settings),
+        ]
+        if kept_quota is None:
+            lines.append(self._("No quota was set for you by an admin, so nothing was kept."))
+        else:
+            amount = self._("unlimited") if kept_quota < 0 else self._amount(kept_quota)
+            lines.append(
+                self._(
+                    "Kept: the quota a bot admin gave you ({amount} per period), because an "
+                    "admin set it; only an admin can change it."
+                ).format(amount=amount)
+            )
+        if kept_block:
+            lines.append(self._("Kept: a block set by a bot admin."))
+        return "\n".join(lines)
 
 
-def progress(done: int, total: int) -> str:
-    """A long note's status while its parts are being transcribed."""
-    return f"{STATUS} {done} of {total} parts done"
+def of(language_code: str | None) -> Texts:
+    """The bot's words in a Telegram user's language, English when there is no catalog for it."""
+    return _texts(i18n.ui_language(language_code))
 
 
-def too_long(seconds: float, limit: int) -> str:
-    return f"This audio is {duration(seconds)} long; I transcribe at most {duration(limit)}."
-
-
-def over_quota(needed: float, left: int, period: str, reset_at: datetime | None) -> str:
-    return (
-        f"Not enough quota for this note ({duration(needed)}): you have {left} s "
-        f"({duration(left)}) left {_PERIOD_WORD[period]}. {resets(reset_at)}"
-    )
-
-
-def usage_line(
-    *,
-    who: str,
-    used: int,
-    reserved: int,
-    quota: int | None,
-    period: str,
-    reset_at: datetime | None,
-    blocked: bool = False,
-) -> str:
-    """`/usage`: seconds used and left this period and when it resets."""
-    when = _PERIOD_WORD[period]
-    lines = [f"{who} used {used} s ({duration(used)}) {when}."]
-    if reserved:
-        lines.append(f"{reserved} s are reserved for notes being transcribed.")
-    if quota is None:
-        lines.append("Quota: unlimited.")
-    else:
-        left = max(0, quota - used - reserved)
-        lines.append(f"Quota: {quota} s ({duration(quota)}); {left} s ({duration(left)}) left.")
-        lines.append(resets(reset_at))
-    if blocked:
-        lines.append("Blocked: yes.")
-    return "\n".join(lines)
-
-
-def quota_set(user_id: int, quota: int | None) -> str:
-    amount = "unlimited" if quota is None else f"{quota} s ({duration(quota)}) per period"
-    return f"Quota of user {user_id} is now {amount}."
-
-
-def usage_reset(user_id: int, cleared: int) -> str:
-    return f"Usage of user {user_id} for this period is reset ({cleared} s cleared)."
-
-
-def stats(
-    *, users: int, seconds: int, done: int, failed: int, top: list[tuple[int, int]], period: str
-) -> str:
-    lines = [
-        f"Users: {users}",
-        f"Transcribed {_PERIOD_WORD[period]}: {seconds} s ({duration(seconds)})",
-        f"Jobs {_PERIOD_WORD[period]}: {done} done, {failed} failed",
-    ]
-    if top:
-        lines.append("Top users:")
-        lines.extend(f"  {user_id}: {secs} s ({duration(secs)})" for user_id, secs in top)
-    return "\n".join(lines)
+@cache
+def _texts(language: str) -> Texts:
+    return Texts(language)

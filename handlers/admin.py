@@ -30,7 +30,7 @@ class AdminCommands:
             return None
         if user.id not in self.settings.ADMIN_IDS:
             log.info("user=%d refused an admin command", user.id)
-            await message.reply_text(texts.ADMIN_ONLY)
+            await message.reply_text(texts.of(user.language_code)(texts.ADMIN_ONLY))
             return None
         return message
 
@@ -39,6 +39,7 @@ class AdminCommands:
         message = await self._admin_message(update)
         if message is None:
             return
+        t = _texts(update)
         args = context.args or []
         replied = message.reply_to_message
         target: int | None = None
@@ -48,27 +49,26 @@ class AdminCommands:
         elif len(args) == 1 and replied is not None:
             target, amount = _author(replied), _amount(args[0])
         if target is None or amount is None:
-            await message.reply_text(texts.USAGE_SETQUOTA)
+            await message.reply_text(t(texts.USAGE_SETQUOTA))
             return
         assert update.effective_user is not None
         await usage.set_quota(self.db, target, amount, by=update.effective_user.id)
         log.info("admin=%d set quota user=%d secs=%d", update.effective_user.id, target, amount)
-        await message.reply_text(
-            texts.quota_set(target, None if amount == usage.UNLIMITED else amount)
-        )
+        await message.reply_text(t.quota_set(target, None if amount == usage.UNLIMITED else amount))
 
     async def resetusage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/resetusage <user_id>: zero that user's usage for the current period."""
         message = await self._admin_message(update)
         if message is None:
             return
+        t = _texts(update)
         target = _single_user_id(context.args)
         if target is None:
-            await message.reply_text(texts.USAGE_RESETUSAGE)
+            await message.reply_text(t(texts.USAGE_RESETUSAGE))
             return
         cleared = await usage.reset_usage(self.db, target, period_key(self.settings.QUOTA_PERIOD))
         log.info("usage reset user=%d cleared_secs=%d", target, cleared)
-        await message.reply_text(texts.usage_reset(target, cleared))
+        await message.reply_text(t.usage_reset(target, cleared))
 
     async def block(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/block <user_id>: that user's media is ignored from now on."""
@@ -84,27 +84,28 @@ class AdminCommands:
         message = await self._admin_message(update)
         if message is None:
             return
+        t = _texts(update)
         target = _single_user_id(context.args)
         if target is None:
-            await message.reply_text(texts.USAGE_BLOCK if blocked else texts.USAGE_UNBLOCK)
+            await message.reply_text(t(texts.USAGE_BLOCK if blocked else texts.USAGE_UNBLOCK))
             return
         await usage.set_blocked(self.db, target, blocked)
         log.info("user=%d blocked=%s", target, blocked)
-        reply = texts.BLOCKED_OK if blocked else texts.UNBLOCKED_OK
-        await message.reply_text(reply.format(user_id=target))
+        await message.reply_text(t.blocked(target, blocked=blocked))
 
     async def stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats: users, seconds this period, jobs done and failed, top users."""
         message = await self._admin_message(update)
         if message is None:
             return
+        t = _texts(update)
         if context.args:
-            await message.reply_text(texts.USAGE_STATS)
+            await message.reply_text(t(texts.USAGE_STATS))
             return
         period = self.settings.QUOTA_PERIOD
         figures = await usage.stats(self.db, period_key(period))
         await message.reply_text(
-            texts.stats(
+            t.stats(
                 users=figures.users,
                 seconds=figures.seconds,
                 done=figures.jobs_done,
@@ -113,6 +114,12 @@ class AdminCommands:
                 period=period.value,
             )
         )
+
+
+def _texts(update: Update) -> texts.Texts:
+    """The bot's words in the sender's language."""
+    user = update.effective_user
+    return texts.of(user.language_code if user else None)
 
 
 def _author(message: Message) -> int | None:

@@ -1,16 +1,22 @@
-"""Commands anyone may use: /start, /help, /usage."""
+"""Commands anyone may use: /start, /help, /usage, /language."""
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
 from bot import texts
+from bot.languages import AUTO, LANGUAGES
 from bot.quota import period_key, resets_at
 from bot.settings import Settings
-from storage import usage
+from handlers.groups import may_configure
+from storage import prefs, usage
 from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 
 class HelpCommand:
@@ -20,13 +26,12 @@ class HelpCommand:
         self.settings = settings
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
+        message, user = update.effective_message, update.effective_user
         if message is None:
             return
-        text = texts.HELP
-        if update.effective_user and update.effective_user.id in self.settings.ADMIN_IDS:
-            text += texts.ADMIN_HELP
-        await message.reply_text(text, parse_mode=ParseMode.HTML)
+        t = texts.of(user.language_code if user else None)
+        admin = user is not None and user.id in self.settings.ADMIN_IDS
+        await message.reply_text(t.help(admin=admin), parse_mode=ParseMode.HTML)
 
 
 class UsageCommand:
@@ -40,22 +45,68 @@ class UsageCommand:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
             return
+        t = texts.of(user.language_code)
         args = context.args or []
+        target: int | None = None  # None: one's own
         if args:
             if user.id not in self.settings.ADMIN_IDS:
-                await message.reply_text(texts.ADMIN_ONLY)
+                await message.reply_text(t(texts.ADMIN_ONLY))
                 return
             if len(args) != 1 or not _is_user_id(args[0]):
-                await message.reply_text(texts.USAGE_USAGE)
+                await message.reply_text(t(texts.USAGE_USAGE))
                 return
-            target, who = int(args[0]), f"User {args[0]}"
+            target = int(args[0])
+        await message.reply_text(await usage_report(self.settings, self.db, t, user.id, target))
+
+
+class LanguageCommand:
+    """/language <code> | auto: one's own notes in private; the group's (admins only) in a group."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        t = texts.of(user.language_code)
+        group = message.chat.type != ChatType.PRIVATE
+        chat_id = message.chat.id if group else None
+        args = [a.lower() for a in context.args or []]
+        if not args:
+            current = await prefs.recognition_language(self.db, chat_id=chat_id, user_id=user.id)
+            await message.reply_text(t.language_current(current, group=group))
+            return
+        if group and not await may_configure(message, self.settings):
+            log.info("chat=%d /language refused", message.chat.id)
+            await message.reply_text(t(texts.GROUP_ADMINS_ONLY), do_quote=True)
+            return
+        if len(args) != 1:
+            await message.reply_text(t(texts.USAGE_LANGUAGE))
+            return
+        code = args[0]
+        if code != AUTO and code not in LANGUAGES:
+            await message.reply_text(t.unknown_language(code[:16]))
+            return
+        language = None if code == AUTO else code
+        if group:
+            await prefs.set_chat_language(self.db, message.chat.id, language)
         else:
-            target, who = user.id, "You"
-        await message.reply_text(await usage_report(self.settings, self.db, target, who))
+            await prefs.set_user_language(self.db, user.id, language)
+        log.info("chat=%d user=%d language=%s", message.chat.id, user.id, code)
+        await message.reply_text(
+            t.language_auto(group=group)
+            if language is None
+            else t.language_set(language, group=group)
+        )
 
 
-async def usage_report(settings: Settings, db: Database, user_id: int, who: str) -> str:
-    """The /usage text for one user."""
+async def usage_report(
+    settings: Settings, db: Database, t: texts.Texts, asker: int, target: int | None
+) -> str:
+    """The /usage text: the asker's own (target None) or, for admins, another user's."""
+    user_id = asker if target is None else target
     period = settings.QUOTA_PERIOD
     standing = await usage.get_usage(db, user_id, period_key(period))
     if user_id in settings.ADMIN_IDS or standing.quota_seconds == usage.UNLIMITED:
@@ -64,8 +115,8 @@ async def usage_report(settings: Settings, db: Database, user_id: int, who: str)
         quota = settings.DEFAULT_QUOTA_SECONDS
     else:
         quota = standing.quota_seconds
-    return texts.usage_line(
-        who=who,
+    return t.usage_line(
+        user_id=target,
         used=standing.used_seconds,
         reserved=standing.reserved_seconds,
         quota=quota,

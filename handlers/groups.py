@@ -21,6 +21,24 @@ _ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 _ABSENT = {ChatMemberStatus.LEFT, ChatMemberStatus.BANNED}
 
 
+async def may_configure(message: Message, settings: Settings) -> bool:
+    """Whether the sender may change a group's settings: a bot admin, an anonymous group admin
+    (posting as the group), or a group admin."""
+    if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
+        return True
+    user = message.from_user
+    if user is None:
+        return False
+    if user.id in settings.ADMIN_IDS:
+        return True
+    try:
+        member = await message.chat.get_member(user.id)
+    except TelegramError as exc:
+        log.warning("chat=%d getChatMember failed: %s", message.chat.id, exc.message)
+        return False
+    return member.status in _ADMIN_STATUSES
+
+
 class TranscribeCommand:
     """/transcribe as a reply: transcribe that message, paid by whoever asked."""
 
@@ -34,7 +52,8 @@ class TranscribeCommand:
         target = message.reply_to_message
         note = note_of(target) if target is not None else None
         if target is None or note is None:
-            await message.reply_text(texts.TRANSCRIBE_HINT, do_quote=True)
+            t = texts.of(message.from_user.language_code)
+            await message.reply_text(t(texts.TRANSCRIBE_HINT), do_quote=True)
             return
         await self.intake.submit(
             target, note, payer=message.from_user, trigger="command", answer_to=message
@@ -52,37 +71,22 @@ class AutoTranscribeCommand:
         message = update.message
         if message is None:
             return
+        t = texts.of(message.from_user.language_code if message.from_user else None)
         if message.chat.type == ChatType.PRIVATE:
-            await message.reply_text(texts.USAGE_AUTOTRANSCRIBE + " (in a group)")
+            await message.reply_text(t(texts.AUTOTRANSCRIBE_IN_GROUPS))
             return
-        if not await self._may_configure(message):
+        if not await may_configure(message, self.settings):
             log.info("chat=%d /autotranscribe refused", message.chat.id)
-            await message.reply_text(texts.GROUP_ADMINS_ONLY, do_quote=True)
+            await message.reply_text(t(texts.GROUP_ADMINS_ONLY), do_quote=True)
             return
         args = [a.lower() for a in context.args or []]
         if args not in (["on"], ["off"]):
-            await message.reply_text(texts.USAGE_AUTOTRANSCRIBE, do_quote=True)
+            await message.reply_text(t(texts.USAGE_AUTOTRANSCRIBE), do_quote=True)
             return
         on = args == ["on"]
         await prefs.set_auto_transcribe(self.db, message.chat.id, on)
         log.info("chat=%d auto_transcribe=%s", message.chat.id, on)
-        await message.reply_text(texts.AUTO_ON if on else texts.AUTO_OFF, do_quote=True)
-
-    async def _may_configure(self, message: Message) -> bool:
-        """A bot admin, an anonymous group admin (posting as the group), or a group admin."""
-        if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
-            return True
-        user = message.from_user
-        if user is None:
-            return False
-        if user.id in self.settings.ADMIN_IDS:
-            return True
-        try:
-            member = await message.chat.get_member(user.id)
-        except TelegramError as exc:
-            log.warning("chat=%d getChatMember failed: %s", message.chat.id, exc.message)
-            return False
-        return member.status in _ADMIN_STATUSES
+        await message.reply_text(t(texts.AUTO_ON if on else texts.AUTO_OFF), do_quote=True)
 
 
 class MembershipHandler:
@@ -103,7 +107,9 @@ class MembershipHandler:
             return
         log.info("chat=%d bot added; onboarding sent", change.chat.id)
         try:
-            await context.bot.send_message(change.chat.id, texts.ONBOARDING)
+            # In the language of whoever added the bot: the group has none of its own.
+            t = texts.of(change.from_user.language_code)
+            await context.bot.send_message(change.chat.id, t(texts.ONBOARDING))
         except TelegramError as exc:
             log.warning("chat=%d onboarding not sent: %s", change.chat.id, exc.message)
 

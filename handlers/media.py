@@ -35,7 +35,8 @@ class MediaHandler:
         if message.chat.type == ChatType.PRIVATE:
             if note is None:
                 log.info("chat=%d msg=%d not audio", message.chat.id, message.message_id)
-                await message.reply_text(texts.NOT_AUDIO)
+                t = texts.of(message.from_user.language_code)
+                await message.reply_text(t(texts.NOT_AUDIO))
                 return
             # The sender pays; for a forwarded note that is the forwarder.
             await self.intake.submit(message, note, payer=message.from_user, trigger="private")

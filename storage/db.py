@@ -81,6 +81,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (chat_id, user_id, period)
     );
     """,
+    """
+    CREATE TABLE transcripts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: old buttons stay dead
+        job_id      INTEGER NOT NULL UNIQUE,
+        user_id     INTEGER NOT NULL,   -- who paid for it; /forgetme deletes by it
+        chat_id     INTEGER NOT NULL,   -- its buttons work in this chat only
+        body        TEXT NOT NULL,      -- the transcript as JSON
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    );
+    CREATE INDEX transcripts_by_expiry ON transcripts (expires_at);
+    CREATE INDEX transcripts_by_user ON transcripts (user_id);
+    """,
 )
 
 Row = aiosqlite.Row
@@ -106,6 +119,8 @@ class Database:
         await conn.execute("PRAGMA busy_timeout=10000")
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows (purged transcripts, /forgetme) are overwritten, not left in free pages.
+        await conn.execute("PRAGMA secure_delete=ON")
         self._conn = conn
         await self._migrate()
 

@@ -1,4 +1,4 @@
-"""Per-chat settings: auto mode, onboarding, and once-per-period quota notices in groups."""
+"""Settings: per chat (auto mode, onboarding, language, quota notices) and per user (language)."""
 
 from __future__ import annotations
 
@@ -60,3 +60,36 @@ async def first_quota_notice(db: Database, chat_id: int, user_id: int, period: s
         ) as cursor,
     ):
         return cursor.rowcount == 1
+
+
+async def set_user_language(db: Database, user_id: int, language: str | None) -> None:
+    """Pin a user's recognition language for their notes in private (None: auto-detect)."""
+    await db.execute(
+        """
+        INSERT INTO users (user_id, language, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET language = excluded.language,
+            updated_at = excluded.updated_at
+        """,
+        (user_id, language, now()),
+    )
+
+
+async def set_chat_language(db: Database, chat_id: int, language: str | None) -> None:
+    """Pin a group's recognition language for every note in it (None: auto-detect)."""
+    await db.execute(
+        """
+        INSERT INTO chats (chat_id, language, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (chat_id) DO UPDATE SET language = excluded.language,
+            updated_at = excluded.updated_at
+        """,
+        (chat_id, language, now()),
+    )
+
+
+async def recognition_language(db: Database, *, chat_id: int | None, user_id: int) -> str | None:
+    """The language pinned for a note: the group's in a group (chat_id), else the user's."""
+    if chat_id is not None:
+        row = await db.fetchone("SELECT language FROM chats WHERE chat_id = ?", (chat_id,))
+    else:
+        row = await db.fetchone("SELECT language FROM users WHERE user_id = ?", (user_id,))
+    return None if row is None or row[0] is None else str(row[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from bot import texts
@@ -65,3 +66,26 @@ def bot_env(tg: FakeTelegram, mistral: FakeMistral, db_path: Path, **values: str
         DATABASE_PATH=str(db_path),
         **values,
     )
+
+
+class Clock:
+    """A wall clock the test moves by hand (Tuning.clock): retention without waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def database_bytes(db_path: Path) -> bytes:
+    """Everything SQLite has on disk for the database: the file, its WAL and shared memory."""
+    parts = [
+        db_path,
+        db_path.with_name(db_path.name + "-wal"),
+        db_path.with_name(db_path.name + "-shm"),
+    ]
+    return b"".join(p.read_bytes() for p in parts if p.exists())

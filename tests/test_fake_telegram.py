@@ -414,8 +414,28 @@ async def test_allowed_updates_filter(tg: FakeTelegram, bot: Bot, alice: dict[st
     updates = await bot.get_updates(timeout=0, allowed_updates=["callback_query"])
     assert [u.update_id for u in updates] == [2]
     assert await bot.answer_callback_query("cb1", text="ok")
+    assert tg.callback_answers["cb1"]["text"] == "ok"
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await bot.answer_callback_query("cb1")  # answered once only
     with pytest.raises(BadRequest, match=r"(?i)query is too old"):
         await bot.answer_callback_query("nope")
+
+
+async def test_pressing_a_button_sends_its_data_with_the_message(
+    tg: FakeTelegram, bot: Bot, alice: dict[str, Any]
+) -> None:
+    chat = tg.private_chat(alice)
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("SRT", callback_data="srt:1")]])
+    sent = await bot.send_message(chat["id"], "transcript", reply_markup=markup)
+    with pytest.raises(ValueError, match="no button"):
+        tg.press(chat["id"], sent.message_id, alice, "txt:1")
+    query_id = tg.press(chat["id"], sent.message_id, alice, "srt:1")
+    (update,) = await bot.get_updates(timeout=0, allowed_updates=["callback_query"])
+    query = update.callback_query
+    assert query is not None and query.id == query_id and query.data == "srt:1"
+    assert query.from_user.id == alice["id"]
+    assert query.message is not None and query.message.message_id == sent.message_id
+    assert await bot.answer_callback_query(query_id)
 
 
 async def test_webhook_info(tg: FakeTelegram, bot: Bot) -> None:

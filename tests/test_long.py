@@ -20,6 +20,8 @@ from tests.fakes.mistral import FakeMistral, TranscriptionCall
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import answer_to, expected_lines, job_statuses, transcript_of, usage_row
 
+EN = texts.of("en")
+
 # About 25 minutes: a one-second word every five seconds. Words start at x.2 s, so the m:ss a
 # user sees is exact, and the pauses leave room for cuts that never fall inside a word.
 LONG_WORDS = 300
@@ -73,7 +75,7 @@ async def test_25_minutes_are_cut_at_silences_and_come_back_whole_and_in_order(
     # The status message showed the progress before it became the transcript.
     status = tg.replies_to(chat["id"], note["message_id"])[0]
     progress = [t for t in status_edits(tg, status.message_id) if "parts done" in t]
-    assert progress and progress[0] == texts.progress(1, 3)
+    assert progress and progress[0] == EN.progress(1, 3)
     assert "parts done" not in (status.text or "")
     await mistral.wait_for(lambda: not mistral.live_files)
     assert list((db_path.parent / "work").iterdir()) == []
@@ -171,7 +173,7 @@ async def test_a_note_declared_too_long_is_refused_before_download(
     async with run_bot(MAX_AUDIO_SECONDS=3600):
         note = tg.send_voice(chat, bob, data, duration=4 * 3600)
         reply = await tg.wait_for(lambda: answer_to(tg, chat["id"], note["message_id"]))
-    assert reply.text == texts.too_long(4 * 3600, 3600)
+    assert reply.text == EN.too_long(4 * 3600, 3600)
     assert not tg.calls("getFile") and not tg.downloads
     assert not mistral.transcriptions
 
@@ -244,7 +246,7 @@ async def test_without_local_mode_a_50_mb_file_gets_the_way_to_lift_the_limit(
             chat, dave, data, duration=round(total), file_name="talk.wav", mime_type="audio/wav"
         )
         reply = await tg.wait_for(lambda: answer_to(tg, chat["id"], message["message_id"]))
-    assert reply.text == texts.too_big(len(data))
+    assert reply.text == EN.too_big(len(data))
     assert "local Bot API server" in reply.text
     assert not tg.calls("getFile") and not tg.downloads
     assert not mistral.transcriptions

@@ -463,6 +463,20 @@ def test_srt_round_trip() -> None:
     assert srt.compose(cues, reindex=False) == render_srt(t)
 
 
+def test_srt_without_segment_times_lasts_until_the_next_part() -> None:
+    # A pinned language: one segment per chunk, starting at the chunk, with no end.
+    t = Transcript(
+        segments=(Segment(0, 0, "first part"), Segment(600, 0, "second part")),
+        billed_seconds=905,
+        timestamps=False,
+    )
+    cues = list(srt.parse(render_srt(t)))
+    assert [(c.start, c.end, c.content) for c in cues] == [
+        (timedelta(0), timedelta(seconds=600), "first part"),
+        (timedelta(seconds=600), timedelta(seconds=905), "second part"),
+    ]
+
+
 @pytest.mark.parametrize("limit", [100, 101])
 def test_hard_split_keeps_combining_marks_and_zwj_sequences(limit: int) -> None:
     for unit in ("e\u0301", "👨‍👩‍👧"):

@@ -204,6 +204,7 @@ class FakeTelegram:
         self._next_update_id = 1
         self._allowed_updates: list[str] = []
         self._callback_ids: set[str] = set()
+        self.callback_answers: dict[str, dict[str, Any]] = {}  # query id -> answer params
         self._faults: dict[str, list[_Fault]] = {}
         self._download_faults: dict[str, list[int]] = {}
         self._ids = itertools.count(1)
@@ -491,6 +492,28 @@ class FakeTelegram:
             "mime_type": "video/mp4",
         }
         return self._push_message(chat, sender, video=video, **fields)
+
+    def press(self, chat_id: int, message_id: int, user: dict[str, Any], callback_data: str) -> str:
+        """A user taps an inline button of a bot message; pushes the callback_query update and
+        returns its id. Telegram only sends the data of a button the message really has."""
+        stored = self._chat_or_raise(chat_id).messages.get(message_id)
+        if stored is None or stored.deleted or not stored.from_bot:
+            raise KeyError(f"no bot message {message_id} in chat {chat_id}")
+        markup = stored.message.get("reply_markup") or {}
+        buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
+        if not any(b.get("callback_data") == callback_data for b in buttons):
+            raise ValueError(f"message {message_id} has no button with data {callback_data!r}")
+        query_id = str(next(self._ids) * 7919)
+        self.push_update(
+            callback_query={
+                "id": query_id,
+                "from": user,
+                "message": stored.message,
+                "chat_instance": str(abs(chat_id) * 31 + 7),
+                "data": callback_data,
+            }
+        )
+        return query_id
 
     def delete_message(self, chat_id: int, message_id: int) -> None:
         """A user deletes a message (theirs or, in private, the bot's)."""
@@ -1028,10 +1051,13 @@ class FakeTelegram:
         return {"status": "member", "user": user}
 
     async def _answer_callback_query(self, params: dict[str, Any], files: dict[str, Any]) -> bool:
-        if str(params["callback_query_id"]) not in self._callback_ids:
+        query_id = str(params["callback_query_id"])
+        # A query is answered once; a second answer finds it gone, as on Telegram.
+        if query_id not in self._callback_ids or query_id in self.callback_answers:
             raise _bad("query is too old and response timeout expired or query ID is invalid")
         if len(str(params.get("text") or "")) > 200:
             raise _bad("MESSAGE_TOO_LONG")
+        self.callback_answers[query_id] = params
         return True
 
     async def _send_chat_action(self, params: dict[str, Any], files: dict[str, Any]) -> bool:

@@ -1,0 +1,67 @@
+"""The buttons under a transcript: its .srt or .txt file while retained, else "expired"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from telegram import InputFile, Message, ReplyParameters, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import retained, texts
+from storage import transcripts
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class TranscriptFiles:
+    """A press on .srt or .txt: the file, sent to the chat replying to the transcript.
+
+    Expired transcripts are purged on every press (besides the periodic purge), so a press
+    after the retention period never finds text that should be gone.
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        pressed = retained.parse(query.data)
+        message = query.message
+        if pressed is None or message is None:
+            await query.answer()
+            return
+        kind, transcript_id = pressed
+        t = texts.of(query.from_user.language_code)
+        now = int(self.clock())
+        await transcripts.purge(self.db, now=now)
+        kept = await transcripts.get(self.db, transcript_id, now=now)
+        chat_id = message.chat.id
+        # A button only ever fetches a transcript of its own chat.
+        if kept is None or kept.chat_id != chat_id:
+            log.info("chat=%d transcript=%d expired", chat_id, transcript_id)
+            await query.answer(t(texts.EXPIRED), show_alert=True)
+            try:
+                await context.bot.edit_message_reply_markup(chat_id, message.message_id)
+            except TelegramError as exc:
+                log.info("chat=%d buttons not removed: %s", chat_id, exc.message)
+            return
+        await query.answer()
+        name, data = retained.as_file(kept.body, kind, kept.created_at)
+        thread = (
+            message.message_thread_id
+            if isinstance(message, Message) and message.is_topic_message
+            else None
+        )
+        await context.bot.send_document(
+            chat_id,
+            InputFile(data, filename=name),
+            message_thread_id=thread,
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+        )
+        log.info("chat=%d transcript=%d sent as %s", chat_id, transcript_id, kind)

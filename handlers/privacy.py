@@ -1,0 +1,78 @@
+"""/forgetme: after a confirmation button, delete everything stored about the user."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from bot import texts
+from storage.db import Database
+from storage.forget import forget_user
+
+log = logging.getLogger(__name__)
+
+# "forget:yes:<user id>" / "forget:no:<user id>": only that user's press counts.
+CALLBACK_PATTERN = re.compile(r"^forget:(yes|no):(\d{1,18})$")
+
+
+class ForgetMe:
+    """/forgetme asks; the button of the same user deletes (or cancels)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/forgetme: say what would be deleted, with Delete and Cancel buttons."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        t = texts.of(user.language_code)
+        yes = InlineKeyboardButton(t(texts.FORGET_YES), callback_data=f"forget:yes:{user.id}")
+        no = InlineKeyboardButton(t(texts.FORGET_NO), callback_data=f"forget:no:{user.id}")
+        await message.reply_text(
+            t(texts.FORGET_CONFIRM), reply_markup=InlineKeyboardMarkup([[yes, no]]), do_quote=True
+        )
+
+    async def confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A press on Delete or Cancel."""
+        query = update.callback_query
+        if query is None:
+            return
+        match = CALLBACK_PATTERN.match(query.data or "")
+        if match is None:
+            await query.answer()
+            return
+        choice, user_id = match[1], int(match[2])
+        t = texts.of(query.from_user.language_code)
+        if query.from_user.id != user_id:
+            await query.answer(t(texts.FORGET_NOT_YOURS), show_alert=True)
+            return
+        if choice == "no":
+            await query.answer()
+            await query.edit_message_text(t(texts.FORGET_CANCELLED))
+            return
+        forgotten = await forget_user(self.db, user_id)
+        if forgotten is None:
+            await query.answer(t(texts.FORGET_BUSY), show_alert=True)
+            return
+        log.info(
+            "user=%d forgotten: jobs=%d periods=%d transcripts=%d",
+            user_id,
+            forgotten.jobs,
+            forgotten.periods,
+            forgotten.transcripts,
+        )
+        await query.answer()
+        await query.edit_message_text(
+            t.forgotten(
+                jobs=forgotten.jobs,
+                periods=forgotten.periods,
+                transcripts=forgotten.transcripts,
+                language=forgotten.language,
+                kept_quota=forgotten.kept_quota,
+                kept_block=forgotten.kept_block,
+            )
+        )

@@ -1,0 +1,74 @@
+"""/forgetme: delete what is stored about one user, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database, now
+
+_UNFINISHED = "('new', 'queued', 'running')"
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What was deleted, and what an admin set that was kept."""
+
+    jobs: int
+    periods: int
+    transcripts: int
+    language: bool
+    kept_quota: int | None
+    """The quota a bot admin gave the user (-1: unlimited), kept; None when there was none."""
+    kept_block: bool
+
+
+async def forget_user(db: Database, user_id: int) -> Forgotten | None:
+    """Delete the user's jobs, usage, quota notices, retained transcripts and settings.
+
+    A quota or block set by a bot admin is the admin's decision, not the user's data, and is
+    kept. Returns None, deleting nothing, while a note of the user is still being transcribed
+    (its job and reservation are needed to finish and charge it).
+    """
+    async with db.transaction() as conn:
+
+        async def count(sql: str) -> int:
+            async with conn.execute(sql, (user_id,)) as cursor:
+                row = await cursor.fetchone()
+            return int(row[0]) if row else 0
+
+        async def delete(sql: str) -> int:
+            async with conn.execute(sql, (user_id,)) as cursor:
+                return cursor.rowcount
+
+        if await count(f"SELECT COUNT(*) FROM jobs WHERE payer_id = ? AND status IN {_UNFINISHED}"):
+            return None
+        await conn.execute(
+            "UPDATE mistral_files SET job_id = NULL"
+            " WHERE job_id IN (SELECT id FROM jobs WHERE payer_id = ?)",
+            (user_id,),
+        )
+        transcripts = await delete("DELETE FROM transcripts WHERE user_id = ?")
+        jobs = await delete("DELETE FROM jobs WHERE payer_id = ?")
+        periods = await delete("DELETE FROM usage WHERE user_id = ?")
+        await delete("DELETE FROM quota_notices WHERE user_id = ?")
+        async with conn.execute(
+            "SELECT quota_seconds, blocked, language FROM users WHERE user_id = ?", (user_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        kept_quota = None if row is None or row[0] is None else int(row[0])
+        kept_block = bool(row and row[1])
+        if kept_quota is not None or kept_block:
+            await conn.execute(
+                "UPDATE users SET language = NULL, updated_at = ? WHERE user_id = ?",
+                (now(), user_id),
+            )
+        else:
+            await delete("DELETE FROM users WHERE user_id = ?")
+        return Forgotten(
+            jobs=jobs,
+            periods=periods,
+            transcripts=transcripts,
+            language=bool(row and row[2]),
+            kept_quota=kept_quota,
+            kept_block=kept_block,
+        )

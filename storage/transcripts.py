@@ -1,0 +1,57 @@
+"""Transcripts kept for the .srt/.txt buttons until TRANSCRIPT_RETENTION_HOURS have passed.
+
+Times are passed in by the caller (its clock), so retention can be tested without waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A retained transcript: where its buttons work, when it was made, its JSON body."""
+
+    id: int
+    chat_id: int
+    created_at: int
+    body: str
+
+
+async def keep(
+    db: Database, *, job_id: int, user_id: int, chat_id: int, body: str, now: int, expires_at: int
+) -> int:
+    """Store a job's transcript (again, if the job is delivered twice); return its id."""
+    async with (
+        db.transaction() as conn,
+        conn.execute(
+            """
+            INSERT INTO transcripts (job_id, user_id, chat_id, body, created_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
+            RETURNING id
+            """,
+            (job_id, user_id, chat_id, body, now, expires_at),
+        ) as cursor,
+    ):
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def get(db: Database, transcript_id: int, *, now: int) -> Kept | None:
+    """The transcript if it is still retained, else None."""
+    row = await db.fetchone(
+        "SELECT id, chat_id, created_at, body FROM transcripts WHERE id = ? AND expires_at > ?",
+        (transcript_id, now),
+    )
+    if row is None:
+        return None
+    return Kept(id=int(row[0]), chat_id=int(row[1]), created_at=int(row[2]), body=str(row[3]))
+
+
+async def purge(db: Database, *, now: int) -> int:
+    """Delete every transcript whose retention has ended; return how many."""
+    return await db.execute("DELETE FROM transcripts WHERE expires_at <= ?", (now,))
