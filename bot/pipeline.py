@@ -89,7 +89,7 @@ class Pipeline:
             await self._report(job, texts.of(job.user_language)(texts.FAILED))
             return
         try:
-            billed, reply = await self._transcribe(job)
+            billed, reply = await self._resume(job) or await self._transcribe(job)
         except JobFailed as failure:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
             # Release first: when the user reads the refusal, nothing is held against them.
@@ -101,8 +101,9 @@ class Pipeline:
             await jobs.fail(self.db, job.id, "crashed")
             await self._report(job, texts.of(job.user_language)(texts.FAILED))
             return
-        settled = await jobs.settle(self.db, job.id, billed)
+        # Retained before settling: a restart between the two finds the transcript to send again.
         buttons = await self._retain(job, reply)
+        settled = await jobs.settle(self.db, job.id, billed)
         try:
             await self._deliver(job, reply, buttons)
         except Forbidden:
@@ -124,6 +125,18 @@ class Pipeline:
             settled,
             int((time.monotonic() - started) * 1000),
         )
+
+    async def _resume(self, job: Job) -> tuple[int, Reply] | None:
+        """A job settled before a restart interrupted it: send its retained transcript again
+        rather than pay Mistral twice for it (without one, it is transcribed again, unbilled)."""
+        if job.billed_seconds is None:
+            return None
+        kept = await transcripts.of_job(self.db, job.id, now=int(self.clock()))
+        if kept is None:
+            return None
+        transcript, _ = retained.decode(kept.body)
+        log.info("job=%d resending its retained transcript", job.id)
+        return job.billed_seconds, self._reply(job, transcript, texts.of(job.user_language))
 
     async def _transcribe(self, job: Job) -> tuple[int, Reply]:
         """Return the seconds to bill and what to send."""

@@ -52,6 +52,14 @@ async def get(db: Database, transcript_id: int, *, now: int) -> Kept | None:
     return Kept(id=int(row[0]), chat_id=int(row[1]), created_at=int(row[2]), body=str(row[3]))
 
 
+async def of_job(db: Database, job_id: int, *, now: int) -> Kept | None:
+    """The retained transcript a job made, if it is still retained."""
+    row = await db.fetchone(
+        "SELECT id FROM transcripts WHERE job_id = ? AND expires_at > ?", (job_id, now)
+    )
+    return None if row is None else await get(db, int(row[0]), now=now)
+
+
 async def purge(db: Database, *, now: int) -> int:
     """Delete every transcript whose retention has ended; return how many."""
     return await db.execute("DELETE FROM transcripts WHERE expires_at <= ?", (now,))

@@ -8,6 +8,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot import texts
 from tests import media
 from tests.conftest import RunBot
@@ -213,3 +215,29 @@ async def test_a_job_that_keeps_ending_the_process_is_given_up(
 def job_rows(db_path: Path) -> list[tuple[str, int]]:
     with sqlite3.connect(db_path) as conn:
         return list(conn.execute("SELECT status, attempts FROM jobs ORDER BY id"))
+
+
+@pytest.mark.parametrize("retention", [24, 0])
+async def test_a_restart_after_the_reply_resends_it_and_charges_nothing_more(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path, retention: int
+) -> None:
+    data, words, total = media.voice_note(3)
+    uma = tg.user(1660, "Uma")
+    chat = tg.private_chat(uma)
+    async with run_bot(TRANSCRIPT_RETENTION_HOURS=retention):
+        note = tg.send_voice(chat, uma, data, duration=round(total))
+        await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+    charged = usage_row(db_path, uma["id"])
+    assert charged[0] > 0
+    # As if the process had died after the reply was sent but before the job was marked done.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE jobs SET status = 'running'")
+    edits_before = len(tg.calls("editMessageText"))
+    async with run_bot(TRANSCRIPT_RETENTION_HOURS=retention):
+        await tg.wait_for(lambda: job_statuses(db_path) == ["done"])
+    (status,) = tg.replies_to(chat["id"], note["message_id"])
+    assert (status.text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    assert len(tg.calls("editMessageText")) > edits_before  # the reply was sent again
+    assert usage_row(db_path, uma["id"]) == charged  # …and not charged again
+    # With the transcript retained, Mistral is not paid twice; without, it must hear it again.
+    assert len(mistral.transcriptions) == (1 if retention else 2)
