@@ -48,11 +48,14 @@ async def _transcribe(settings: Settings, path: Path) -> str:
     )
     try:
         transcriber = Transcriber(
-            mistral, mode=settings.UPLOAD_MODE, limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS
+            mistral,
+            mode=settings.UPLOAD_MODE,
+            limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+            chunk_seconds=settings.CHUNK_SECONDS,
         )
-        await asyncio.to_thread(audio.probe, path)
+        info = await asyncio.to_thread(audio.probe, path)
         with tempfile.TemporaryDirectory(prefix="voxgram-cli-") as workdir:
-            transcript = await transcriber.transcribe(path, Path(workdir))
+            transcript = await transcriber.transcribe(path, Path(workdir), duration=info.duration)
     finally:
         await mistral.aclose()
     return render.render_plain(transcript)

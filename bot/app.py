@@ -11,8 +11,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from telegram import Update
+from telegram.constants import FloodLimit
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -62,6 +64,10 @@ class Tuning:
     mistral_timeout: float | None = None
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
+    progress_every: float = 5.0
+    """Seconds between edits of a long note's status message with its progress."""
+    overall_rate: float = FloodLimit.MESSAGES_PER_SECOND
+    """Requests to chats per second, all chats together (0: no limit)."""
     group_rate: tuple[float, float] = (1, 3.0)
     """At most this many messages per that many seconds to one group: Telegram allows about
     20 a minute, and a steady drip never trips its sliding window the way a burst would."""
@@ -89,6 +95,7 @@ class Voxgram:
             .concurrent_updates(True)
             .rate_limiter(
                 AIORateLimiter(
+                    overall_max_rate=self.tuning.overall_rate,
                     group_max_rate=self.tuning.group_rate[0],
                     group_time_period=self.tuning.group_rate[1],
                     max_retries=self.tuning.telegram_max_retries,
@@ -122,8 +129,16 @@ class Voxgram:
             self.mistral,
             mode=settings.UPLOAD_MODE,
             limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+            chunk_seconds=settings.CHUNK_SECONDS,
         )
-        self.pipeline = Pipeline(settings, self.db, bot, self.files, self.transcriber)
+        self.pipeline = Pipeline(
+            settings,
+            self.db,
+            bot,
+            self.files,
+            self.transcriber,
+            progress_every=self.tuning.progress_every,
+        )
         self.runner = JobRunner(
             self.db, self.pipeline, workers=settings.MAX_CONCURRENT_TRANSCRIPTIONS
         )
@@ -201,9 +216,11 @@ class Voxgram:
         polling. Pending updates are kept either way: notes sent while down are transcribed."""
         settings = self.settings
         if settings.WEBHOOK_URL:
+            # The proxy in front forwards Telegram's POSTs to the same path on this port.
             self.application.run_webhook(
                 listen=settings.WEBHOOK_LISTEN,
                 port=settings.WEBHOOK_PORT,
+                url_path=urlsplit(settings.WEBHOOK_URL).path,
                 webhook_url=settings.WEBHOOK_URL,
                 secret_token=settings.WEBHOOK_SECRET.get_secret_value() or None,
                 allowed_updates=ALLOWED_UPDATES,

@@ -7,7 +7,8 @@ loads a whole file into memory: PyAV demuxes and decodes packet by packet.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -290,3 +291,168 @@ def decode_mono(path: Path, sample_rate: int = 16000) -> Iterator[np.ndarray]:
             yield resampled.to_ndarray().reshape(-1)
     except av.FFmpegError as exc:
         raise AudioError(f"cannot decode the audio: {type(exc).__name__}") from exc
+
+
+# Chunking: audio is analysed and cut at 16 kHz mono, what Voxtral listens at.
+_CHUNK_RATE = 16000
+_FRAME = _CHUNK_RATE // 50  # 20 ms energy frames
+_QUIET_FRAMES = 15  # a "stretch" is 300 ms: long enough that a dip inside a word does not count
+_LONGEST_SEARCH_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One piece of a long audio: its file, and where it starts in the whole (seconds)."""
+
+    index: int
+    path: Path
+    start: float
+    duration: float
+
+
+def search_window(max_seconds: float) -> float:
+    """How far before the limit a cut may fall: 30 s, or a quarter of a short limit."""
+    return min(_LONGEST_SEARCH_SECONDS, max_seconds / 4)
+
+
+def quietest_point(samples: np.ndarray) -> int:
+    """The sample index in the middle of the quietest stretch of `samples`.
+
+    Energy is taken per 20 ms frame and averaged over 300 ms; among the frames whose average is
+    within a hair of the minimum, the longest run wins and the cut falls at its centre, so a
+    pause is cut in its middle rather than at an edge next to speech.
+    """
+    n_frames = len(samples) // _FRAME
+    if n_frames <= _QUIET_FRAMES:
+        return len(samples) // 2
+    frames = samples[: n_frames * _FRAME].reshape(n_frames, _FRAME).astype(np.float64)
+    energy = np.mean(frames * frames, axis=1)
+    smoothed = np.convolve(energy, np.ones(_QUIET_FRAMES) / _QUIET_FRAMES, mode="valid")
+    floor = float(smoothed.min())
+    quiet = smoothed <= floor * 1.5 + 1e-12
+    best_start, best_len, run_start = 0, 0, -1
+    for i, flag in enumerate(np.append(quiet, False)):
+        if flag and run_start < 0:
+            run_start = i
+        elif not flag and run_start >= 0:
+            if i - run_start > best_len:
+                best_start, best_len = run_start, i - run_start
+            run_start = -1
+    # Window i covers frames i … i+14: the centre of the run of windows, shifted by half a window.
+    centre_frame = best_start + best_len // 2 + _QUIET_FRAMES // 2
+    return centre_frame * _FRAME + _FRAME // 2
+
+
+class _ChunkWriter:
+    """Writes 16 kHz mono float blocks into one FLAC file, counting its samples."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.samples = 0
+        self._closed = False
+        self._out = av.open(str(path), "w", format="flac")
+        self._stream = self._out.add_stream("flac", rate=_CHUNK_RATE)
+        self._stream.layout = "mono"
+        self._stream.format = "s16"
+
+    def write(self, block: np.ndarray) -> None:
+        if not len(block):
+            return
+        pcm = np.clip(block, -1.0, 1.0)
+        pcm16 = np.ascontiguousarray((pcm * 32767.0).astype(np.int16)).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm16, format="s16", layout="mono")
+        frame.sample_rate = _CHUNK_RATE
+        self._out.mux(self._stream.encode(frame))
+        self.samples += len(block)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._out.mux(self._stream.encode(None))
+        finally:
+            self._out.close()
+
+
+def split_at_silences(
+    src: Path,
+    workdir: Path,
+    max_seconds: float,
+    *,
+    cancelled: threading.Event | None = None,
+    on_chunk: Callable[[Chunk], object] | None = None,
+) -> list[Chunk]:
+    """Cut the audio of src into FLAC chunks of at most max_seconds, each cut in the quietest
+    stretch of the last `search_window` seconds before the limit.
+
+    One streaming pass: samples up to the search window go straight into the current chunk's
+    file; only the window itself (≤ 30 s, under 2 MB) is held in memory. `on_chunk` is called as
+    each chunk is finished, so its transcription can start while the rest is still being cut;
+    setting `cancelled` stops the work at the next block.
+    """
+    limit = int(max_seconds * _CHUNK_RATE)
+    window = int(search_window(max_seconds) * _CHUNK_RATE)
+    direct = limit - window  # samples of a chunk written before any cut is possible
+    workdir.mkdir(parents=True, exist_ok=True)
+    chunks: list[Chunk] = []
+    start = 0  # sample where the current chunk starts
+    writer: _ChunkWriter | None = None
+    held: list[np.ndarray] = []  # samples past `direct` in the current chunk
+    held_len = 0
+
+    def open_chunk() -> _ChunkWriter:
+        return _ChunkWriter(workdir / f"chunk{len(chunks):04d}.flac")
+
+    def finish(w: _ChunkWriter) -> None:
+        w.close()
+        chunk = Chunk(len(chunks), w.path, start / _CHUNK_RATE, w.samples / _CHUNK_RATE)
+        chunks.append(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)
+
+    def feed(block: np.ndarray) -> None:
+        nonlocal writer, start, held, held_len
+        while len(block):
+            if writer is None:
+                writer = open_chunk()
+            room = direct - writer.samples
+            if room > 0:
+                writer.write(block[:room])
+                block = block[room:]
+                continue
+            take = min(len(block), window - held_len)
+            held.append(block[:take])
+            held_len += take
+            block = block[take:]
+            if held_len < window:
+                continue
+            tail = np.concatenate(held)
+            cut = quietest_point(tail)
+            writer.write(tail[:cut])
+            finish(writer)
+            start += writer.samples
+            writer, held, held_len = None, [], 0
+            # The rest of the window opens the next chunk (it is shorter than `direct`).
+            block = np.concatenate([tail[cut:], block])
+
+    try:
+        for block in decode_mono(src, _CHUNK_RATE):
+            if cancelled is not None and cancelled.is_set():
+                raise AudioError("cancelled")
+            feed(block)
+        if held:
+            if writer is None:
+                writer = open_chunk()
+            writer.write(np.concatenate(held))
+        if writer is not None and writer.samples:
+            finish(writer)
+            writer = None
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise AudioError(f"cannot cut the audio: {type(exc).__name__}") from exc
+    finally:
+        if writer is not None:
+            writer.close()
+    if not chunks:
+        raise AudioError("no audio decoded")
+    return chunks

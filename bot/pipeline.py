@@ -9,15 +9,23 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import audio, render, texts
-from bot.mistral import MistralAuthError, MistralError, MistralRejected, MistralUnavailable
+from bot.mistral import (
+    MistralAuthError,
+    MistralBadResponse,
+    MistralError,
+    MistralRejected,
+    MistralUnavailable,
+)
 from bot.quota import resets_at
 from bot.settings import Settings
 from bot.telegram_files import DownloadError, TelegramFiles
@@ -47,6 +55,7 @@ class Pipeline:
     bot: Bot
     files: TelegramFiles
     transcriber: Transcriber
+    progress_every: float = 5.0
 
     async def __call__(self, job: Job) -> None:
         started = time.monotonic()
@@ -89,6 +98,7 @@ class Pipeline:
     async def _transcribe(self, job: Job) -> tuple[int, list[str]]:
         """Return the seconds to bill and the HTML messages to send."""
         workdir = Path(tempfile.mkdtemp(prefix=f"voxgram-job{job.id}-"))
+        progress = _Progress(job, self.progress_every, self._edit)
         try:
             source = await self._download(job, workdir / "source")
             info = await self._probe(source)
@@ -97,13 +107,16 @@ class Pipeline:
                 transcript = await self.transcriber.transcribe(
                     source,
                     workdir,
+                    duration=info.duration,
                     language=job.language,
                     on_upload=lambda file_id: jobs.record_upload(self.db, file_id, job.id),
                     on_delete=lambda file_id: jobs.forget_upload(self.db, file_id),
+                    on_progress=progress.update,
                 )
             except audio.AudioError as exc:
                 raise JobFailed("unreadable", texts.UNREADABLE) from exc
-            except MistralUnavailable as exc:
+            except (MistralUnavailable, MistralBadResponse) as exc:
+                # A garbled answer is trouble on Mistral's side too: the user may try later.
                 raise JobFailed("mistral_unavailable", texts.SERVICE_BUSY) from exc
             except MistralAuthError as exc:
                 log.error("mistral refused the API key: check MISTRAL_API_KEY")
@@ -111,6 +124,8 @@ class Pipeline:
             except (MistralRejected, MistralError) as exc:
                 raise JobFailed("mistral_rejected", texts.SERVICE_REFUSED) from exc
         finally:
+            # A late progress edit must not land on top of the transcript or the refusal.
+            await progress.settle()
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
         if render.is_blank(transcript):
             return 0, [html_escape_plain(texts.NO_SPEECH)]
@@ -209,6 +224,48 @@ class Pipeline:
             await call  # type: ignore[misc]
         except TelegramError as exc:
             log.info("telegram refused a courtesy message: %s", exc.message)
+
+
+class _Progress:
+    """Edits a long note's status message as its parts come back, at most once per
+    `progress_every` seconds and one edit at a time (none in a group's auto mode)."""
+
+    def __init__(
+        self,
+        job: Job,
+        every: float,
+        edit: Callable[[Job, int, str], Coroutine[Any, Any, int | None]],
+    ) -> None:
+        self._job = job
+        self._every = every
+        self._send_edit = edit
+        self._last = time.monotonic()
+        self._edit: asyncio.Task[int | None] | None = None
+        self._shown: tuple[int, int] | None = None
+
+    def update(self, done: int, total: int) -> None:
+        job = self._job
+        if job.status_message_id is None or job.trigger == "auto":
+            return
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        if self._edit is not None and not self._edit.done():
+            return
+        if (done, total) == self._shown or done >= total:
+            return  # the transcript itself is the next edit
+        self._last, self._shown = now, (done, total)
+        text = html_escape_plain(texts.progress(done, total))
+        self._edit = asyncio.create_task(self._send_edit(job, job.status_message_id, text))
+
+    async def settle(self) -> None:
+        """Wait for an edit in flight; its failure only costs a progress line."""
+        if self._edit is None:
+            return
+        try:
+            await self._edit
+        except TelegramError as exc:
+            log.info("job=%d progress edit failed: %s", self._job.id, exc.message)
 
 
 def html_escape_plain(text: str) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 from telegram import Bot
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from telegram.error import BadRequest, NetworkError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,14 @@ class DownloadError(Exception):
 
 class _Retryable(Exception):
     pass
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: a failed download, or getFile hitting network trouble or a 5xx
+    (PTB raises those as NetworkError; its BadRequest subclass is a final answer)."""
+    if isinstance(exc, BadRequest):
+        return False
+    return isinstance(exc, _Retryable | NetworkError)
 
 
 class TelegramFiles:
@@ -45,25 +54,34 @@ class TelegramFiles:
         await self._http.aclose()
 
     async def download(self, file_id: str, dest: Path) -> Path:
-        """Fetch the file to `dest` (or return its local path); raise DownloadError."""
+        """Fetch the file to `dest` (or return its local path); raise DownloadError.
+
+        getFile and the download are retried together on network trouble and 5xx: a fresh
+        getFile also renews a file path that expired. A 400 from getFile (file too big, bad
+        id) is final and raised as BadRequest.
+        """
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=10),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._fetch(file_id, dest)
+        except _Retryable as exc:
+            raise DownloadError(str(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch(self, file_id: str, dest: Path) -> Path:
         telegram_file = await self._bot.get_file(file_id)
         file_path = telegram_file.file_path
         if not file_path:
             raise DownloadError("getFile gave no file_path")
         if self._local and Path(file_path).is_absolute():
             return Path(file_path)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._backoff, max=10),
-            retry=retry_if_exception_type(_Retryable),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    await self._stream(file_path, dest)
-        except _Retryable as exc:
-            raise DownloadError(str(exc)) from None
+        await self._stream(file_path, dest)
         return dest
 
     async def _stream(self, file_path: str, dest: Path) -> None:

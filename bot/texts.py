@@ -91,6 +91,11 @@ def too_big(size_bytes: int) -> str:
     )
 
 
+def progress(done: int, total: int) -> str:
+    """A long note's status while its parts are being transcribed."""
+    return f"{STATUS} {done} of {total} parts done"
+
+
 def too_long(seconds: float, limit: int) -> str:
     return f"This audio is {duration(seconds)} long; I transcribe at most {duration(limit)}."
 

@@ -1,23 +1,37 @@
-"""Audio file → Mistral → one Transcript, with Mistral's slots bounded for the whole bot."""
+"""Audio file → Mistral → one Transcript, with Mistral's slots bounded for the whole bot.
+
+Audio longer than the chunk limit is cut at silences (bot.audio.split_at_silences) in a worker
+thread; each chunk is sent as soon as it is cut, all of them in parallel under the same global
+bound, and their segments are shifted by the chunk's start and merged in order.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from bot import audio
 from bot.mistral import MistralClient
 from bot.settings import UploadMode
-from bot.transcript import Transcript
+from bot.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 
 FileHook = Callable[[str], Awaitable[None]]
+Progress = Callable[[int, int], None]
+"""Called with (chunks done, chunks in all) each time a chunk's transcript comes back."""
 
 
 async def _noop(_: str) -> None:
+    return None
+
+
+def _no_progress(done: int, total: int) -> None:
     return None
 
 
@@ -29,22 +43,99 @@ class Transcriber:
     `on_upload`/`on_delete` let the caller record ids so a crash can be cleaned up later.
     """
 
-    def __init__(self, mistral: MistralClient, *, mode: UploadMode, limit: int) -> None:
+    def __init__(
+        self,
+        mistral: MistralClient,
+        *,
+        mode: UploadMode,
+        limit: int,
+        chunk_seconds: float = 600,
+    ) -> None:
         self.mistral = mistral
         self.mode = mode
         self.slots = asyncio.Semaphore(limit)
+        self.chunk_seconds = chunk_seconds
 
     async def transcribe(
         self,
         path: Path,
         workdir: Path,
         *,
+        duration: float,
         language: str | None = None,
         on_upload: FileHook = _noop,
         on_delete: FileHook = _noop,
+        on_progress: Progress = _no_progress,
     ) -> Transcript:
-        """Transcribe one local file (its audio track only)."""
-        track = await asyncio.to_thread(audio.extract_audio, path, workdir)
+        """Transcribe one local file (its audio track only) whose probed length is `duration`."""
+        if duration <= self.chunk_seconds:
+            track = await asyncio.to_thread(audio.extract_audio, path, workdir)
+            return await self._send(track, language, on_upload, on_delete)
+        return await self._chunked(
+            path, workdir, duration, language, on_upload, on_delete, on_progress
+        )
+
+    async def _chunked(
+        self,
+        path: Path,
+        workdir: Path,
+        duration: float,
+        language: str | None,
+        on_upload: FileHook,
+        on_delete: FileHook,
+        on_progress: Progress,
+    ) -> Transcript:
+        loop = asyncio.get_running_loop()
+        found: asyncio.Queue[audio.Chunk | BaseException | None] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def cut() -> None:
+            try:
+                audio.split_at_silences(
+                    path,
+                    workdir / "chunks",
+                    self.chunk_seconds,
+                    cancelled=cancelled,
+                    on_chunk=lambda c: loop.call_soon_threadsafe(found.put_nowait, c),
+                )
+            except BaseException as exc:  # handed to the event loop, raised there
+                loop.call_soon_threadsafe(found.put_nowait, exc)
+            else:
+                loop.call_soon_threadsafe(found.put_nowait, None)
+
+        # A cut falls at most one search window before each limit: the count is known early.
+        shortest = self.chunk_seconds - audio.search_window(self.chunk_seconds)
+        expected = math.ceil(duration / shortest)
+        state = {"done": 0, "cut": 0, "complete": False}
+
+        async def one(chunk: audio.Chunk) -> tuple[audio.Chunk, Transcript]:
+            result = await self._send(chunk.path, language, on_upload, on_delete)
+            state["done"] += 1
+            total = state["cut"] if state["complete"] else max(expected, state["cut"])
+            on_progress(state["done"], total)
+            return chunk, result
+
+        splitter = asyncio.ensure_future(asyncio.to_thread(cut))
+        tasks: list[asyncio.Task[tuple[audio.Chunk, Transcript]]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                while (item := await found.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    state["cut"] += 1
+                    tasks.append(group.create_task(one(item)))
+                state["complete"] = True
+        except BaseExceptionGroup as failures:
+            raise _first(failures) from None
+        finally:
+            # Never leave the thread writing into a folder the caller is about to remove.
+            cancelled.set()
+            await asyncio.wait({splitter})
+        return merge([task.result() for task in tasks])
+
+    async def _send(
+        self, track: Path, language: str | None, on_upload: FileHook, on_delete: FileHook
+    ) -> Transcript:
         async with self.slots:
             if self.mode is UploadMode.DIRECT:
                 return await self.mistral.transcribe(path=track, language=language)
@@ -54,7 +145,7 @@ class Transcriber:
                 url = await self.mistral.signed_url(file_id)
                 return await self.mistral.transcribe(file_url=url, language=language)
             finally:
-                await self._delete(file_id, on_delete)
+                await asyncio.shield(self._delete(file_id, on_delete))
 
     async def _delete(self, file_id: str, on_delete: FileHook) -> None:
         """Delete the uploaded copy; if that fails the recorded id is retried at next start."""
@@ -64,3 +155,36 @@ class Transcriber:
             log.warning("mistral file=%s could not be deleted; kept for cleanup", file_id)
             return
         await on_delete(file_id)
+
+
+def merge(parts: list[tuple[audio.Chunk, Transcript]]) -> Transcript:
+    """One transcript from the chunks' transcripts, in order, with times shifted to the whole.
+
+    Without timestamps (a pinned language) each chunk's text is one segment at the chunk's start.
+    """
+    segments: list[Segment] = []
+    for chunk, part in sorted(parts, key=lambda p: p[0].start):
+        if part.timestamps:
+            segments.extend(
+                replace(s, start=s.start + chunk.start, end=s.end + chunk.start)
+                for s in part.segments
+            )
+        elif part.text:
+            segments.append(Segment(chunk.start, chunk.start + chunk.duration, part.text))
+    languages = [p.language for _, p in parts if p.language]
+    return Transcript(
+        segments=tuple(segments),
+        language=languages[0] if languages else None,
+        billed_seconds=sum(p.billed_seconds for _, p in parts),
+        timestamps=all(p.timestamps for _, p in parts),
+    )
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that broke a chunked transcription (not the cancellations it caused)."""
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return _first(error)
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+    return group.exceptions[0]

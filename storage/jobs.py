@@ -197,7 +197,8 @@ async def reserve_more(
 ) -> tuple[bool, int | None]:
     """Grow the job's reservation to `seconds` (the probed duration) if the quota allows.
 
-    Returns (fitted, seconds left). A job already reserving enough is left alone.
+    Returns (fitted, seconds left to the payer besides this job). A job already reserving
+    enough is left alone.
     """
     async with db.transaction() as conn:
         async with conn.execute(
@@ -217,7 +218,8 @@ async def reserve_more(
                 "UPDATE jobs SET reserved_seconds = ?, updated_at = ? WHERE id = ?",
                 (seconds, now(), job_id),
             )
-        return fitted, left
+        # What the job already holds is the user's to spend on this very note.
+        return fitted, None if left is None else left + reserved
 
 
 async def settle(db: Database, job_id: int, billed_seconds: int) -> bool:

@@ -19,6 +19,7 @@ from tests.fakes.telegram import FakeTelegram
 FAST = Tuning(
     mistral_retry=RetryPolicy(attempts=4, initial=0.05, max_wait=5.0),
     download_backoff=0.05,
+    progress_every=0.0,
     group_rate=(1, 0.01),
 )
 

@@ -6,6 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from bot import texts
 from bot.render import format_timestamp
 from tests import media
 from tests.fakes.mistral import FakeMistral
@@ -20,7 +21,7 @@ def expected_lines(words: list[media.Word], vocabulary: list[str]) -> list[str]:
 def transcript_of(tg: FakeTelegram, chat_id: int, message_id: int) -> list[BotMessage] | None:
     """The bot's replies to a note, once its status message has been edited into the result."""
     replies = tg.replies_to(chat_id, message_id)
-    if replies and replies[0].edits > 0:
+    if replies and replies[0].edits > 0 and not (replies[0].text or "").startswith(texts.STATUS):
         return replies
     return None
 

@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import av
@@ -183,3 +184,10 @@ def voice_note(n_words: int = 3, **kw: Any) -> tuple[bytes, list[Word], float]:
     sample_rate = kw.pop("sample_rate", 48000)
     words, total = script(n_words, **kw)
     return encode(speech(words, total, sample_rate), "ogg", sample_rate), words, total
+
+
+def audio_packets(source: Path | bytes) -> list[bytes]:
+    """The payloads of the first audio stream's packets: equal lists mean no re-encoding."""
+    with av.open(str(source) if isinstance(source, Path) else io.BytesIO(source)) as container:
+        stream = container.streams.audio[0]
+        return [bytes(p) for p in container.demux(stream) if p.size]

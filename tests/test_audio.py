@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import itertools
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,6 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
-
-
-def audio_packets(path: Path) -> list[bytes]:
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        return [bytes(p) for p in container.demux(stream) if p.size]
 
 
 def encode_with(codec: str, fmt: str, samples: np.ndarray, rate: int = 48000) -> bytes:
@@ -157,7 +153,7 @@ def test_extract_audio_copies_aac_out_of_a_video_note(tmp_path: Path) -> None:
         assert len(container.streams) == 1
         assert container.streams.audio[0].codec_context.name == "aac"
     # Stream copy: the very same packets, not a re-encoding.
-    assert audio_packets(out) == audio_packets(src)
+    assert media.audio_packets(out) == media.audio_packets(src)
     info = audio.probe(out)
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
     assert not info.has_video
@@ -182,7 +178,7 @@ def test_extract_audio_copies_other_codecs(
     assert (info.codec, info.has_video) == (decoded, False)
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
     # Copied, not re-encoded: the same coded bytes (WAV only cuts them into other packets).
-    assert b"".join(audio_packets(out)) == b"".join(audio_packets(src))
+    assert b"".join(media.audio_packets(out)) == b"".join(media.audio_packets(src))
 
 
 def test_extract_audio_reencodes_a_codec_mistral_does_not_take(tmp_path: Path) -> None:
@@ -199,7 +195,7 @@ def test_extract_audio_copies_aac_out_of_an_unaccepted_container(tmp_path: Path)
     src = write(tmp_path, "note.mkv", encode_with("aac", "matroska", SAMPLES))
     out = audio.extract_audio(src, tmp_path / "work")
     assert out.suffix == ".m4a"
-    assert audio_packets(out) == audio_packets(src)
+    assert media.audio_packets(out) == media.audio_packets(src)
 
 
 def test_extract_audio_refuses_garbage(tmp_path: Path) -> None:
@@ -238,3 +234,56 @@ def test_media_generation_is_fast() -> None:
     assert time.perf_counter() - started < 1.0
     assert total == pytest.approx(30 * 1.0 - 0.4 + 0.6)
     assert data[:4] == b"OggS"
+
+
+def test_quietest_point_is_the_middle_of_the_longest_quiet_stretch() -> None:
+    rate = 16000
+    loud = np.full(rate, 0.5, dtype=np.float32)
+    short_gap = np.zeros(rate // 2, dtype=np.float32)
+    long_gap = np.zeros(2 * rate, dtype=np.float32)
+    samples = np.concatenate([loud, short_gap, loud, long_gap, loud])
+    cut = audio.quietest_point(samples)
+    middle = 2.5 * rate + rate  # the long gap spans 2.5 s … 4.5 s
+    assert abs(cut - middle) <= 0.05 * rate
+
+
+def test_split_at_silences_cuts_only_in_pauses(tmp_path: Path) -> None:
+    words, total = media.script(40, word_seconds=1.2, pause_seconds=0.6)
+    src = write(tmp_path, "talk.ogg", media.encode(media.speech(words, total), "ogg"))
+    chunks = audio.split_at_silences(src, tmp_path / "chunks", 30)
+    assert len(chunks) == 3
+    assert all(c.duration <= 30 for c in chunks)
+    # The chunks follow each other with no gap or overlap and cover the whole audio.
+    for before, after in itertools.pairwise(chunks):
+        assert after.start == pytest.approx(before.start + before.duration, abs=1e-6)
+    assert chunks[-1].start + chunks[-1].duration == pytest.approx(total, abs=0.05)
+    for cut in (c.start for c in chunks[1:]):
+        assert all(not (w.start - 0.1 < cut < w.end + 0.1) for w in words)
+        assert cut >= 30 - audio.search_window(30) - 1  # shortly before the limit
+    for chunk in chunks:
+        assert audio.probe(chunk.path).duration == pytest.approx(chunk.duration, abs=0.01)
+
+
+def test_split_at_silences_bounds_audio_with_no_pause(tmp_path: Path) -> None:
+    rate = 16000
+    t = np.arange(95 * rate) / rate
+    tone = (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    src = write(tmp_path, "hum.flac", media.encode(tone, "flac", rate))
+    chunks = audio.split_at_silences(src, tmp_path / "chunks", 30)
+    assert all(c.duration <= 30 for c in chunks)
+    assert sum(c.duration for c in chunks) == pytest.approx(95, abs=0.01)
+
+
+def test_split_at_silences_stops_when_cancelled(tmp_path: Path) -> None:
+    words, total = media.script(40, word_seconds=1.2, pause_seconds=0.6)
+    src = write(tmp_path, "talk.ogg", media.encode(media.speech(words, total), "ogg"))
+    cancel = threading.Event()
+    seen: list[audio.Chunk] = []
+
+    def first_only(chunk: audio.Chunk) -> None:
+        seen.append(chunk)
+        cancel.set()
+
+    with pytest.raises(audio.AudioError):
+        audio.split_at_silences(src, tmp_path / "chunks", 30, cancelled=cancel, on_chunk=first_only)
+    assert len(seen) == 1

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing charged twice: crashes, downtime and duplicate updates."""
+"""Nothing lost, nothing charged twice: crashes, stops, downtime and duplicate updates."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
     first = await start_bot(env, tmp_path)
     try:
         note = tg.send_voice(chat, xena, data, duration=round(total))
-        await mistral.wait_for(lambda: mistral.in_flight == 1)
+        # Held by the fake (not merely arriving): the hang is spent on this run, not the next.
+        await mistral.wait_for(lambda: mistral.hanging == 1)
         first.send_signal(signal.SIGKILL)
         await first.wait()
     finally:
@@ -56,6 +57,87 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
     assert len(billed) == 1
     assert usage_row(db_path, xena["id"]) == (billed[0], 0)
     assert job_statuses(db_path) == ["done"]
+
+
+async def log_line(process: asyncio.subprocess.Process, text: str) -> None:
+    """Read the bot's stderr until a line contains `text`."""
+
+    async def scan() -> None:
+        assert process.stderr is not None
+        while line := await process.stderr.readline():
+            if text in line.decode():
+                return
+        raise AssertionError(f"the bot exited without logging {text!r}")
+
+    await asyncio.wait_for(scan(), timeout=30)
+
+
+async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_next_start(
+    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+) -> None:
+    grace = 20
+    env = bot_env(
+        tg,
+        mistral,
+        db_path,
+        MAX_CONCURRENT_TRANSCRIPTIONS="2",
+        SHUTDOWN_GRACE_SECONDS=str(grace),
+    )
+    data, words, total = media.voice_note(2)
+    users = [tg.user(1700 + n, f"S{n}") for n in range(7)]
+    chats = [tg.private_chat(u) for u in users]
+    mistral.hang_next(120, times=2)
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        notes = [
+            tg.send_voice(c, u, data, duration=round(total))
+            for c, u in zip(chats, users, strict=True)
+        ]
+        # Every note is accepted (its status message is out) and two are at Mistral.
+        await tg.wait_for(
+            lambda: all(
+                tg.replies_to(c["id"], n["message_id"]) for c, n in zip(chats, notes, strict=True)
+            )
+        )
+        await mistral.wait_for(lambda: mistral.hanging == 2)
+        first.send_signal(signal.SIGTERM)
+        await log_line(first, "waiting up to")  # stopped taking work, waiting for the two
+        mistral.release_hangs()
+        await asyncio.wait_for(first.communicate(), timeout=grace)
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
+    assert first.returncode == 0
+    finished = [
+        n for c, n in zip(chats, notes, strict=True) if transcript_of(tg, c["id"], n["message_id"])
+    ]
+    assert len(finished) == 2
+    assert len(mistral.transcriptions) == 2
+    assert sorted(job_statuses(db_path)) == ["done"] * 2 + ["queued"] * 5
+
+    second = await start_bot(env, tmp_path)
+    try:
+        for chat, note in zip(chats, notes, strict=True):
+            replies = await tg.wait_for(
+                lambda c=chat, n=note: transcript_of(tg, c["id"], n["message_id"])
+            )
+            assert len(replies) == 1
+            assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), timeout=grace)
+    finally:
+        if second.returncode is None:
+            second.kill()
+            await second.wait()
+    assert second.returncode == 0
+    assert job_statuses(db_path) == ["done"] * 7
+    assert len(mistral.transcriptions) == 7
+    billed = mistral.transcriptions[0].billed_seconds
+    for user in users:
+        assert usage_row(db_path, user["id"]) == (billed, 0)
 
 
 async def test_notes_sent_while_stopped_are_transcribed_at_start(

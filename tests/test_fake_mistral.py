@@ -364,6 +364,20 @@ async def test_reset_and_hang(fake: FakeMistral, client: httpx.AsyncClient) -> N
     assert time.perf_counter() - started >= 0.3
 
 
+async def test_held_requests_are_counted_and_released(
+    fake: FakeMistral, client: httpx.AsyncClient
+) -> None:
+    data, _, _ = media.voice_note(1)
+    fake.hang_next(60, times=2)
+    calls = [asyncio.create_task(transcribe(client, data=data)) for _ in range(2)]
+    await fake.wait_for(lambda: fake.hanging == 2, timeout=10)
+    assert not any(c.done() for c in calls)
+    fake.release_hangs()
+    answers = await asyncio.wait_for(asyncio.gather(*calls), timeout=10)
+    assert [r.status_code for r in answers] == [200, 200]
+    assert fake.hanging == 0
+
+
 async def transcribe_with_timeout(client: httpx.AsyncClient, data: bytes, seconds: float) -> None:
     await client.post(
         "/v1/audio/transcriptions",

@@ -8,6 +8,7 @@ dominant frequency 300 + 50·k names vocabulary[k]. Decoding runs in a thread, o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -221,6 +222,7 @@ class FakeMistral:
         self.transcriptions: list[TranscriptionCall] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.hanging = 0  # requests held by hang_next() right now
         self.foreign_urls: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.spans: list[Span] = []
@@ -233,6 +235,8 @@ class FakeMistral:
         self._predicates: list[tuple[Callable[[TranscriptionCall], bool], int]] = []
         self._resets = 0
         self._hangs: list[float] = []
+        self._gather = 0
+        self._release: asyncio.Event | None = None
         self._cond: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
 
@@ -241,6 +245,7 @@ class FakeMistral:
     async def start(self) -> None:
         """Listen on a random port of 127.0.0.1."""
         self._cond = asyncio.Condition()  # bound to the loop that runs the server
+        self._release = asyncio.Event()
         app = web.Application(
             middlewares=[self._observe, self._auth],
             client_max_size=600 * 1024 * 1024,  # the real limit is 512 MB per file
@@ -302,8 +307,20 @@ class FakeMistral:
         self._resets += times
 
     def hang_next(self, seconds: float, times: int = 1) -> None:
-        """Make the next `times` transcription requests wait `seconds` before answering."""
+        """Make the next `times` transcription requests wait `seconds` before answering
+        (`hanging` counts them while they wait; release_hangs() ends the wait early)."""
         self._hangs.extend([seconds] * times)
+
+    def gather(self, requests: int) -> None:
+        """Hold each transcription until `requests` are in flight together (or fail the test's
+        wait): proof that the bot sends them side by side, with no timing involved."""
+        self._gather = requests
+
+    def release_hangs(self) -> None:
+        """Let every request now held by hang_next() go on at once."""
+        if self._release is not None:
+            self._release.set()
+            self._release = asyncio.Event()
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0) -> T:  # noqa: ASYNC109
         """Wait until predicate() is truthy, re-checked as requests start and end."""
@@ -539,7 +556,11 @@ class FakeMistral:
             self._resets -= 1
             return None
         if self._hangs:
-            await asyncio.sleep(self._hangs.pop(0))
+            await self._hang(self._hangs.pop(0))
+        if self._gather:
+            gather = self._gather
+            await self.wait_for(lambda: self.in_flight >= gather or not self._gather)
+            self._gather = 0  # once met, the rest of the requests run freely
         injected = self._next_failure()
         if injected is not None:
             return injected
@@ -582,6 +603,18 @@ class FakeMistral:
             await asyncio.sleep(delay)
         call.response = self._response(texts, hearing)
         return web.json_response(call.response)
+
+    async def _hang(self, seconds: float) -> None:
+        assert self._release is not None
+        release = self._release
+        self.hanging += 1
+        await self._notify()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(release.wait(), seconds)
+        finally:
+            self.hanging -= 1
+            await self._notify()
 
     def _next_failure(self) -> web.Response | None:
         if not self._failures:
