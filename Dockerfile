@@ -16,4 +16,7 @@ RUN pip install . && useradd --create-home --uid 10001 voxgram \
 
 USER voxgram
 VOLUME ["/data"]
+# Healthy while the database opens and Telegram answered within 30 s (three long polls);
+# see "Operating it" in the README.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["voxgram", "health"]
 CMD ["python", "-m", "bot"]

@@ -1,4 +1,4 @@
-"""`python -m bot` / `voxgram`: settings → logging → build → run; or `transcribe FILE`."""
+"""`python -m bot` / `voxgram`: settings → logging → build → run; or `transcribe FILE`, `health`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot import audio, render
+from bot import audio, health, render
 from bot.logs import configure_logging
 from bot.mistral import MistralClient, MistralError
-from bot.settings import CliSettings, Settings, SettingsError, load_settings
+from bot.settings import CliSettings, HealthSettings, Settings, SettingsError, load_settings
 from bot.transcriber import Transcriber
 
 
@@ -79,15 +79,38 @@ def transcribe(file: str) -> None:
     sys.stdout.write(text or "(no speech detected)\n")
 
 
+def check_health(max_age: float) -> None:
+    """Exit 0 when the database opens and Telegram answered the bot recently, else 1."""
+    try:
+        settings = load_settings(HealthSettings)
+    except SettingsError as exc:
+        print(f"voxgram: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    healthy, why = health.check(settings.DATABASE_PATH, max_age)
+    print(f"voxgram health: {why}", file=sys.stdout if healthy else sys.stderr)
+    raise SystemExit(0 if healthy else 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="voxgram", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot (the default)")
     one = commands.add_parser("transcribe", help="print the transcript of a local audio file")
     one.add_argument("file")
+    check = commands.add_parser(
+        "health", help="exit 0 if the running bot's database opens and Telegram answered lately"
+    )
+    check.add_argument(
+        "--max-age",
+        type=float,
+        default=health.MAX_AGE,
+        help="seconds since Telegram last answered the bot (default: %(default)g)",
+    )
     args = parser.parse_args(argv)
     if args.command == "transcribe":
         transcribe(args.file)
+    elif args.command == "health":
+        check_health(args.max_age)
     else:
         run()
 

@@ -7,7 +7,10 @@ one factory for both paths, so tests run what production runs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.constants import FloodLimit
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -23,10 +27,12 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot import texts
+from bot.health import POLL_TIMEOUT, Heartbeat, PollRequest
 from bot.intake import Intake
 from bot.jobs import JobRunner
 from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
@@ -85,12 +91,17 @@ class Voxgram:
         self.settings = settings
         self.tuning = tuning or Tuning()
         token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
+        self.heartbeat = Heartbeat(settings.DATABASE_PATH)
+        self._webhook_watch: asyncio.Task[None] | None = None
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(token)
             .base_url(f"{settings.TELEGRAM_API_URL}/bot")
             .base_file_url(f"{settings.TELEGRAM_API_URL}/file/bot")
             .local_mode(settings.TELEGRAM_LOCAL_MODE)
+            # Its own client for getUpdates, as PTB does by default, which also records
+            # every successful poll for `voxgram health`.
+            .get_updates_request(PollRequest(self.heartbeat.beat))
             # Handlers only queue jobs, so they may run side by side; workers do the waiting.
             .concurrent_updates(True)
             .rate_limiter(
@@ -137,6 +148,7 @@ class Voxgram:
             bot,
             self.files,
             self.transcriber,
+            workdir=settings.DATABASE_PATH.parent / "work",
             progress_every=self.tuning.progress_every,
         )
         self.runner = JobRunner(
@@ -148,6 +160,8 @@ class Voxgram:
     def _register(self) -> None:
         """Every handler, in the order Telegram updates should meet them."""
         app, settings = self.application, self.settings
+        # Every update Telegram delivers (polled or by webhook) is a sign of life for health.
+        app.add_handler(TypeHandler(Update, self._beat), group=-1)
         # Help and usage for everyone.
         help_command = HelpCommand(settings)
         app.add_handler(CommandHandler(["start", "help"], help_command, filters=NEW))
@@ -174,12 +188,26 @@ class Voxgram:
         """Open the database, clean up after a crash, start the workers."""
         await self.db.open()
         await self._delete_leftover_uploads()
+        await asyncio.to_thread(self._sweep_workdir)
         await self.runner.start()
+        self.heartbeat.beat()  # Telegram answered getMe just before
+        if self.settings.WEBHOOK_URL:
+            self._webhook_watch = asyncio.create_task(self._watch_webhook())
         log.info(
             "voxgram started: upload_mode=%s workers=%d",
             self.settings.UPLOAD_MODE.value,
             self.settings.MAX_CONCURRENT_TRANSCRIPTIONS,
         )
+
+    def _sweep_workdir(self) -> None:
+        """Remove what jobs a crash interrupted left on disk: audio must not linger."""
+        root = self.pipeline.workdir
+        root.mkdir(parents=True, exist_ok=True)
+        stale = list(root.iterdir())
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        if stale:
+            log.info("removed %d leftover job folders", len(stale))
 
     async def stop(self) -> None:
         """Let running jobs finish within the grace period, then close everything."""
@@ -187,6 +215,11 @@ class Voxgram:
         await self.close()
 
     async def close(self) -> None:
+        if self._webhook_watch is not None:
+            self._webhook_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_watch
+            self._webhook_watch = None
         await self.files.aclose()
         await self.mistral.aclose()
         await self.db.close()
@@ -229,7 +262,10 @@ class Voxgram:
             )
             return
         self.application.run_polling(
-            allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False, close_loop=False
+            timeout=POLL_TIMEOUT,
+            allowed_updates=ALLOWED_UPDATES,
+            drop_pending_updates=False,
+            close_loop=False,
         )
 
     async def _post_init(self, _: Application) -> None:  # type: ignore[type-arg]
@@ -240,6 +276,25 @@ class Voxgram:
 
     async def _post_shutdown(self, _: Application) -> None:  # type: ignore[type-arg]
         await self.close()
+
+    async def _beat(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An update arrived: Telegram reaches us."""
+        self.heartbeat.beat()
+
+    async def _watch_webhook(self) -> None:
+        """In webhook mode a quiet bot gets no requests: ask Telegram every POLL_TIMEOUT
+        seconds whether our webhook is still set, and count its answer as a heartbeat."""
+        while True:
+            await asyncio.sleep(POLL_TIMEOUT)
+            try:
+                info = await self.application.bot.get_webhook_info()
+            except TelegramError as exc:
+                log.warning("webhook check failed: %s", exc.message)
+                continue
+            if info.url == self.settings.WEBHOOK_URL:
+                self.heartbeat.beat()
+            else:
+                log.warning("webhook is not set at Telegram (url=%r)", info.url)
 
     async def _delete_leftover_uploads(self) -> None:
         """Files a crash left at Mistral are deleted now (they would be kept 30 days)."""

@@ -36,6 +36,9 @@ from storage.jobs import Job
 
 log = logging.getLogger(__name__)
 
+MAX_ATTEMPTS = 3
+"""Attempts of one job that may end with the process before the job is failed."""
+
 
 class JobFailed(Exception):
     """The job cannot succeed; `reply` is what the user is told, `code` what is stored."""
@@ -55,10 +58,20 @@ class Pipeline:
     bot: Bot
     files: TelegramFiles
     transcriber: Transcriber
+    workdir: Path
+    """Where jobs keep their files: beside the database (a volume in Docker, not a small /tmp),
+    and swept at start, so nothing a crash left behind lingers."""
     progress_every: float = 5.0
 
     async def __call__(self, job: Job) -> None:
         started = time.monotonic()
+        if job.attempts > MAX_ATTEMPTS:
+            # Each earlier attempt ended with the process (a file that crashes the decoder, say):
+            # trying again would only crash it again, at every start.
+            log.error("job=%d chat=%d given up: attempts=%d", job.id, job.chat_id, job.attempts)
+            await jobs.fail(self.db, job.id, "gave_up")
+            await self._report(job, texts.FAILED)
+            return
         try:
             billed, replies = await self._transcribe(job)
         except JobFailed as failure:
@@ -97,7 +110,8 @@ class Pipeline:
 
     async def _transcribe(self, job: Job) -> tuple[int, list[str]]:
         """Return the seconds to bill and the HTML messages to send."""
-        workdir = Path(tempfile.mkdtemp(prefix=f"voxgram-job{job.id}-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
         progress = _Progress(job, self.progress_every, self._edit)
         try:
             source = await self._download(job, workdir / "source")
@@ -203,9 +217,9 @@ class Pipeline:
                 reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
             )
         except BadRequest as exc:
-            log.error(
-                "job=%d send refused: %s (chars=%d)", job.id, exc.message, render.utf16_len(text)
-            )
+            # Telegram's reason may quote the text ("unsupported start tag ..."): log its kind only.
+            reason = exc.message.split(":", 1)[0]
+            log.error("job=%d send refused: %s (chars=%d)", job.id, reason, render.utf16_len(text))
             raise
 
     async def _report(self, job: Job, reply: str) -> None:

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     TRANSCRIPT_RETENTION_HOURS: int = Field(default=24, ge=0)
     SHUTDOWN_GRACE_SECONDS: int = Field(default=30, ge=0)
     WEBHOOK_URL: str = ""
-    WEBHOOK_SECRET: SecretStr = SecretStr("")
+    WEBHOOK_SECRET: SecretStr = Field(default=SecretStr(""), validate_default=True)
     WEBHOOK_LISTEN: str = "0.0.0.0"
     WEBHOOK_PORT: int = Field(default=8443, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
@@ -71,6 +71,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("WEBHOOK_SECRET")
+    @classmethod
+    def _secret_with_webhook(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        # Without it anyone who finds the URL could post updates as any user.
+        if info.data.get("WEBHOOK_URL") and not value.get_secret_value():
+            raise ValueError("is required when WEBHOOK_URL is set")
+        return value
+
     @field_validator("LOG_LEVEL")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -84,6 +92,13 @@ class CliSettings(Settings):
     """Settings for `voxgram transcribe`: it never talks to Telegram, so no token is needed."""
 
     TELEGRAM_BOT_TOKEN: SecretStr = SecretStr("unused")
+
+
+class HealthSettings(Settings):
+    """Settings for `voxgram health`: it reads only DATABASE_PATH, so no secret is needed."""
+
+    TELEGRAM_BOT_TOKEN: SecretStr = SecretStr("unused")
+    MISTRAL_API_KEY: SecretStr = SecretStr("unused")
 
 
 class SettingsError(Exception):

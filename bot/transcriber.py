@@ -8,10 +8,12 @@ bound, and their segments are shifted by the chunk's start and merged in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import math
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +37,77 @@ def _no_progress(done: int, total: int) -> None:
     return None
 
 
+class FairSlots:
+    """A semaphore that hands a freed slot to the waiter whose owner holds the fewest slots.
+
+    A long note's chunks may use every idle slot, yet a note arriving meanwhile takes the next
+    slot that frees up instead of queueing behind the chunks still waiting: one long file never
+    holds everyone else back for more than one chunk's time. Ties go first come, first served.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = limit
+        self._held: dict[object, int] = {}
+        self._waiters: list[tuple[int, object, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    def held(self, owner: object) -> int:
+        return self._held.get(owner, 0)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, owner: object) -> AsyncIterator[None]:
+        await self._acquire(owner)
+        try:
+            yield
+        finally:
+            self._held[owner] -= 1
+            if not self._held[owner]:
+                del self._held[owner]
+            self._free += 1
+            self._wake()
+
+    async def _acquire(self, owner: object) -> None:
+        if self._free and not self._waiters:
+            self._grant(owner)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        entry = (self._seq, owner, waiter)
+        self._waiters.append(entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+            elif not waiter.cancelled():
+                # Granted just as it was cancelled: hand the slot on.
+                self._held[owner] -= 1
+                if not self._held[owner]:
+                    del self._held[owner]
+                self._free += 1
+                self._wake()
+            raise
+
+    def _grant(self, owner: object) -> None:
+        self._free -= 1
+        self._held[owner] = self._held.get(owner, 0) + 1
+
+    def _wake(self) -> None:
+        while self._free and self._waiters:
+            entry = min(self._waiters, key=lambda e: (self.held(e[1]), e[0]))
+            self._waiters.remove(entry)
+            _, owner, waiter = entry
+            if waiter.done():
+                continue
+            self._grant(owner)
+            waiter.set_result(None)
+
+
 class Transcriber:
     """Sends audio to Mistral the way the settings say, never more than `limit` at once.
 
@@ -53,7 +126,7 @@ class Transcriber:
     ) -> None:
         self.mistral = mistral
         self.mode = mode
-        self.slots = asyncio.Semaphore(limit)
+        self.slots = FairSlots(limit)
         self.chunk_seconds = chunk_seconds
 
     async def transcribe(
@@ -68,21 +141,20 @@ class Transcriber:
         on_progress: Progress = _no_progress,
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`."""
+        send = functools.partial(
+            self._send, owner=object(), language=language, on_upload=on_upload, on_delete=on_delete
+        )
         if duration <= self.chunk_seconds:
             track = await asyncio.to_thread(audio.extract_audio, path, workdir)
-            return await self._send(track, language, on_upload, on_delete)
-        return await self._chunked(
-            path, workdir, duration, language, on_upload, on_delete, on_progress
-        )
+            return await send(track)
+        return await self._chunked(path, workdir, duration, send, on_progress)
 
     async def _chunked(
         self,
         path: Path,
         workdir: Path,
         duration: float,
-        language: str | None,
-        on_upload: FileHook,
-        on_delete: FileHook,
+        send: Callable[[Path], Awaitable[Transcript]],
         on_progress: Progress,
     ) -> Transcript:
         loop = asyncio.get_running_loop()
@@ -109,7 +181,7 @@ class Transcriber:
         state = {"done": 0, "cut": 0, "complete": False}
 
         async def one(chunk: audio.Chunk) -> tuple[audio.Chunk, Transcript]:
-            result = await self._send(chunk.path, language, on_upload, on_delete)
+            result = await send(chunk.path)
             state["done"] += 1
             total = state["cut"] if state["complete"] else max(expected, state["cut"])
             on_progress(state["done"], total)
@@ -134,9 +206,15 @@ class Transcriber:
         return merge([task.result() for task in tasks])
 
     async def _send(
-        self, track: Path, language: str | None, on_upload: FileHook, on_delete: FileHook
+        self,
+        track: Path,
+        *,
+        owner: object,
+        language: str | None,
+        on_upload: FileHook,
+        on_delete: FileHook,
     ) -> Transcript:
-        async with self.slots:
+        async with self.slots.hold(owner):
             if self.mode is UploadMode.DIRECT:
                 return await self.mistral.transcribe(path=track, language=language)
             file_id = await self.mistral.upload(track)

@@ -113,11 +113,14 @@ async def accept(
     """Insert the job and reserve its seconds in one transaction; duplicates change nothing."""
     async with db.transaction() as conn:
         async with conn.execute(
-            "SELECT id FROM jobs WHERE chat_id = ? AND message_id = ?",
+            "SELECT id, status FROM jobs WHERE chat_id = ? AND message_id = ?",
             (job.chat_id, job.message_id),
         ) as cursor:
             existing = await cursor.fetchone()
-        if existing is not None:
+        # An explicit /transcribe of a note whose job failed (auto mode met an outage, say)
+        # tries again in the same row; anything else arriving twice changes nothing.
+        retry = existing is not None and existing[1] == "failed" and job.trigger == "command"
+        if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
         limit = await _effective_limit(conn, job.payer_id, default_quota, unlimited)
         fitted, left = await _reserve(conn, job.payer_id, job.period, reserve, limit)
@@ -125,6 +128,17 @@ async def accept(
             return Acceptance(Accepted.OVER_QUOTA, left_seconds=left)
         values = {f.name: getattr(job, f.name) for f in fields(NewJob)}
         values.update(reserved_seconds=reserve, status="new", created_at=now(), updated_at=now())
+        if existing is not None:
+            values.update(
+                id=int(existing[0]),
+                billed_seconds=None,
+                error=None,
+                status_message_id=None,
+                attempts=0,
+            )
+            assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+            await conn.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
+            return Acceptance(Accepted.CREATED, job_id=int(existing[0]))
         columns = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
         async with conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", values) as cur:
@@ -185,9 +199,11 @@ async def requeue_unfinished(db: Database) -> int:
 
 
 async def requeue(db: Database, job_id: int) -> None:
-    """Give a running job back (graceful stop): the next start picks it up."""
+    """Give a running job back (graceful stop): the next start picks it up. A stop is not the
+    job's fault, so this attempt does not count towards the crash limit."""
     await db.execute(
-        "UPDATE jobs SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'running'",
+        "UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1), updated_at = ?"
+        " WHERE id = ? AND status = 'running'",
         (now(), job_id),
     )
 

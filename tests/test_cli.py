@@ -56,6 +56,18 @@ async def test_malformed_setting_is_named(tmp_path: Path, name: str, value: str)
     assert "Traceback" not in err + out
 
 
+async def test_webhook_mode_without_a_secret_does_not_start(tmp_path: Path) -> None:
+    env = clean_env(
+        TELEGRAM_BOT_TOKEN="1:x", MISTRAL_API_KEY="k", WEBHOOK_URL="https://bot.example.org/hook"
+    )
+    code, _, err = await run([], env, tmp_path)
+    assert code == 2
+    assert err.strip() == (
+        "voxgram: setting WEBHOOK_SECRET is invalid: "
+        "Value error, is required when WEBHOOK_URL is set"
+    )
+
+
 async def test_transcribe_prints_the_timestamped_transcript(
     mistral: FakeMistral, tmp_path: Path
 ) -> None:

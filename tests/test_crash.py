@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
+from bot import texts
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
@@ -40,6 +42,8 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
             first.kill()
     leftover = set(mistral.live_files)
     assert len(leftover) == 1  # uploaded, never deleted: the crash left it behind
+    workdir = db_path.parent / "work"
+    assert [p.name.startswith("job") for p in workdir.iterdir()] == [True]  # and the audio
 
     second = await start_bot(env, tmp_path)
     try:
@@ -53,6 +57,7 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
             await second.wait()
     assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
     assert leftover <= set(mistral.deleted)
+    assert list(workdir.iterdir()) == []  # swept at start; the new job cleaned up after itself
     billed = [c.billed_seconds for c in mistral.transcriptions if c.status == 200]
     assert len(billed) == 1
     assert usage_row(db_path, xena["id"]) == (billed[0], 0)
@@ -178,3 +183,33 @@ async def test_a_duplicated_update_makes_one_job_and_one_charge(
     assert len(tg.replies_to(chat["id"], note["message_id"])) == 1
     assert job_statuses(db_path) == ["done"]
     assert usage_row(db_path, yan["id"]) == (mistral.transcriptions[0].billed_seconds, 0)
+
+
+async def test_a_job_that_keeps_ending_the_process_is_given_up(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    data, _, total = media.voice_note(2)
+    zed = tg.user(1650, "Zed")
+    chat = tg.private_chat(zed)
+    mistral.hang_next(60)
+    async with run_bot(SHUTDOWN_GRACE_SECONDS=0):
+        note = tg.send_voice(chat, zed, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)
+    # A stop is not the job's fault: it goes back to the queue with no attempt counted.
+    assert job_rows(db_path) == [("queued", 0)]
+    # As if three runs had each died while working on it.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE jobs SET attempts = 3")
+    mistral.release_hangs()
+    async with run_bot():
+        # The status message the first run sent now says the note failed.
+        (status,) = tg.replies_to(chat["id"], note["message_id"])
+        await tg.wait_for(lambda: status.text == texts.FAILED)
+    assert job_rows(db_path) == [("failed", 4)]
+    assert len(mistral.transcriptions) == 1  # the one the first run began, nothing more
+    assert usage_row(db_path, zed["id"]) == (0, 0)
+
+
+def job_rows(db_path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(db_path) as conn:
+        return list(conn.execute("SELECT status, attempts FROM jobs ORDER BY id"))

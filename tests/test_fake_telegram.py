@@ -466,6 +466,17 @@ async def test_fail_next_429_gives_retry_after(
             await bot.send_message(chat["id"], "x")
 
 
+async def test_stop_answering_holds_requests_until_answer_again(tg: FakeTelegram, bot: Bot) -> None:
+    tg.stop_answering()
+    held = asyncio.create_task(bot.get_webhook_info())
+    await tg.wait_for(lambda: tg.calls("getWebhookInfo"))
+    done, _ = await asyncio.wait({held}, timeout=0.3)
+    assert not done
+    tg.answer_again()
+    assert (await asyncio.wait_for(held, timeout=10)).url == ""
+    assert len(tg.calls("getWebhookInfo")) == 1
+
+
 async def test_group_limit_answers_429(alice: dict[str, Any]) -> None:
     async with FakeTelegram(group_limit_per_minute=3) as tg, make_bot(tg) as bot:
         tg.group_chat(GROUP_ID)

@@ -330,3 +330,29 @@ async def test_auto_mode_is_quiet_about_failures_and_quota(
     assert "Not enough quota" in (refusals[0].text or "")
     assert usage_row(db_path, vic["id"]) == (0, 0)
     assert len(mistral.transcriptions) == 1
+
+
+async def test_transcribe_retries_a_note_whose_auto_job_failed(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    group = tg.group_chat(GROUP, "Team")
+    poster, asker = tg.user(990, "Poster"), tg.user(991, "Asker")
+    data, words, total = media.voice_note(3)
+    # An outage as long as the job's retries: auto mode's job fails, quietly.
+    attempts = FAST.mistral_retry.attempts
+    mistral.fail_transcriptions(500, times=attempts)
+    async with run_bot():
+        note = tg.send_voice(group, poster, data, duration=round(total))
+        await mistral.wait_for(lambda: len(mistral.transcriptions) == attempts)
+        await settle(tg, group, poster)
+        await tg.wait_for(lambda: job_statuses(db_path) == ["failed"])
+        assert tg.replies_to(GROUP, note["message_id"]) == []
+        ask = tg.send_text(group, asker, "/transcribe", reply_to_message=note)
+        reply = await tg.wait_for(lambda: reply_to(tg, GROUP, note["message_id"]))
+    assert (reply.text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    assert ask["message_id"] < reply.message_id
+    assert job_statuses(db_path) == ["done"]
+    billed = [c.billed_seconds for c in mistral.transcriptions if c.status == 200]
+    assert len(billed) == 1
+    assert usage_row(db_path, asker["id"]) == (billed[0], 0)
+    assert usage_row(db_path, poster["id"]) == (0, 0)

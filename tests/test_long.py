@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from bot import texts
 from bot.mistral import MistralClient
 from bot.settings import UploadMode
-from bot.transcriber import Transcriber
+from bot.transcriber import FairSlots, Transcriber
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral, TranscriptionCall
@@ -75,6 +76,7 @@ async def test_25_minutes_are_cut_at_silences_and_come_back_whole_and_in_order(
     assert progress and progress[0] == texts.progress(1, 3)
     assert "parts done" not in (status.text or "")
     await mistral.wait_for(lambda: not mistral.live_files)
+    assert list((db_path.parent / "work").iterdir()) == []
 
 
 async def test_chunk_times_are_shifted_to_within_half_a_second(
@@ -132,6 +134,8 @@ async def test_a_chunk_that_always_fails_fails_the_note_and_charges_nothing(
     assert sum(1 for c in mistral.transcriptions if last_chunk(c)) >= 2
     assert mistral.uploads and set(mistral.uploads) <= set(mistral.deleted)
     assert not mistral.live_files
+    # …and nothing of the audio or its chunks is left on disk.
+    assert list((db_path.parent / "work").iterdir()) == []
 
 
 @functools.cache
@@ -244,3 +248,54 @@ async def test_without_local_mode_a_50_mb_file_gets_the_way_to_lift_the_limit(
     assert "local Bot API server" in reply.text
     assert not tg.calls("getFile") and not tg.downloads
     assert not mistral.transcriptions
+
+
+class WatchedSlots(FairSlots):
+    """FairSlots that report each request for a slot, so a test can wait for the queue."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.requests: asyncio.Queue[object] = asyncio.Queue()
+
+    async def _acquire(self, owner: object) -> None:
+        self.requests.put_nowait(owner)  # seen by the test once this request waits or holds
+        await super()._acquire(owner)
+
+
+async def test_a_note_sent_during_a_long_one_takes_the_next_free_slot(
+    mistral: FakeMistral, tmp_path: Path
+) -> None:
+    long_words, long_total = media.script(25, word_seconds=1.0, pause_seconds=3.0)
+    long_file = tmp_path / "long.ogg"
+    long_file.write_bytes(media.encode(media.speech(long_words, long_total), "ogg"))
+    short_data, short_words, short_total = media.voice_note(2)
+    short_file = tmp_path / "short.ogg"
+    short_file.write_bytes(short_data)
+    client = MistralClient(mistral.base_url, mistral.api_key, "voxtral-mini-latest")
+    transcriber = Transcriber(client, mode=UploadMode.DIRECT, limit=2, chunk_seconds=30)
+    slots = transcriber.slots = WatchedSlots(2)
+    mistral.hang_next(60, times=2)
+    try:
+        long_job = asyncio.create_task(
+            transcriber.transcribe(long_file, tmp_path / "a", duration=long_total)
+        )
+        # The long note's first two chunks hold both slots; its third waits for one.
+        owners = {await slots.requests.get() for _ in range(3)}
+        assert len(owners) == 1
+        await mistral.wait_for(lambda: mistral.hanging == 2)
+        short_job = asyncio.create_task(
+            transcriber.transcribe(short_file, tmp_path / "b", duration=short_total)
+        )
+        while await slots.requests.get() in owners:
+            pass  # more chunks may ask meanwhile: wait for the short note's request
+        mistral.release_hangs()
+        short = await short_job
+        whole = await long_job
+    finally:
+        await client.aclose()
+    assert [s.text for s in short.segments] == [mistral.vocabulary[w.index] for w in short_words]
+    assert [s.text for s in whole.segments] == [mistral.vocabulary[w.index] for w in long_words]
+    # After the two held chunks the short note went first, ahead of the long one's other chunks.
+    assert len(mistral.transcriptions) >= 5
+    third = mistral.transcriptions[2].audio_seconds
+    assert third is not None and abs(third - short_total) < 0.1

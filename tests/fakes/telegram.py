@@ -211,6 +211,7 @@ class FakeTelegram:
         self._poll_generation = 0
         self._waiters: set[asyncio.Event] = set()
         self._closing = False
+        self._silent = False
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], Awaitable[Any]]] = {
@@ -568,6 +569,16 @@ class FakeTelegram:
             _Fault(status, description, retry_after, times)
         )
 
+    def stop_answering(self) -> None:
+        """Bot API requests are recorded but hang from now on, as when Telegram is unreachable,
+        until answer_again() (requests already being answered are not affected)."""
+        self._silent = True
+
+    def answer_again(self) -> None:
+        """Requests held by stop_answering() are answered, and new ones as usual."""
+        self._silent = False
+        self._notify()
+
     def fail_download(self, file_id_or_path: str, *, status: int = 404, times: int = 1) -> None:
         """The next ``times`` downloads of that file answer ``status``."""
         self._download_faults.setdefault(file_id_or_path, []).extend([status] * times)
@@ -590,6 +601,13 @@ class FakeTelegram:
             parse_error = None
         self.requests.append(RecordedRequest(canonical, params, files))
         self._notify()  # a test may wait for a request that is still being answered (long poll)
+        while self._silent and not self._closing:
+            event = asyncio.Event()
+            self._waiters.add(event)
+            try:
+                await event.wait()
+            finally:
+                self._waiters.discard(event)
         try:
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")

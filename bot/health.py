@@ -1,0 +1,82 @@
+"""Liveness for `voxgram health`: the running bot leaves a heartbeat, the check reads it.
+
+The heartbeat is a file next to the database (`voxgram.sqlite3.heartbeat`) whose modification
+time the bot renews whenever Telegram answered it: at start (getMe), after every successful
+getUpdates, for every update a webhook delivers, and, in webhook mode, after every
+getWebhookInfo it makes each POLL_TIMEOUT seconds so that a quiet bot stays healthy. A file
+rather than a table: no write transaction every few seconds, and no schema change.
+
+`voxgram health` exits 0 when the database opens read-only and the heartbeat is at most
+MAX_AGE seconds old: three long polls, so one slow or failed poll is not an alarm.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from telegram.request import HTTPXRequest
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 10
+"""Seconds a getUpdates long poll waits for updates: an idle bot beats at least this often."""
+MAX_AGE = 3 * POLL_TIMEOUT
+
+
+def heartbeat_path(database: Path) -> Path:
+    return database.with_name(database.name + ".heartbeat")
+
+
+class Heartbeat:
+    """The bot's side: `beat()` whenever Telegram answered."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = heartbeat_path(database)
+
+    def beat(self) -> None:
+        # Touching renews the modification time atomically, in microseconds.
+        try:
+            self.path.touch()
+        except OSError as exc:
+            # Never let the heartbeat break a poll: the stale file will tell the check.
+            log.warning("heartbeat not written: %s", exc.strerror)
+
+
+class PollRequest(HTTPXRequest):
+    """The HTTP client of getUpdates alone: every successful poll is a heartbeat."""
+
+    def __init__(self, on_success: Callable[[], None]) -> None:
+        super().__init__(connection_pool_size=1)  # what PTB gives getUpdates by default
+        self._on_success = on_success
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if code == 200:
+            self._on_success()
+        return code, payload
+
+
+def check(database: Path, max_age: float = MAX_AGE) -> tuple[bool, str]:
+    """(healthy, one line saying why) for the bot using `database`."""
+    if not database.is_file():
+        return False, f"no database at {database}"
+    try:
+        # Read-only: a check must never create, migrate or lock the bot's database.
+        uri = database.resolve().as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=5)) as conn:
+            conn.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.Error as exc:
+        return False, f"database does not open: {exc}"
+    try:
+        age = time.time() - heartbeat_path(database).stat().st_mtime
+    except FileNotFoundError:
+        return False, "the bot has not reached Telegram yet"
+    if age > max_age:
+        return False, f"last answer from Telegram {age:.0f} s ago (more than {max_age:g} s)"
+    return True, f"ok: last answer from Telegram {max(age, 0):.0f} s ago"
