@@ -214,7 +214,9 @@ async def steady(notes: Sequence[Note], *, senders: int, latency: float, concurr
 
     With fewer senders than slots no note waits for one, so what a note takes beyond Mistral's
     time is the bot's own overhead, under steady load. A first round of one note per sender
-    warms the bot up (connections, thread pools, caches) and is not counted.
+    warms the bot up (connections, thread pools, caches) and is not counted. The senders then
+    start L/senders apart, so notes arrive spread out as different people's do, not in lockstep
+    (simultaneous notes are what the burst measures).
     """
     async with world(latency=latency, MAX_CONCURRENT_TRANSCRIPTIONS=concurrency) as w:
         people = w.users(senders)
@@ -228,6 +230,7 @@ async def steady(notes: Sequence[Note], *, senders: int, latency: float, concurr
 
         async def sender(n: int) -> None:
             user, chat = people[n]
+            await asyncio.sleep(n * latency / senders)
             for note in notes[n : len(notes) - senders : senders]:
                 key = transcripts.send(user, chat, note)
                 await w.tg.wait_for(functools.partial(transcripts.has, key), timeout=each)
