@@ -133,7 +133,9 @@ async def bursts(args: argparse.Namespace, table: Table, results: dict[str, Any]
     speedup = serial_n / burst.makespan
     p50, p99 = percentile_ms(steady.overheads, 50), percentile_ms(steady.overheads, 99)
 
-    table.section(f"Burst: {n} voice notes from {m} users at once, Mistral latency L={latency:g} s")
+    table.section(
+        f"Burst: {n} voice notes from {burst.users} users at once, Mistral latency L={latency:g} s"
+    )
     table.row(f"last transcript after (C={c})", f"{burst.makespan:.2f} s")
     table.row("ideal ceil(N/C)·L", f"{burst.ideal:.2f} s")
     table.row(
@@ -240,6 +242,7 @@ async def long_audio(args: argparse.Namespace, table: Table, results: dict[str, 
         f"{growth:.1f} MB",
         Target("peak RSS growth, 100 MB vs 1 MB file", growth, 30, "MB"),
     )
+    table.row("ratio", f"{big.peak_rss / small.peak_rss:.2f} ×")
     table.section(
         f"A {args.long_minutes:g}-minute recording, fake Mistral answering in "
         f"{latency:g} s + {args.per_audio_second:g} s per second of audio"
@@ -271,11 +274,13 @@ async def long_audio(args: argparse.Namespace, table: Table, results: dict[str, 
             )
     results["long"] = {name: long_json(run) for name, run in runs.items()}
     results["long"]["rss_growth_mb"] = growth
+    results["long"]["rss_ratio"] = big.peak_rss / small.peak_rss
     results["long"]["chunked_speedup"] = speedup
 
 
 async def main(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
     info = machine()
     table = Table()
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -287,7 +292,6 @@ async def main(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     results["targets"] = [t.as_json() for t in table.targets]
     results["elapsed_s"] = elapsed
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "results.json", results)
     print(header(info))
     print()
