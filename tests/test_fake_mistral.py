@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import AsyncIterator
@@ -308,6 +309,29 @@ async def test_latency_per_audio_second(fake: FakeMistral, client: httpx.AsyncCl
     started = time.perf_counter()
     await transcribe(client, data=data)
     assert time.perf_counter() - started >= 0.1 * total
+
+
+async def test_spans_link_the_requests_of_one_file(
+    fake: FakeMistral, client: httpx.AsyncClient
+) -> None:
+    data, _, _ = media.voice_note(1)
+    fake.latency = 0.2
+    file_id = await upload(client, data)
+    url = await signed_url(client, file_id)
+    assert (await transcribe(client, file_url=url)).status_code == 200
+    await client.delete(f"/v1/files/{file_id}")
+    await client.get("/v1/files")
+
+    assert [(s.route, s.file_id) for s in fake.spans] == [
+        ("POST /v1/files", file_id),
+        ("GET /v1/files/{file_id}/url", file_id),
+        ("POST /v1/audio/transcriptions", file_id),
+        ("DELETE /v1/files/{file_id}", file_id),
+        ("GET /v1/files", None),
+    ]
+    assert all(a.start <= a.end <= b.start for a, b in itertools.pairwise(fake.spans))
+    transcription = fake.spans[2]
+    assert transcription.end - transcription.start >= 0.2
 
 
 async def test_wait_for_times_out(fake: FakeMistral) -> None:

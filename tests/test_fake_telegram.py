@@ -76,6 +76,20 @@ async def test_get_me_and_send_message(tg: FakeTelegram, bot: Bot, alice: dict[s
     assert tg.calls("sendmessage")[0].params["chat_id"] == chat["id"]
 
 
+async def test_requests_are_timed_when_they_arrive(
+    tg: FakeTelegram, bot: Bot, alice: dict[str, Any]
+) -> None:
+    chat = tg.private_chat(alice)
+    before = time.monotonic()
+    await bot.send_message(chat["id"], "one")
+    between = time.monotonic()
+    await bot.send_message(chat["id"], "two")
+    after = time.monotonic()
+
+    first, second = tg.calls("sendMessage")
+    assert before <= first.at <= between <= second.at <= after
+
+
 async def test_message_ids_are_shared_between_users_and_bot(
     tg: FakeTelegram, bot: Bot, alice: dict[str, Any]
 ) -> None:

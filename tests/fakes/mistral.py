@@ -36,6 +36,8 @@ WORD_GAP_SECONDS = 0.15  # quieter stretches shorter than this are inside one wo
 MIN_WORD_SECONDS = 0.04  # shorter blips are codec artefacts, not words
 FILE_PURPOSES = ("fine-tune", "batch", "ocr", "audio")  # the spec's enum plus the documented one
 TIMESTAMP_GRANULARITIES = ("segment", "word")
+# The file a request was about, set by the handler that learns it (for Span).
+FILE_ID = web.RequestKey("file_id", str)
 
 T = TypeVar("T")
 
@@ -150,6 +152,20 @@ class TranscriptionCall:
         return int(self.response["usage"]["prompt_audio_seconds"] or 0)
 
 
+@dataclass(frozen=True)
+class Span:
+    """The time one request spent in the fake (time.monotonic()), for the benchmark's overhead.
+
+    `file_id` links the requests of one audio file: its upload, signed URL, transcription and
+    deletion (None for requests about no file or a file sent inline).
+    """
+
+    route: str
+    file_id: str | None
+    start: float
+    end: float
+
+
 @dataclass
 class _Failure:
     status: int
@@ -209,6 +225,7 @@ class FakeMistral:
         self.hanging = 0  # requests held by hang_next() right now
         self.foreign_urls: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self.spans: list[Span] = []
         self.route_counts: Counter[str] = Counter()
         self.signed_urls: list[str] = []
         self.base_url = ""
@@ -340,9 +357,12 @@ class FakeMistral:
         route = resource.canonical if resource is not None else request.path
         self.route_counts[f"{request.method} {route}"] += 1
         await self._notify()
+        start = time.monotonic()
         try:
             return await handler(request)
         finally:
+            file_id = request.get(FILE_ID) or request.match_info.get("file_id")
+            self.spans.append(Span(f"{request.method} {route}", file_id, start, time.monotonic()))
             await self._notify()
 
     @web.middleware
@@ -403,6 +423,7 @@ class FakeMistral:
         self.upload_filenames[file_id] = filename or "upload"
         self._created[file_id] = int(time.time())
         self.live_files.add(file_id)
+        request[FILE_ID] = file_id
         return web.json_response(self._file_object(file_id))
 
     async def _list_files(self, request: web.Request) -> web.Response:
@@ -528,6 +549,8 @@ class FakeMistral:
                 call.audio = (
                     self.uploads.get(url_file_id) if url_file_id in self.live_files else None
                 )
+        if call.file_id is not None:
+            request[FILE_ID] = call.file_id
 
         if self._resets:
             self._resets -= 1

@@ -111,6 +111,7 @@ class RecordedRequest:
     method: str
     params: dict[str, Any]
     files: dict[str, tuple[str, bytes]]  # form field -> (filename, bytes)
+    at: float = field(default_factory=time.monotonic)  # when its body had arrived (benchmark)
 
 
 @dataclass
