@@ -34,10 +34,6 @@ _ACCEPTED: dict[str, frozenset[str]] = {
     "matroska,webm": frozenset({"opus", "vorbis"}),
 }
 
-# Raw-stream demuxers, whose duration FFmpeg only estimates from the bit rate (a VBR MP3 without
-# a Xing header, ADTS AAC): their real duration is counted from the packets instead.
-_ESTIMATED_DURATION = frozenset({"aac", "mp3", "ac3", "eac3", "amr", "mpegts", "loas"})
-
 # Codec → (muxer, file suffix) to copy an audio track into, packets untouched.
 _COPY_TARGETS: dict[str, tuple[str, str]] = {
     "aac": ("ipod", ".m4a"),
@@ -128,11 +124,12 @@ class _PacketClock:
             self.end = ts + length if self.end is None else max(self.end, ts + length)
 
     def seconds(self, stream: AudioStream) -> float:
+        """The longer of the packets' span and their summed durations: either alone could be
+        made to understate what decodes."""
         if not stream.time_base:
             return 0.0
-        if self.first is not None and self.end is not None:
-            return float((self.end - self.first) * stream.time_base)
-        return float(self.summed * stream.time_base)
+        span = 0 if self.first is None or self.end is None else self.end - self.first
+        return float(max(span, self.summed) * stream.time_base)
 
 
 def _decodes(stream: AudioStream, packet: av.Packet[AudioStream]) -> list[av.AudioFrame]:
@@ -145,13 +142,15 @@ def _decodes(stream: AudioStream, packet: av.Packet[AudioStream]) -> list[av.Aud
 def probe(path: Path) -> AudioInfo:
     """The audio's real duration and format; AudioError if it has no decodable audio stream.
 
-    The duration is the headers' when they state one, else the span of the demuxed packets; for
-    raw streams (MP3, ADTS) the packets are always counted and the header kept only if it agrees.
+    The packets are always counted (demuxing without decoding is cheap) and the headers'
+    duration kept only where it agrees with them: a header is written by the sender, and one that
+    claims 5 s for two hours of audio must not slip past the quota, CHUNK_SECONDS or
+    MAX_AUDIO_SECONDS. (Where they agree the header wins: a Xing/LAME header is exact where the
+    packet span includes encoder padding.)
     """
     with _open(path) as container:
         stream = _audio_stream(container)
         declared = _declared_duration(container, stream)
-        count = declared is None or container.format.name in _ESTIMATED_DURATION
         sample_rate = stream.codec_context.sample_rate
         channels = stream.codec_context.channels
         clock = _PacketClock()
@@ -169,22 +168,17 @@ def probe(path: Path) -> AudioInfo:
                         channels = frames[0].layout.nb_channels or channels
                     elif tried >= _DECODE_PROBE_PACKETS:
                         break
-                if decoded and not count:
-                    break
         except av.FFmpegError as exc:
             # A demuxing error after good audio (a truncated download) only ends the count early.
             if not decoded:
                 raise AudioError(f"unreadable audio: {type(exc).__name__}") from exc
         if not decoded:
             raise AudioError("the audio stream does not decode")
-        duration = declared
-        if count:
-            counted = clock.seconds(stream)
-            # A Xing/LAME header is exact where the packet span includes encoder padding.
-            if declared is None or abs(declared - counted) > max(0.1, 0.01 * counted):
-                duration = counted
+        duration = counted = clock.seconds(stream)
+        if declared is not None and abs(declared - counted) <= max(0.1, 0.01 * counted):
+            duration = declared
         return AudioInfo(
-            duration=duration if duration is not None else 0.0,
+            duration=duration,
             codec=_codec_name(stream),
             has_video=_has_video(container),
             container=container.format.name,

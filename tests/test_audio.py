@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import struct
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -287,3 +288,17 @@ def test_split_at_silences_stops_when_cancelled(tmp_path: Path) -> None:
     with pytest.raises(audio.AudioError):
         audio.split_at_silences(src, tmp_path / "chunks", 30, cancelled=cancel, on_chunk=first_only)
     assert len(seen) == 1
+
+
+def test_probe_counts_the_packets_when_the_header_understates_the_length(tmp_path: Path) -> None:
+    words, total = media.script(20, word_seconds=1.0, pause_seconds=0.5)
+    data = bytearray(encode_with("libopus", "matroska", media.speech(words, total)))
+    # The Matroska Duration element (id 0x4489, an 8-byte float in ms) now claims 5 s.
+    at = data.find(b"\x44\x89\x88")
+    assert at > 0
+    data[at + 3 : at + 11] = struct.pack(">d", 5000.0)
+    src = write(tmp_path, "short.mkv", bytes(data))
+    with av.open(str(src)) as container:
+        assert container.duration is not None and container.duration / av.time_base < 6
+    info = audio.probe(src)
+    assert info.duration == pytest.approx(total, abs=0.1)
