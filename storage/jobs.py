@@ -113,13 +113,19 @@ async def accept(
     """Insert the job and reserve its seconds in one transaction; duplicates change nothing."""
     async with db.transaction() as conn:
         async with conn.execute(
-            "SELECT id, status FROM jobs WHERE chat_id = ? AND message_id = ?",
+            "SELECT id, status, billed_seconds FROM jobs WHERE chat_id = ? AND message_id = ?",
             (job.chat_id, job.message_id),
         ) as cursor:
             existing = await cursor.fetchone()
         # An explicit /transcribe of a note whose job failed (auto mode met an outage, say)
-        # tries again in the same row; anything else arriving twice changes nothing.
-        retry = existing is not None and existing[1] == "failed" and job.trigger == "command"
+        # tries again in the same row, unless that job was charged (it failed after settling):
+        # anything else arriving twice changes nothing.
+        retry = (
+            existing is not None
+            and existing[1] == "failed"
+            and existing[2] is None
+            and job.trigger == "command"
+        )
         if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
         limit = await _effective_limit(conn, job.payer_id, default_quota, unlimited)
