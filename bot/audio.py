@@ -369,6 +369,21 @@ class _ChunkWriter:
             self._out.close()
 
 
+def _rebuffer(blocks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The same samples in blocks of at least `size` (decoders hand out ~1000 at a time, and
+    the per-block cost of encoding would dominate)."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        pending.append(block)
+        count += len(block)
+        if count >= size:
+            yield np.concatenate(pending)
+            pending, count = [], 0
+    if pending:
+        yield np.concatenate(pending)
+
+
 def split_at_silences(
     src: Path,
     workdir: Path,
@@ -431,7 +446,7 @@ def split_at_silences(
             block = np.concatenate([tail[cut:], block])
 
     try:
-        for block in decode_mono(src, _CHUNK_RATE):
+        for block in _rebuffer(decode_mono(src, _CHUNK_RATE), _CHUNK_RATE):
             if cancelled is not None and cancelled.is_set():
                 raise AudioError("cancelled")
             feed(block)
