@@ -88,6 +88,8 @@ class Tuning:
     """How often expired transcripts are deleted (a press on a button purges too)."""
 
 
+WORKERS_PER_SLOT = 4
+
 # Only new messages: an edited command or caption must not run or transcribe again.
 NEW = filters.UpdateType.MESSAGE
 MEDIA = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
@@ -161,9 +163,11 @@ class Voxgram:
             progress_every=self.tuning.progress_every,
             clock=self.tuning.clock,
         )
-        self.runner = JobRunner(
-            self.db, self.pipeline, workers=settings.MAX_CONCURRENT_TRANSCRIPTIONS
-        )
+        # More workers than Mistral slots: downloading, probing and sending replies (paced by
+        # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the
+        # transcriber's slots, shared fairly between chats.
+        workers = WORKERS_PER_SLOT * settings.MAX_CONCURRENT_TRANSCRIPTIONS
+        self.runner = JobRunner(self.db, self.pipeline, workers=workers)
         self.intake = Intake(settings, self.db, bot, self.runner)
         self._purger: asyncio.Task[None] | None = None
         self._register()
@@ -221,9 +225,10 @@ class Voxgram:
             self._webhook_watch = asyncio.create_task(self._watch_webhook())
         self._purger = asyncio.create_task(self._purge_expired(), name="voxgram-purge")
         log.info(
-            "voxgram started: upload_mode=%s workers=%d",
+            "voxgram started: upload_mode=%s mistral_slots=%d workers=%d",
             self.settings.UPLOAD_MODE.value,
             self.settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+            WORKERS_PER_SLOT * self.settings.MAX_CONCURRENT_TRANSCRIPTIONS,
         )
 
     def _sweep_workdir(self) -> None:
@@ -237,9 +242,15 @@ class Voxgram:
             log.info("removed %d leftover job folders", len(stale))
 
     async def stop(self) -> None:
-        """Let running jobs finish within the grace period, then close everything."""
-        await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
+        """Let running jobs finish within the grace period, then close everything. Jobs still
+        waiting for a Mistral slot go back to the queue at once: the grace is for those whose
+        audio is already being transcribed."""
+        await self._stop_jobs()
         await self.close()
+
+    async def _stop_jobs(self) -> None:
+        self.transcriber.slots.close()
+        await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
 
     async def close(self) -> None:
         if self._webhook_watch is not None:
@@ -304,7 +315,7 @@ class Voxgram:
         await self.start()
 
     async def _post_stop(self, _: Application) -> None:  # type: ignore[type-arg]
-        await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
+        await self._stop_jobs()
 
     async def _post_shutdown(self, _: Application) -> None:  # type: ignore[type-arg]
         await self.close()

@@ -29,7 +29,7 @@ from bot.mistral import (
 from bot.quota import resets_at
 from bot.settings import Settings
 from bot.telegram_files import DownloadError, TelegramFiles
-from bot.transcriber import Transcriber
+from bot.transcriber import Stopping, Transcriber
 from bot.transcript import Transcript
 from storage import jobs, transcripts
 from storage.db import Database
@@ -90,6 +90,11 @@ class Pipeline:
             return
         try:
             billed, reply = await self._resume(job) or await self._transcribe(job)
+        except Stopping:
+            # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
+            await jobs.requeue(self.db, job.id)
+            log.info("job=%d chat=%d requeued: stopping", job.id, job.chat_id)
+            return
         except JobFailed as failure:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
             # Release first: when the user reads the refusal, nothing is held against them.
@@ -112,7 +117,7 @@ class Pipeline:
         except TelegramError as exc:
             # Telegram refused the transcript after the rate limiter's retries: the job ends
             # (it is paid for, and retrying a refused send forever helps nobody).
-            log.error("job=%d chat=%d reply failed: %s", job.id, job.chat_id, exc.message)
+            log.error("job=%d chat=%d reply failed: %s", job.id, job.chat_id, _reason(exc))
         finally:
             await jobs.mark_done(self.db, job.id)
         log.info(
@@ -157,6 +162,7 @@ class Pipeline:
                     on_upload=lambda file_id: jobs.record_upload(self.db, file_id, job.id),
                     on_delete=lambda file_id: jobs.forget_upload(self.db, file_id),
                     on_progress=progress.update,
+                    chat=job.chat_id,
                 )
             except audio.AudioError as exc:
                 raise JobFailed("unreadable", t(texts.UNREADABLE)) from exc
@@ -311,9 +317,9 @@ class Pipeline:
                 reply_markup=markup,
             )
         except BadRequest as exc:
-            # Telegram's reason may quote the text ("unsupported start tag ..."): log its kind only.
-            reason = exc.message.split(":", 1)[0]
-            log.error("job=%d send refused: %s (chars=%d)", job.id, reason, render.utf16_len(text))
+            log.error(
+                "job=%d send refused: %s (chars=%d)", job.id, _reason(exc), render.utf16_len(text)
+            )
             raise
 
     async def _report(self, job: Job, reply: str) -> None:
@@ -360,8 +366,10 @@ class _Progress:
         now = time.monotonic()
         if now - self._last < self._every:
             return
-        if self._edit is not None and not self._edit.done():
-            return
+        if self._edit is not None:
+            if not self._edit.done():
+                return
+            self._retire(self._edit)
         if (done, total) == self._shown or done >= total:
             return  # the transcript itself is the next edit
         self._last, self._shown = now, (done, total)
@@ -372,10 +380,20 @@ class _Progress:
         """Wait for an edit in flight; its failure only costs a progress line."""
         if self._edit is None:
             return
-        try:
-            await self._edit
-        except TelegramError as exc:
-            log.info("job=%d progress edit failed: %s", self._job.id, exc.message)
+        await asyncio.wait({self._edit})
+        self._retire(self._edit)
+
+    def _retire(self, edit: asyncio.Task[int | None]) -> None:
+        """Collect a finished edit's outcome, so no failure goes unretrieved."""
+        error = None if edit.cancelled() else edit.exception()
+        if error is not None:
+            log.info("job=%d progress edit failed: %s", self._job.id, type(error).__name__)
+
+
+def _reason(exc: TelegramError) -> str:
+    """Telegram's reason without what may follow a colon: "can't parse entities: …" quotes
+    the text that was sent, and transcript text stays out of the logs."""
+    return exc.message.split(":", 1)[0]
 
 
 def html_escape_plain(text: str) -> str:

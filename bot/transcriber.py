@@ -13,7 +13,8 @@ import functools
 import logging
 import math
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,41 +38,60 @@ def _no_progress(done: int, total: int) -> None:
     return None
 
 
+class Stopping(Exception):
+    """The bot is stopping: no new Mistral request starts; the job goes back to the queue."""
+
+
+Owner = tuple[Hashable, ...]
+"""Who asks for a slot, from the widest level to the narrowest: (chat, note)."""
+
+
 class FairSlots:
-    """A semaphore that hands a freed slot to the waiter whose owner holds the fewest slots.
+    """A semaphore that hands a freed slot to the waiter whose owner holds the fewest slots,
+    level by level: first the chat holding the fewest, then within it the note holding the
+    fewest; ties go first come, first served.
 
     A long note's chunks may use every idle slot, yet a note arriving meanwhile takes the next
-    slot that frees up instead of queueing behind the chunks still waiting: one long file never
-    holds everyone else back for more than one chunk's time. Ties go first come, first served.
+    slot that frees up instead of queueing behind the chunks still waiting; and a burst in one
+    group does not keep a private chat waiting behind all of it. One long file never holds
+    everyone else back for more than one chunk's time.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._free = limit
-        self._held: dict[object, int] = {}
-        self._waiters: list[tuple[int, object, asyncio.Future[None]]] = []
+        self._held: Counter[Owner] = Counter()  # by every prefix of an owner
+        self._waiters: list[tuple[int, Owner, asyncio.Future[None]]] = []
         self._seq = 0
+        self._closed = False
 
-    def held(self, owner: object) -> int:
-        return self._held.get(owner, 0)
+    def held(self, owner: Owner) -> int:
+        return self._held[owner]
 
     @property
     def waiting(self) -> int:
         return len(self._waiters)
 
     @contextlib.asynccontextmanager
-    async def hold(self, owner: object) -> AsyncIterator[None]:
+    async def hold(self, owner: Owner) -> AsyncIterator[None]:
         await self._acquire(owner)
         try:
             yield
         finally:
-            self._held[owner] -= 1
-            if not self._held[owner]:
-                del self._held[owner]
-            self._free += 1
-            self._wake()
+            self._release(owner)
 
-    async def _acquire(self, owner: object) -> None:
+    def close(self) -> None:
+        """Stopping: whoever waits for a slot, and whoever asks later, gets Stopping. Requests
+        in flight go on (the grace period is theirs)."""
+        self._closed = True
+        waiters, self._waiters = self._waiters, []
+        for _, _, waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(Stopping())
+
+    async def _acquire(self, owner: Owner) -> None:
+        if self._closed:
+            raise Stopping
         if self._free and not self._waiters:
             self._grant(owner)
             return
@@ -85,21 +105,29 @@ class FairSlots:
             if entry in self._waiters:
                 self._waiters.remove(entry)
             elif not waiter.cancelled():
-                # Granted just as it was cancelled: hand the slot on.
-                self._held[owner] -= 1
-                if not self._held[owner]:
-                    del self._held[owner]
-                self._free += 1
-                self._wake()
+                self._release(owner)  # granted just as it was cancelled: hand the slot on
             raise
 
-    def _grant(self, owner: object) -> None:
+    def _grant(self, owner: Owner) -> None:
         self._free -= 1
-        self._held[owner] = self._held.get(owner, 0) + 1
+        for level in range(1, len(owner) + 1):
+            self._held[owner[:level]] += 1
+
+    def _release(self, owner: Owner) -> None:
+        for level in range(1, len(owner) + 1):
+            self._held[owner[:level]] -= 1
+            if not self._held[owner[:level]]:
+                del self._held[owner[:level]]
+        self._free += 1
+        self._wake()
+
+    def _rank(self, entry: tuple[int, Owner, asyncio.Future[None]]) -> tuple[int, ...]:
+        seq, owner, _ = entry
+        return (*(self._held[owner[:level]] for level in range(1, len(owner) + 1)), seq)
 
     def _wake(self) -> None:
         while self._free and self._waiters:
-            entry = min(self._waiters, key=lambda e: (self.held(e[1]), e[0]))
+            entry = min(self._waiters, key=self._rank)
             self._waiters.remove(entry)
             _, owner, waiter = entry
             if waiter.done():
@@ -139,10 +167,16 @@ class Transcriber:
         on_upload: FileHook = _noop,
         on_delete: FileHook = _noop,
         on_progress: Progress = _no_progress,
+        chat: Hashable = None,
     ) -> Transcript:
-        """Transcribe one local file (its audio track only) whose probed length is `duration`."""
+        """Transcribe one local file (its audio track only) whose probed length is `duration`.
+        Mistral's slots are shared fairly between chats, then between notes of a chat."""
         send = functools.partial(
-            self._send, owner=object(), language=language, on_upload=on_upload, on_delete=on_delete
+            self._send,
+            owner=(chat, object()),
+            language=language,
+            on_upload=on_upload,
+            on_delete=on_delete,
         )
         if duration <= self.chunk_seconds:
             track = await asyncio.to_thread(audio.extract_audio, path, workdir)
@@ -209,7 +243,7 @@ class Transcriber:
         self,
         track: Path,
         *,
-        owner: object,
+        owner: Owner,
         language: str | None,
         on_upload: FileHook,
         on_delete: FileHook,

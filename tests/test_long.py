@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -13,9 +14,9 @@ import pytest
 from bot import texts
 from bot.mistral import MistralClient
 from bot.settings import UploadMode
-from bot.transcriber import FairSlots, Transcriber
+from bot.transcriber import FairSlots, Owner, Transcriber
 from tests import media
-from tests.conftest import RunBot
+from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral, TranscriptionCall
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import answer_to, expected_lines, job_statuses, transcript_of, usage_row
@@ -253,15 +254,21 @@ async def test_without_local_mode_a_50_mb_file_gets_the_way_to_lift_the_limit(
 
 
 class WatchedSlots(FairSlots):
-    """FairSlots that report each request for a slot, so a test can wait for the queue."""
+    """FairSlots that report each request for a slot, so a test can wait for the queue, and
+    record to whom each slot went."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
-        self.requests: asyncio.Queue[object] = asyncio.Queue()
+        self.requests: asyncio.Queue[Owner] = asyncio.Queue()
+        self.grants: list[Owner] = []
 
-    async def _acquire(self, owner: object) -> None:
+    async def _acquire(self, owner: Owner) -> None:
         self.requests.put_nowait(owner)  # seen by the test once this request waits or holds
         await super()._acquire(owner)
+
+    def _grant(self, owner: Owner) -> None:
+        self.grants.append(owner)
+        super()._grant(owner)
 
 
 async def test_a_note_sent_during_a_long_one_takes_the_next_free_slot(
@@ -298,6 +305,26 @@ async def test_a_note_sent_during_a_long_one_takes_the_next_free_slot(
     assert [s.text for s in short.segments] == [mistral.vocabulary[w.index] for w in short_words]
     assert [s.text for s in whole.segments] == [mistral.vocabulary[w.index] for w in long_words]
     # After the two held chunks the short note went first, ahead of the long one's other chunks.
-    assert len(mistral.transcriptions) >= 5
-    third = mistral.transcriptions[2].audio_seconds
-    assert third is not None and abs(third - short_total) < 0.1
+    assert len(slots.grants) >= 5
+    assert slots.grants[:2] == [next(iter(owners))] * 2
+    assert slots.grants[2] not in owners
+    assert slots.grants[3:] == [next(iter(owners))] * (len(slots.grants) - 3)
+
+
+@pytest.mark.parametrize("every", [0.0, 3600.0])
+async def test_progress_edits_are_throttled(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, every: float
+) -> None:
+    words, total = media.script(25, word_seconds=1.0, pause_seconds=3.0)
+    data = media.encode(media.speech(words, total), "ogg")
+    alice = tg.user(11, "Alice")
+    chat = tg.private_chat(alice)
+    async with run_bot(replace(FAST, progress_every=every), CHUNK_SECONDS=30):
+        note = tg.send_voice(chat, alice, data, duration=round(total))
+        lines = await tg.wait_for(lambda: lines_of(tg, chat["id"], note["message_id"]))
+    assert lines == expected_lines(words, mistral.vocabulary)
+    assert len(mistral.transcriptions) >= 3
+    status = tg.replies_to(chat["id"], note["message_id"])[0]
+    progress = [t for t in status_edits(tg, status.message_id) if "parts done" in t]
+    # Every few seconds at most: with an hour between edits, only the transcript replaces it.
+    assert bool(progress) == (every == 0)
