@@ -94,6 +94,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX transcripts_by_expiry ON transcripts (expires_at);
     CREATE INDEX transcripts_by_user ON transcripts (user_id);
     """,
+    """
+    CREATE TABLE meta (
+        name   TEXT PRIMARY KEY,
+        value  BLOB NOT NULL
+    );
+    CREATE TABLE carried_usage (
+        pseudonym  BLOB NOT NULL,     -- HMAC-SHA256 of a forgotten user id, keyed from meta
+        period     TEXT NOT NULL,
+        seconds    INTEGER NOT NULL,  -- used and reserved when they sent /forgetme
+        PRIMARY KEY (pseudonym, period)
+    );
+    """,
 )
 
 Row = aiosqlite.Row
