@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -55,7 +55,7 @@ class ForgetMe:
             return
         if choice == "no":
             await query.answer()
-            await query.edit_message_text(t(texts.FORGET_CANCELLED))
+            await _replace(context, query, t(texts.FORGET_CANCELLED))
             return
         period = self.settings.QUOTA_PERIOD
         forgotten = await forget_user(self.db, user_id, period_key(period))
@@ -71,7 +71,9 @@ class ForgetMe:
             forgotten.carried_seconds,
         )
         await query.answer()
-        await query.edit_message_text(
+        await _replace(
+            context,
+            query,
             t.forgotten(
                 jobs=forgotten.jobs,
                 periods=forgotten.periods,
@@ -82,5 +84,15 @@ class ForgetMe:
                 carried=forgotten.carried_seconds,
                 period=period.value,
                 reset_at=resets_at(period),
-            )
+            ),
+        )
+
+
+async def _replace(context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, text: str) -> None:
+    """Replace the question with `text`, addressed by the ids the callback carries: Telegram
+    may send the message as an InaccessibleMessage, which has no edit shortcut."""
+    message = query.message
+    if message is not None:
+        await context.bot.edit_message_text(
+            text, chat_id=message.chat.id, message_id=message.message_id
         )

@@ -186,3 +186,27 @@ async def test_a_count_carried_over_is_purged_once_its_period_has_ended(
         assert carried_over(db_path) == []
         usage = await say(tg, ned, chat, "/usage")
     assert (usage.text or "").startswith("You used 0 s this month.")
+
+
+async def test_forgetme_buttons_work_on_a_message_telegram_marks_inaccessible(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    # Telegram may send the pressed message as an InaccessibleMessage (only chat, id and a
+    # date of 0); the buttons must still answer and replace the question with the outcome.
+    ola = tg.user(2300, "Ola")
+    chat = tg.private_chat(ola)
+
+    async def press_inaccessible(label: str) -> BotMessage:
+        ask = await say(tg, ola, chat, "/forgetme")
+        query = tg.press(chat["id"], ask.message_id, ola, button(ask, label), inaccessible=True)
+        await tg.wait_for(lambda: query in tg.callback_answers)
+        return ask
+
+    async with run_bot():
+        await say(tg, ola, chat, "/language de")
+        cancelled = await press_inaccessible("Cancel")
+        await tg.wait_for(lambda: cancelled.text == "Nothing was deleted.")
+        confirmed = await press_inaccessible("🗑 Yes, delete")
+        await tg.wait_for(lambda: (confirmed.text or "").startswith("Deleted"))
+    assert "your recognition language" in (confirmed.text or "")
+    assert rows_about(db_path, ola["id"]) == {}
