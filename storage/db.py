@@ -106,6 +106,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (pseudonym, period)
     );
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN author_id INTEGER;         -- who sent the note (NULL: unknown)
+    ALTER TABLE transcripts ADD COLUMN author_id INTEGER;  -- /forgetme deletes by it too
+    CREATE INDEX transcripts_by_author ON transcripts (author_id);
+    """,
 )
 
 Row = aiosqlite.Row

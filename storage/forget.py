@@ -45,15 +45,21 @@ async def forget_user(db: Database, user_id: int, period: str) -> Forgotten | No
             async with conn.execute(sql, (user_id,)) as cursor:
                 return cursor.rowcount
 
-        if await count(f"SELECT COUNT(*) FROM jobs WHERE payer_id = ? AND status IN {_UNFINISHED}"):
+        # A note of theirs that someone else is paying for would retain its transcript later.
+        if await count(
+            "SELECT COUNT(*) FROM jobs WHERE (payer_id = ?1 OR author_id = ?1)"
+            f" AND status IN {_UNFINISHED}"
+        ):
             return None
         await conn.execute(
             "UPDATE mistral_files SET job_id = NULL"
             " WHERE job_id IN (SELECT id FROM jobs WHERE payer_id = ?)",
             (user_id,),
         )
-        transcripts = await delete("DELETE FROM transcripts WHERE user_id = ?")
+        transcripts = await delete("DELETE FROM transcripts WHERE user_id = ?1 OR author_id = ?1")
         jobs = await delete("DELETE FROM jobs WHERE payer_id = ?")
+        # Jobs of notes they sent but others paid for are the payers' records: only unlinked.
+        await delete("UPDATE jobs SET author_id = NULL WHERE author_id = ?")
         carried_seconds = await carried.carry(conn, user_id, period)
         periods = await delete("DELETE FROM usage WHERE user_id = ?")
         await delete("DELETE FROM quota_notices WHERE user_id = ?")

@@ -23,6 +23,8 @@ class NewJob:
     chat_type: str
     thread_id: int | None
     payer_id: int
+    author_id: int | None
+    """Who sent the note: on a group's /transcribe, not the payer."""
     trigger: str
     kind: str
     file_id: str

@@ -210,3 +210,39 @@ async def test_forgetme_buttons_work_on_a_message_telegram_marks_inaccessible(
         await tg.wait_for(lambda: (confirmed.text or "").startswith("Deleted"))
     assert "your recognition language" in (confirmed.text or "")
     assert rows_about(db_path, ola["id"]) == {}
+
+
+async def test_forgetme_deletes_the_transcript_of_ones_note_that_someone_else_paid_for(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    club = -100710
+    group = tg.group_chat(club, "Club")
+    pia, quinn, boss = tg.user(2400, "Pia"), tg.user(2401, "Quinn"), tg.user(2402, "Boss")
+    tg.set_admins(club, [boss["id"]])
+    pia_chat = tg.private_chat(pia)
+    data, _, total = media.voice_note(2)
+    async with run_bot():
+        await say(tg, boss, group, "/autotranscribe off")
+        note = tg.send_voice(group, pia, data, duration=round(total))
+        mistral.hang_next(30)
+        tg.send_text(group, quinn, "/transcribe", reply_to_message=note)
+        await mistral.wait_for(lambda: mistral.hanging == 1)
+        # Her note is being transcribed on Quinn's account: its transcript is still to come.
+        ask = await say(tg, pia, pia_chat, "/forgetme")
+        busy = await press(tg, pia_chat, ask, pia, "🗑 Yes, delete")
+        mistral.release_hangs()
+        (transcript,) = await tg.wait_for(lambda: transcript_of(tg, club, note["message_id"]))
+        assert set(rows_about(db_path, pia["id"])) == {"jobs", "transcripts"}
+
+        done = await forget(tg, pia, pia_chat)
+        assert rows_about(db_path, pia["id"]) == {}
+        query = tg.press(
+            club, transcript.message_id, quinn, button(transcript, "🎬 Subtitles (.srt)")
+        )
+        await tg.wait_for(lambda: query in tg.callback_answers)
+    assert "still being transcribed" in busy
+    assert "transcripts kept for the file buttons: 1" in done
+    assert "records of transcribed notes: 0" in done  # the job is Quinn's record
+    assert "no longer kept" in str(tg.callback_answers[query].get("text"))
+    # Quinn paid for it: his usage and his record of the job stay.
+    assert {"usage", "jobs"} <= set(rows_about(db_path, quinn["id"]))
