@@ -39,6 +39,7 @@ from bot.intake import Intake
 from bot.jobs import JobRunner
 from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
 from bot.pipeline import Pipeline
+from bot.quota import period_key
 from bot.settings import Settings
 from bot.telegram_files import TelegramFiles
 from bot.transcriber import Transcriber
@@ -54,7 +55,7 @@ from handlers.groups import (
 )
 from handlers.media import MediaHandler
 from handlers.privacy import ForgetMe
-from storage import jobs, transcripts
+from storage import carried, jobs, transcripts
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ class Tuning:
     clock: Callable[[], float] = field(default=time.time)
     """Wall-clock seconds for transcript retention; tests move it forward instead of waiting."""
     purge_interval: float = 600.0
-    """How often expired transcripts are deleted (a press on a button purges too)."""
+    """How often expired transcripts (a press on a button purges too) and usage carried over
+    from past periods are deleted."""
 
 
 WORKERS_PER_SLOT = 4
@@ -183,7 +185,7 @@ class Voxgram:
         app.add_handler(CommandHandler("usage", UsageCommand(settings, self.db), filters=NEW))
         app.add_handler(CommandHandler("language", LanguageCommand(settings, self.db), filters=NEW))
         # Privacy: /forgetme asks, its button deletes.
-        forget = ForgetMe(self.db)
+        forget = ForgetMe(settings, self.db)
         app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))
         app.add_handler(CallbackQueryHandler(forget.confirm, pattern=privacy.CALLBACK_PATTERN))
         # Bot admins' commands: each refuses non-admins itself, with a reply.
@@ -219,6 +221,7 @@ class Voxgram:
         await self._set_commands()
         await self._delete_leftover_uploads()
         await asyncio.to_thread(self._sweep_workdir)
+        await self._purge()
         await self.runner.start()
         self.heartbeat.beat()  # Telegram answered getMe just before
         if self.settings.WEBHOOK_URL:
@@ -354,15 +357,23 @@ class Voxgram:
                 log.warning("command menu language=%s not set: %s", language, exc.message)
 
     async def _purge_expired(self) -> None:
-        """Delete transcripts past TRANSCRIPT_RETENTION_HOURS, now and then every interval."""
+        """Every interval after the one at start, purge again."""
         while True:
-            try:
-                purged = await transcripts.purge(self.db, now=int(self.tuning.clock()))
-                if purged:
-                    log.info("purged %d expired transcripts", purged)
-            except Exception:
-                log.exception("purging expired transcripts failed")
             await asyncio.sleep(self.tuning.purge_interval)
+            await self._purge()
+
+    async def _purge(self) -> None:
+        """Delete transcripts past TRANSCRIPT_RETENTION_HOURS, and the seconds forgotten users
+        carried over in periods that have ended."""
+        try:
+            purged = await transcripts.purge(self.db, now=int(self.tuning.clock()))
+            if purged:
+                log.info("purged %d expired transcripts", purged)
+            purged = await carried.purge(self.db, period_key(self.settings.QUOTA_PERIOD))
+            if purged:
+                log.info("purged %d usage counts carried over from ended periods", purged)
+        except Exception:
+            log.exception("purging expired data failed")
 
     async def _delete_leftover_uploads(self) -> None:
         """Files a crash left at Mistral are deleted now (they would be kept 30 days)."""

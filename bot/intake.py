@@ -171,6 +171,7 @@ class Intake:
             chat_type=chat.type,
             thread_id=_thread(note_message),
             payer_id=payer.id,
+            author_id=note_message.from_user.id if note_message.from_user else None,
             trigger=trigger,
             kind=note.kind,
             file_id=note.file_id,

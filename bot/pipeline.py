@@ -206,6 +206,7 @@ class Pipeline:
                 self.db,
                 job_id=job.id,
                 user_id=job.payer_id,
+                author_id=job.author_id,
                 chat_id=job.chat_id,
                 body=retained.encode(reply.transcript, job.header),
                 now=now,

@@ -23,7 +23,9 @@ EXPIRED = N_("This transcript is no longer kept, so its files are gone. Send the
 FORGET_CONFIRM = N_(
     "This deletes everything I store about you: the records of your transcribed notes, your "
     "usage history, your settings and the transcripts kept for the file buttons. Messages "
-    "already in your chats stay. Delete?"
+    "already in your chats stay. Only the number of seconds you used in this quota period is "
+    "kept, under a code instead of your id, until the period ends, so the quota still applies. "
+    "Delete?"
 )
 FORGET_YES = N_("🗑 Yes, delete")
 FORGET_NO = N_("Cancel")
@@ -321,8 +323,12 @@ class Texts:
         language: bool,
         kept_quota: int | None,
         kept_block: bool,
+        carried: int,
+        period: str,
+        reset_at: datetime | None,
     ) -> str:
-        """What /forgetme deleted, and what an admin set that was kept."""
+        """What /forgetme deleted, what an admin set that was kept, and this period's count
+        kept under a pseudonym (`carried` seconds)."""
         settings = self._("your recognition language") if language else self._("none were set")
         lines = [
             self._("Deleted everything I stored about you:"),
@@ -331,6 +337,20 @@ class Texts:
             self._("• transcripts kept for the file buttons: {count}").format(count=transcripts),
             self._("• settings: {settings}").format(settings=settings),
         ]
+        if carried:
+            values = {"amount": self._amount(carried), "period": self._period(period)}
+            if reset_at is None:
+                kept = self._(
+                    "Kept, because the quota never resets: the {amount} you used {period}, "
+                    "under a code instead of your id, so the quota still applies if you come back."
+                ).format(**values)
+            else:
+                kept = self._(
+                    "Kept until this quota period ends ({date} UTC): the {amount} you used "
+                    "{period}, under a code instead of your id, so the quota still applies if "
+                    "you come back. Then it is deleted too."
+                ).format(date=f"{reset_at:%Y-%m-%d %H:%M}", **values)
+            lines.append(kept)
         if kept_quota is None:
             lines.append(self._("No quota was set for you by an admin, so nothing was kept."))
         else:

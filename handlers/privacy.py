@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot import texts
+from bot.quota import period_key, resets_at
+from bot.settings import Settings
 from storage.db import Database
 from storage.forget import forget_user
 
@@ -21,7 +23,8 @@ CALLBACK_PATTERN = re.compile(r"^forget:(yes|no):(\d{1,18})$")
 class ForgetMe:
     """/forgetme asks; the button of the same user deletes (or cancels)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
         self.db = db
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -52,21 +55,25 @@ class ForgetMe:
             return
         if choice == "no":
             await query.answer()
-            await query.edit_message_text(t(texts.FORGET_CANCELLED))
+            await _replace(context, query, t(texts.FORGET_CANCELLED))
             return
-        forgotten = await forget_user(self.db, user_id)
+        period = self.settings.QUOTA_PERIOD
+        forgotten = await forget_user(self.db, user_id, period_key(period))
         if forgotten is None:
             await query.answer(t(texts.FORGET_BUSY), show_alert=True)
             return
         log.info(
-            "user=%d forgotten: jobs=%d periods=%d transcripts=%d",
+            "user=%d forgotten: jobs=%d periods=%d transcripts=%d carried_secs=%d",
             user_id,
             forgotten.jobs,
             forgotten.periods,
             forgotten.transcripts,
+            forgotten.carried_seconds,
         )
         await query.answer()
-        await query.edit_message_text(
+        await _replace(
+            context,
+            query,
             t.forgotten(
                 jobs=forgotten.jobs,
                 periods=forgotten.periods,
@@ -74,5 +81,18 @@ class ForgetMe:
                 language=forgotten.language,
                 kept_quota=forgotten.kept_quota,
                 kept_block=forgotten.kept_block,
-            )
+                carried=forgotten.carried_seconds,
+                period=period.value,
+                reset_at=resets_at(period),
+            ),
+        )
+
+
+async def _replace(context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, text: str) -> None:
+    """Replace the question with `text`, addressed by the ids the callback carries: Telegram
+    may send the message as an InaccessibleMessage, which has no edit shortcut."""
+    message = query.message
+    if message is not None:
+        await context.bot.edit_message_text(
+            text, chat_id=message.chat.id, message_id=message.message_id
         )

@@ -94,6 +94,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX transcripts_by_expiry ON transcripts (expires_at);
     CREATE INDEX transcripts_by_user ON transcripts (user_id);
     """,
+    """
+    CREATE TABLE meta (
+        name   TEXT PRIMARY KEY,
+        value  BLOB NOT NULL
+    );
+    CREATE TABLE carried_usage (
+        pseudonym  BLOB NOT NULL,     -- HMAC-SHA256 of a forgotten user id, keyed from meta
+        period     TEXT NOT NULL,
+        seconds    INTEGER NOT NULL,  -- used and reserved when they sent /forgetme
+        PRIMARY KEY (pseudonym, period)
+    );
+    """,
+    """
+    ALTER TABLE jobs ADD COLUMN author_id INTEGER;         -- who sent the note (NULL: unknown)
+    ALTER TABLE transcripts ADD COLUMN author_id INTEGER;  -- /forgetme deletes by it too
+    CREATE INDEX transcripts_by_author ON transcripts (author_id);
+    """,
 )
 
 Row = aiosqlite.Row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage import carried
 from storage.db import Database, now
 
 _UNFINISHED = "('new', 'queued', 'running')"
@@ -17,17 +18,21 @@ class Forgotten:
     periods: int
     transcripts: int
     language: bool
+    carried_seconds: int
+    """This period's seconds, kept under a pseudonym so that forgetting does not reset the quota."""
     kept_quota: int | None
     """The quota a bot admin gave the user (-1: unlimited), kept; None when there was none."""
     kept_block: bool
 
 
-async def forget_user(db: Database, user_id: int) -> Forgotten | None:
+async def forget_user(db: Database, user_id: int, period: str) -> Forgotten | None:
     """Delete the user's jobs, usage, quota notices, retained transcripts and settings.
 
     A quota or block set by a bot admin is the admin's decision, not the user's data, and is
-    kept. Returns None, deleting nothing, while a note of the user is still being transcribed
-    (its job and reservation are needed to finish and charge it).
+    kept; so is the count of seconds of the current `period`, but only under a pseudonym
+    (storage/carried.py), until the period ends. Returns None, deleting nothing, while a note
+    of the user is still being transcribed (its job and reservation are needed to finish and
+    charge it).
     """
     async with db.transaction() as conn:
 
@@ -40,15 +45,22 @@ async def forget_user(db: Database, user_id: int) -> Forgotten | None:
             async with conn.execute(sql, (user_id,)) as cursor:
                 return cursor.rowcount
 
-        if await count(f"SELECT COUNT(*) FROM jobs WHERE payer_id = ? AND status IN {_UNFINISHED}"):
+        # A note of theirs that someone else is paying for would retain its transcript later.
+        if await count(
+            "SELECT COUNT(*) FROM jobs WHERE (payer_id = ?1 OR author_id = ?1)"
+            f" AND status IN {_UNFINISHED}"
+        ):
             return None
         await conn.execute(
             "UPDATE mistral_files SET job_id = NULL"
             " WHERE job_id IN (SELECT id FROM jobs WHERE payer_id = ?)",
             (user_id,),
         )
-        transcripts = await delete("DELETE FROM transcripts WHERE user_id = ?")
+        transcripts = await delete("DELETE FROM transcripts WHERE user_id = ?1 OR author_id = ?1")
         jobs = await delete("DELETE FROM jobs WHERE payer_id = ?")
+        # Jobs of notes they sent but others paid for are the payers' records: only unlinked.
+        await delete("UPDATE jobs SET author_id = NULL WHERE author_id = ?")
+        carried_seconds = await carried.carry(conn, user_id, period)
         periods = await delete("DELETE FROM usage WHERE user_id = ?")
         await delete("DELETE FROM quota_notices WHERE user_id = ?")
         async with conn.execute(
@@ -69,6 +81,7 @@ async def forget_user(db: Database, user_id: int) -> Forgotten | None:
             periods=periods,
             transcripts=transcripts,
             language=bool(row and row[2]),
+            carried_seconds=carried_seconds,
             kept_quota=kept_quota,
             kept_block=kept_block,
         )

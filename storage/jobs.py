@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 
+from storage import carried
 from storage.db import Database, Row, now
 
 
@@ -22,6 +23,8 @@ class NewJob:
     chat_type: str
     thread_id: int | None
     payer_id: int
+    author_id: int | None
+    """Who sent the note: on a group's /transcribe, not the payer."""
     trigger: str
     kind: str
     file_id: str
@@ -89,6 +92,7 @@ async def _reserve(
     conn: Any, user_id: int, period: str, amount: int, limit: int | None
 ) -> tuple[bool, int | None]:
     """Add `amount` to the reservation if it fits; return (fitted, seconds left before)."""
+    await carried.fold(conn, user_id, period)
     await conn.execute(
         "INSERT INTO usage (user_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (user_id, period),

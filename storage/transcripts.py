@@ -21,19 +21,29 @@ class Kept:
 
 
 async def keep(
-    db: Database, *, job_id: int, user_id: int, chat_id: int, body: str, now: int, expires_at: int
+    db: Database,
+    *,
+    job_id: int,
+    user_id: int,
+    author_id: int | None,
+    chat_id: int,
+    body: str,
+    now: int,
+    expires_at: int,
 ) -> int:
-    """Store a job's transcript (again, if the job is delivered twice); return its id."""
+    """Store a job's transcript (again, if the job is delivered twice); return its id.
+    `user_id` paid for it, `author_id` sent the note: /forgetme of either deletes it."""
     async with (
         db.transaction() as conn,
         conn.execute(
             """
-            INSERT INTO transcripts (job_id, user_id, chat_id, body, created_at, expires_at)
-            VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO transcripts
+                (job_id, user_id, author_id, chat_id, body, created_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
             RETURNING id
             """,
-            (job_id, user_id, chat_id, body, now, expires_at),
+            (job_id, user_id, author_id, chat_id, body, now, expires_at),
         ) as cursor,
     ):
         row = await cursor.fetchone()

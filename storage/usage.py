@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage import carried
 from storage.db import Database, now
 
 UNLIMITED = -1
@@ -31,15 +32,19 @@ class Stats:
 
 
 async def get_usage(db: Database, user_id: int, period: str) -> UserUsage:
-    row = await db.fetchone(
-        """
-        SELECT COALESCE(u.used_seconds, 0), COALESCE(u.reserved_seconds, 0),
-               (SELECT quota_seconds FROM users WHERE user_id = :user),
-               COALESCE((SELECT blocked FROM users WHERE user_id = :user), 0)
-        FROM (SELECT 1) LEFT JOIN usage AS u ON u.user_id = :user AND u.period = :period
-        """,
-        {"user": user_id, "period": period},
-    )
+    """The user's standing, with any seconds carried over from a /forgetme folded back in."""
+    async with db.transaction() as conn:
+        await carried.fold(conn, user_id, period)
+        async with conn.execute(
+            """
+            SELECT COALESCE(u.used_seconds, 0), COALESCE(u.reserved_seconds, 0),
+                   (SELECT quota_seconds FROM users WHERE user_id = :user),
+                   COALESCE((SELECT blocked FROM users WHERE user_id = :user), 0)
+            FROM (SELECT 1) LEFT JOIN usage AS u ON u.user_id = :user AND u.period = :period
+            """,
+            {"user": user_id, "period": period},
+        ) as cursor:
+            row = await cursor.fetchone()
     assert row is not None
     return UserUsage(
         user_id=user_id,
@@ -82,6 +87,7 @@ async def reset_usage(db: Database, user_id: int, period: str) -> int:
     """Zero the seconds used this period; running jobs keep their reservations. Returns the
     seconds that were cleared."""
     async with db.transaction() as conn:
+        await carried.fold(conn, user_id, period)
         async with conn.execute(
             "SELECT used_seconds FROM usage WHERE user_id = ? AND period = ?", (user_id, period)
         ) as cursor:
@@ -96,8 +102,11 @@ async def stats(db: Database, period: str, top: int = 5) -> Stats:
     users = await db.fetchone(
         "SELECT COUNT(*) FROM (SELECT user_id FROM usage UNION SELECT user_id FROM users)"
     )
+    # Seconds of users who forgot themselves were transcribed too.
     seconds = await db.fetchone(
-        "SELECT COALESCE(SUM(used_seconds), 0) FROM usage WHERE period = ?", (period,)
+        "SELECT (SELECT COALESCE(SUM(used_seconds), 0) FROM usage WHERE period = :period)"
+        " + (SELECT COALESCE(SUM(seconds), 0) FROM carried_usage WHERE period = :period)",
+        {"period": period},
     )
     jobs = await db.fetchone(
         "SELECT COALESCE(SUM(status = 'done'), 0), COALESCE(SUM(status = 'failed'), 0)"

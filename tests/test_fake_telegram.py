@@ -452,6 +452,30 @@ async def test_pressing_a_button_sends_its_data_with_the_message(
     assert await bot.answer_callback_query(query_id)
 
 
+async def test_a_press_can_carry_the_message_as_inaccessible(
+    tg: FakeTelegram, bot: Bot, alice: dict[str, Any]
+) -> None:
+    chat = tg.private_chat(alice)
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("OK", callback_data="ok")]])
+    sent = await bot.send_message(chat["id"], "question", reply_markup=markup)
+    tg.press(chat["id"], sent.message_id, alice, "ok", inaccessible=True)
+    async with httpx.AsyncClient(base_url=f"{tg.api_url}/bot{TOKEN}") as client:
+        answer = await client.post("/getUpdates", json={"timeout": 0})
+    (raw,) = answer.json()["result"]
+    # The InaccessibleMessage of the spec: chat, message_id and a date of 0, nothing else.
+    assert raw["callback_query"]["message"] == {
+        "chat": chat,
+        "message_id": sent.message_id,
+        "date": 0,
+    }
+    update = Update.de_json(raw, bot)
+    assert update.callback_query is not None
+    message = update.callback_query.message
+    # python-telegram-bot 22 reads it as a Message whose date is ZERO_DATE.
+    assert message is not None and not message.is_accessible
+    assert (message.chat.id, message.message_id) == (chat["id"], sent.message_id)
+
+
 async def test_webhook_info(tg: FakeTelegram, bot: Bot) -> None:
     assert await bot.set_webhook("https://example.com/hook", secret_token="s3cret")
     info = await bot.get_webhook_info()

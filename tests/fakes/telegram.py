@@ -88,6 +88,15 @@ def _load_spec() -> dict[str, dict[str, Any]]:
 
 
 _SPEC = _load_spec()
+_TYPES: dict[str, dict[str, Any]] = json.loads(SPEC_PATH.read_text())["types"]
+
+
+def _inaccessible(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` as an InaccessibleMessage: only the fields the spec gives that type, and a
+    date of 0, which is how the Bot API tells it from a Message."""
+    shown = {f["name"]: message[f["name"]] for f in _TYPES["InaccessibleMessage"]["fields"]}
+    shown["date"] = 0
+    return shown
 
 
 class ApiError(Exception):
@@ -494,9 +503,19 @@ class FakeTelegram:
         }
         return self._push_message(chat, sender, video=video, **fields)
 
-    def press(self, chat_id: int, message_id: int, user: dict[str, Any], callback_data: str) -> str:
+    def press(
+        self,
+        chat_id: int,
+        message_id: int,
+        user: dict[str, Any],
+        callback_data: str,
+        *,
+        inaccessible: bool = False,
+    ) -> str:
         """A user taps an inline button of a bot message; pushes the callback_query update and
-        returns its id. Telegram only sends the data of a button the message really has."""
+        returns its id. Telegram only sends the data of a button the message really has.
+        `inaccessible`: the update carries the message as an InaccessibleMessage, as Telegram
+        does for a message the bot can no longer access (an old one, say)."""
         stored = self._chat_or_raise(chat_id).messages.get(message_id)
         if stored is None or stored.deleted or not stored.from_bot:
             raise KeyError(f"no bot message {message_id} in chat {chat_id}")
@@ -509,7 +528,7 @@ class FakeTelegram:
             callback_query={
                 "id": query_id,
                 "from": user,
-                "message": stored.message,
+                "message": _inaccessible(stored.message) if inaccessible else stored.message,
                 "chat_instance": str(abs(chat_id) * 31 + 7),
                 "data": callback_data,
             }

@@ -1,0 +1,79 @@
+"""A forgotten user's seconds of the current period, kept under a pseudonym until it ends.
+
+/forgetme must not hand out a fresh quota, so the period's count is carried over under a
+pseudonym: HMAC-SHA256 of the user id with a random key kept in the database (a plain hash of
+a Telegram id is reversed by hashing every possible id). When the user is seen again in the
+same period, the count is folded back into their usage; rows of past periods are purged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from storage.db import Database
+
+_KEY = "pseudonym_key"
+
+
+async def _pseudonym(conn: Any, user_id: int) -> bytes:
+    """The user's pseudonym; the key is made on first use and never changes."""
+    async with conn.execute("SELECT value FROM meta WHERE name = ?", (_KEY,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        key = secrets.token_bytes(32)
+        await conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY, key))
+    else:
+        key = bytes(row[0])
+    return hmac.digest(key, str(user_id).encode(), "sha256")
+
+
+async def _take(conn: Any, user_id: int, period: str) -> int:
+    """Delete the user's carried seconds of the period and return them (0 if none)."""
+    async with conn.execute(
+        "SELECT 1 FROM carried_usage WHERE period = ? LIMIT 1", (period,)
+    ) as cursor:
+        if await cursor.fetchone() is None:
+            return 0  # nobody forgot this period: no need to hash
+    async with conn.execute(
+        "DELETE FROM carried_usage WHERE pseudonym = ? AND period = ? RETURNING seconds",
+        (await _pseudonym(conn, user_id), period),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def carry(conn: Any, user_id: int, period: str) -> int:
+    """Inside /forgetme's transaction, before the usage rows go: keep the period's used and
+    reserved seconds (and any carried before) under the pseudonym. Returns the seconds kept."""
+    async with conn.execute(
+        "SELECT used_seconds + reserved_seconds FROM usage WHERE user_id = ? AND period = ?",
+        (user_id, period),
+    ) as cursor:
+        row = await cursor.fetchone()
+    seconds = (0 if row is None else int(row[0])) + await _take(conn, user_id, period)
+    if seconds > 0:
+        await conn.execute(
+            "INSERT INTO carried_usage (pseudonym, period, seconds) VALUES (?, ?, ?)",
+            (await _pseudonym(conn, user_id), period, seconds),
+        )
+    return seconds
+
+
+async def fold(conn: Any, user_id: int, period: str) -> None:
+    """Inside a transaction that reads or creates the user's usage row: give the row back the
+    seconds carried over when they forgot themselves this period."""
+    seconds = await _take(conn, user_id, period)
+    if seconds > 0:
+        await conn.execute(
+            "INSERT INTO usage (user_id, period, used_seconds) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id, period) DO UPDATE"
+            " SET used_seconds = used_seconds + excluded.used_seconds",
+            (user_id, period, seconds),
+        )
+
+
+async def purge(db: Database, period: str) -> int:
+    """Delete what was carried over in any period but the current one; return how many."""
+    return await db.execute("DELETE FROM carried_usage WHERE period != ?", (period,))
