@@ -16,6 +16,7 @@ NOTE = NewJob(
     chat_type="supergroup",
     thread_id=None,
     payer_id=41,
+    author_id=41,
     trigger="auto",
     kind="voice",
     file_id="F",
