@@ -291,7 +291,7 @@ def decode_mono(path: Path, sample_rate: int = 16000) -> Iterator[np.ndarray]:
 _CHUNK_RATE = 16000
 _FRAME = _CHUNK_RATE // 50  # 20 ms energy frames
 _QUIET_FRAMES = 15  # a "stretch" is 300 ms: long enough that a dip inside a word does not count
-_LONGEST_SEARCH_SECONDS = 30.0
+LONGEST_SEARCH_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +306,7 @@ class Chunk:
 
 def search_window(max_seconds: float) -> float:
     """How far before the limit a cut may fall: 30 s, or a quarter of a short limit."""
-    return min(_LONGEST_SEARCH_SECONDS, max_seconds / 4)
+    return min(LONGEST_SEARCH_SECONDS, max_seconds / 4)
 
 
 def quietest_point(samples: np.ndarray) -> int:

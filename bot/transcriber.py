@@ -38,6 +38,9 @@ def _no_progress(done: int, total: int) -> None:
     return None
 
 
+MIN_CHUNK_SECONDS = 180.0
+
+
 class Stopping(Exception):
     """The bot is stopping: no new Mistral request starts; the job goes back to the queue."""
 
@@ -183,6 +186,17 @@ class Transcriber:
             return await send(track)
         return await self._chunked(path, workdir, duration, send, on_progress)
 
+    def chunk_length(self, duration: float) -> float:
+        """How long the chunks of a recording longer than CHUNK_SECONDS are cut.
+
+        Mistral's answer time grows with the audio's length, so the recording is spread over
+        the slots: about one chunk per slot, each at most CHUNK_SECONDS (the API's bound) and
+        at least MIN_CHUNK_SECONDS (shorter pieces would lose context at every cut for little
+        gain). The cut may fall up to a search window early, hence the margin.
+        """
+        spread = duration / self.slots.limit + audio.LONGEST_SEARCH_SECONDS
+        return min(self.chunk_seconds, max(MIN_CHUNK_SECONDS, spread))
+
     async def _chunked(
         self,
         path: Path,
@@ -194,13 +208,14 @@ class Transcriber:
         loop = asyncio.get_running_loop()
         found: asyncio.Queue[audio.Chunk | BaseException | None] = asyncio.Queue()
         cancelled = threading.Event()
+        length = self.chunk_length(duration)
 
         def cut() -> None:
             try:
                 audio.split_at_silences(
                     path,
                     workdir / "chunks",
-                    self.chunk_seconds,
+                    length,
                     cancelled=cancelled,
                     on_chunk=lambda c: loop.call_soon_threadsafe(found.put_nowait, c),
                 )
@@ -210,8 +225,7 @@ class Transcriber:
                 loop.call_soon_threadsafe(found.put_nowait, None)
 
         # A cut falls at most one search window before each limit: the count is known early.
-        shortest = self.chunk_seconds - audio.search_window(self.chunk_seconds)
-        expected = math.ceil(duration / shortest)
+        expected = math.ceil(duration / (length - audio.search_window(length)))
         state = {"done": 0, "cut": 0, "complete": False}
 
         async def one(chunk: audio.Chunk) -> tuple[audio.Chunk, Transcript]:

@@ -61,7 +61,9 @@ async def test_25_minutes_are_cut_at_silences_and_come_back_whole_and_in_order(
     mistral.max_audio_seconds = 600
     alice = tg.user(11, "Alice")
     chat = tg.private_chat(alice)
-    async with run_bot(CHUNK_SECONDS=600, DEFAULT_QUOTA_SECONDS=3600):
+    # Two slots: the recording is spread over them in chunks of the full CHUNK_SECONDS.
+    settings = {"CHUNK_SECONDS": 600, "DEFAULT_QUOTA_SECONDS": 3600}
+    async with run_bot(MAX_CONCURRENT_TRANSCRIPTIONS=2, **settings):
         note = tg.send_voice(chat, alice, data, duration=round(total))
         lines = await tg.wait_for(lambda: lines_of(tg, chat["id"], note["message_id"]), timeout=120)
     # Every word once, in order, at its own time: no cut fell inside a word.
@@ -80,6 +82,37 @@ async def test_25_minutes_are_cut_at_silences_and_come_back_whole_and_in_order(
     assert "parts done" not in (status.text or "")
     await mistral.wait_for(lambda: not mistral.live_files)
     assert list((db_path.parent / "work").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("duration", "slots", "length"),
+    [
+        (1500, 2, 600),  # 780 s each would be over CHUNK_SECONDS
+        (1500, 8, 217.5),  # one chunk per slot, with room for an early cut
+        (3600, 16, 255),
+        (700, 16, 180),  # never shorter than MIN_CHUNK_SECONDS
+    ],
+)
+def test_long_audio_is_spread_over_the_slots(duration: float, slots: int, length: float) -> None:
+    transcriber = Transcriber(None, mode=UploadMode.FILES, limit=slots, chunk_seconds=600)  # type: ignore[arg-type]
+    assert transcriber.chunk_length(duration) == pytest.approx(length)
+
+
+async def test_spread_chunks_come_back_whole_and_in_order(
+    mistral: FakeMistral, tmp_path: Path
+) -> None:
+    data, words, total = long_note()
+    source = tmp_path / "long.ogg"
+    source.write_bytes(data)
+    client = MistralClient(mistral.base_url, mistral.api_key, "voxtral-mini-latest")
+    try:
+        transcriber = Transcriber(client, mode=UploadMode.DIRECT, limit=8, chunk_seconds=600)
+        transcript = await transcriber.transcribe(source, tmp_path / "work", duration=total)
+    finally:
+        await client.aclose()
+    assert [s.text for s in transcript.segments] == [mistral.vocabulary[w.index] for w in words]
+    seconds = [c.audio_seconds or 0 for c in mistral.transcriptions]
+    assert len(seconds) <= 8 and max(seconds) <= transcriber.chunk_length(total) + 0.1
 
 
 async def test_chunk_times_are_shifted_to_within_half_a_second(
