@@ -147,6 +147,35 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
         assert usage_row(db_path, user["id"]) == (billed, 0)
 
 
+async def test_sigterm_ends_within_the_grace_even_when_mistral_answers_nothing(
+    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+) -> None:
+    grace = 1
+    env = bot_env(tg, mistral, db_path, SHUTDOWN_GRACE_SECONDS=str(grace))
+    data, _, total = media.voice_note(2)
+    vic = tg.user(1750, "Vic")
+    chat = tg.private_chat(vic)
+    mistral.hang_next(600)
+    process = await start_bot(env, tmp_path)
+    try:
+        tg.send_voice(chat, vic, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # uploaded, being transcribed
+        mistral.stop_answering()  # and from now on nothing is answered, deletes included
+        process.send_signal(signal.SIGTERM)
+        # The grace, plus the short try to delete the upload, plus stopping the process.
+        await asyncio.wait_for(process.wait(), timeout=grace + 10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    # The note waits for the next start, with no attempt counted, and so does its upload's
+    # deletion: the id is recorded, the file still at Mistral.
+    assert job_rows(db_path) == [("queued", 0)]
+    assert recorded_uploads(db_path) == mistral.live_files
+    assert len(mistral.live_files) == 1
+
+
 async def test_notes_sent_while_stopped_are_transcribed_at_start(
     tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
 ) -> None:
@@ -215,6 +244,12 @@ async def test_a_job_that_keeps_ending_the_process_is_given_up(
 def job_rows(db_path: Path) -> list[tuple[str, int]]:
     with sqlite3.connect(db_path) as conn:
         return list(conn.execute("SELECT status, attempts FROM jobs ORDER BY id"))
+
+
+def recorded_uploads(db_path: Path) -> set[str]:
+    """Mistral file ids the bot recorded and has not seen deleted yet."""
+    with sqlite3.connect(db_path) as conn:
+        return {r[0] for r in conn.execute("SELECT file_id FROM mistral_files")}
 
 
 @pytest.mark.parametrize("retention", [24, 0])
