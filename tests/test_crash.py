@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sqlite3
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot import texts
+from storage import jobs as storage_jobs
+from storage.db import Database
+from storage.jobs import Job
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
@@ -174,6 +178,81 @@ async def test_sigterm_ends_within_the_grace_even_when_mistral_answers_nothing(
     assert job_rows(db_path) == [("queued", 0)]
     assert recorded_uploads(db_path) == mistral.live_files
     assert len(mistral.live_files) == 1
+
+
+class HeldClaim:
+    """Holds the bot's next claim of a job, after the database has handed the job over, until
+    the runner's stop logs `release_at`: a claim still in flight when the stop reaches that
+    step. (The only seam in these tests: real claims are too quick to catch midway.)"""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, release_at: str
+    ) -> None:
+        self.armed = False
+        self.held = asyncio.Event()
+        self.released = asyncio.Event()
+        real = storage_jobs.claim_next
+
+        async def claim_next(db: Database, *, per_chat: int) -> Job | None:
+            job = await real(db, per_chat=per_chat)
+            if job is not None and self.armed:
+                self.armed = False
+                self.held.set()
+                await self.released.wait()
+            return job
+
+        monkeypatch.setattr(storage_jobs, "claim_next", claim_next)
+        released = self.released
+
+        class Release(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if release_at in record.getMessage():
+                    released.set()
+
+        caplog.set_level(logging.INFO, logger="bot.jobs")
+        logger = logging.getLogger("bot.jobs")
+        monkeypatch.setattr(logger, "handlers", [*logger.handlers, Release()])
+
+
+@pytest.mark.parametrize(
+    "release_at",
+    [
+        "waiting up to",  # the claim ends while the stop waits for the running job
+        "grace over",  # it ends only once the stop is cancelling what is left
+    ],
+)
+async def test_a_job_claimed_during_the_stop_goes_back_to_the_queue(
+    tg: FakeTelegram,
+    mistral: FakeMistral,
+    run_bot: RunBot,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    release_at: str,
+) -> None:
+    data, words, total = media.voice_note(2)
+    ann, bob = tg.user(1760, "Ann"), tg.user(1761, "Bob")
+    ann_chat, bob_chat = tg.private_chat(ann), tg.private_chat(bob)
+    claim = HeldClaim(monkeypatch, caplog, release_at)
+    mistral.hang_next(60)
+    async with run_bot(MAX_CONCURRENT_TRANSCRIPTIONS=2, SHUTDOWN_GRACE_SECONDS=1):
+        ann_note = tg.send_voice(ann_chat, ann, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # Ann's job runs past the grace
+        claim.armed = True
+        bob_note = tg.send_voice(bob_chat, bob, data, duration=round(total))
+        await asyncio.wait_for(claim.held.wait(), timeout=30)  # Bob's is being claimed
+    # Neither job is left 'running', and a stop counts no attempt against either.
+    assert job_rows(db_path) == [("queued", 0), ("queued", 0)]
+    assert claim.released.is_set()
+    assert len(mistral.transcriptions) == 1  # Ann's, cut short; Bob's was never started
+    mistral.release_hangs()
+    async with run_bot():
+        for chat, note in ((ann_chat, ann_note), (bob_chat, bob_note)):
+            replies = await tg.wait_for(
+                lambda c=chat, n=note: transcript_of(tg, c["id"], n["message_id"])
+            )
+            assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    assert job_rows(db_path) == [("done", 1), ("done", 1)]
 
 
 async def test_notes_sent_while_stopped_are_transcribed_at_start(
