@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot import texts
+from bot.mistral import MistralClient
 from storage import jobs as storage_jobs
 from storage.db import Database
 from storage.jobs import Job
@@ -19,7 +20,8 @@ from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import bot_env, expected_lines, job_statuses, transcript_of, usage_row
+from tests.helpers import answer_to, bot_env, expected_lines, job_statuses, transcript_of, usage_row
+from tests.test_health import health
 
 
 async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
@@ -253,6 +255,44 @@ async def test_a_job_claimed_during_the_stop_goes_back_to_the_queue(
             )
             assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
     assert job_rows(db_path) == [("done", 1), ("done", 1)]
+
+
+async def leave_uploads(mistral: FakeMistral, db_path: Path, folder: Path, count: int) -> set[str]:
+    """As if a crash had left `count` uploads at Mistral: uploaded, their ids recorded."""
+    track = folder / "left.ogg"
+    track.write_bytes(media.voice_note(1)[0])
+    client = MistralClient(mistral.base_url, mistral.api_key, "voxtral-mini-latest")
+    db = Database(db_path)
+    await db.open()
+    try:
+        ids = {await client.upload(track) for _ in range(count)}
+        for file_id in ids:
+            await storage_jobs.record_upload(db, file_id, None)
+    finally:
+        await db.close()
+        await client.aclose()
+    return ids
+
+
+async def test_leftover_uploads_are_deleted_in_the_background_while_the_bot_answers(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path, tmp_path: Path
+) -> None:
+    leftovers = await leave_uploads(mistral, db_path, tmp_path, 2)
+    wes = tg.user(1770, "Wes")
+    chat = tg.private_chat(wes)
+    mistral.stop_answering()  # a Mistral outage: the deletes hang
+    async with asyncio.timeout(20), run_bot():
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # the first delete is held
+        command = tg.send_text(chat, wes, "/help")
+        await tg.wait_for(lambda: answer_to(tg, chat["id"], command["message_id"]))
+        code, said = await health(db_path)
+        assert code == 0, said
+    assert recorded_uploads(db_path) == leftovers  # not deleted: kept for the next start
+    mistral.answer_again()
+    async with run_bot():
+        await tg.wait_for(lambda: not recorded_uploads(db_path))
+    assert not leftovers & mistral.live_files
+    assert leftovers <= set(mistral.deleted)
 
 
 async def test_notes_sent_while_stopped_are_transcribed_at_start(
