@@ -182,6 +182,33 @@ async def test_sigterm_ends_within_the_grace_even_when_mistral_answers_nothing(
     assert len(mistral.live_files) == 1
 
 
+async def test_sigint_stops_like_sigterm_and_keeps_the_queue(
+    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+) -> None:
+    env = bot_env(
+        tg, mistral, db_path, MAX_CONCURRENT_TRANSCRIPTIONS="1", SHUTDOWN_GRACE_SECONDS="0"
+    )
+    data, _, total = media.voice_note(2)
+    users = [tg.user(1780 + n, f"I{n}") for n in range(2)]
+    chats = [tg.private_chat(u) for u in users]
+    mistral.hang_next(600)
+    process = await start_bot(env, tmp_path)
+    try:
+        for chat, user in zip(chats, users, strict=True):
+            tg.send_voice(chat, user, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # one running, one queued
+        await tg.wait_for(lambda: all(tg.bot_messages(c["id"]) for c in chats))
+        process.send_signal(signal.SIGINT)  # Ctrl-C in a terminal
+        await asyncio.wait_for(process.wait(), timeout=20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    assert job_rows(db_path) == [("queued", 0), ("queued", 0)]
+    assert not mistral.live_files  # the cut-short job's upload was deleted on the way out
+
+
 class HeldClaim:
     """Holds the bot's next claim of a job, after the database has handed the job over, until
     the runner's stop logs `release_at`: a claim still in flight when the stop reaches that
