@@ -172,6 +172,7 @@ class Voxgram:
         self.runner = JobRunner(self.db, self.pipeline, workers=workers)
         self.intake = Intake(settings, self.db, bot, self.runner)
         self._purger: asyncio.Task[None] | None = None
+        self._cleanup: asyncio.Task[None] | None = None
         self._register()
 
     def _register(self) -> None:
@@ -219,7 +220,8 @@ class Voxgram:
         """Open the database, clean up after a crash, start the workers."""
         await self.db.open()
         await self._set_commands()
-        await self._delete_leftover_uploads()
+        # Read before any job of this run can record an upload of its own.
+        leftovers = await jobs.leftover_uploads(self.db)
         await asyncio.to_thread(self._sweep_workdir)
         await self._purge()
         await self.runner.start()
@@ -227,6 +229,11 @@ class Voxgram:
         if self.settings.WEBHOOK_URL:
             self._webhook_watch = asyncio.create_task(self._watch_webhook())
         self._purger = asyncio.create_task(self._purge_expired(), name="voxgram-purge")
+        if leftovers:
+            # In the background: during a Mistral outage the bot must answer meanwhile.
+            self._cleanup = asyncio.create_task(
+                self._delete_leftover_uploads(leftovers), name="voxgram-cleanup"
+            )
         log.info(
             "voxgram started: upload_mode=%s mistral_slots=%d workers=%d",
             self.settings.UPLOAD_MODE.value,
@@ -256,16 +263,12 @@ class Voxgram:
         await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
 
     async def close(self) -> None:
-        if self._webhook_watch is not None:
-            self._webhook_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._webhook_watch
-            self._webhook_watch = None
-        if self._purger is not None:
-            self._purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
-            self._purger = None
+        for task in (self._webhook_watch, self._purger, self._cleanup):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._webhook_watch = self._purger = self._cleanup = None
         await self.files.aclose()
         await self.mistral.aclose()
         await self.db.close()
@@ -275,8 +278,8 @@ class Voxgram:
         """Run with long polling inside `async with` (tests, the benchmark)."""
         app = self.application
         async with app:
-            await self.start()
             try:
+                await self.start()  # inside: a start cut short still closes what it opened
                 assert app.updater is not None
                 await app.updater.start_polling(
                     poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES
@@ -375,15 +378,20 @@ class Voxgram:
         except Exception:
             log.exception("purging expired data failed")
 
-    async def _delete_leftover_uploads(self) -> None:
-        """Files a crash left at Mistral are deleted now (they would be kept 30 days)."""
-        for file_id in await jobs.leftover_uploads(self.db):
+    async def _delete_leftover_uploads(self, file_ids: list[str]) -> None:
+        """Files a crash left at Mistral are deleted (they would be kept 30 days): one try
+        each, as Mistral may be down; what is not deleted is tried again at the next start."""
+        for file_id in file_ids:
             try:
-                await self.mistral.delete(file_id)
+                await self.mistral.delete(file_id, attempts=1)
             except Exception:
                 log.warning("leftover mistral file=%s still not deleted", file_id)
                 continue
-            await jobs.forget_upload(self.db, file_id)
+            try:
+                await jobs.forget_upload(self.db, file_id)
+            except Exception:
+                log.exception("leftover mistral file=%s deleted but not forgotten", file_id)
+                continue
             log.info("deleted leftover mistral file=%s", file_id)
 
     async def _unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

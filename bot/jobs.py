@@ -7,7 +7,6 @@ never lost between the two, and a restart simply picks up whatever is still queu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -55,31 +54,34 @@ class JobRunner:
         self._signal.release()
 
     async def stop(self, grace: float) -> None:
-        """Take no new jobs; give running ones `grace` seconds, then requeue the rest."""
+        """Take no new jobs; give running ones `grace` seconds, then requeue the rest.
+
+        When this returns no job is left running: each has finished or is back in the queue,
+        so the database and the HTTP clients can be closed.
+        """
         self._stopping = True
         for _ in self._tasks:
             self._signal.release()
-        running = list(self._running.values())
-        if running:
-            log.info("waiting up to %ss for %d running jobs", grace, len(running))
-            _, pending = await asyncio.wait(running, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        # A worker may have claimed a job while we waited: it goes back to the queue too.
+        if self._running:
+            log.info("waiting up to %ss for %d running jobs", grace, len(self._running))
+        # Workers end on their own once their job has: they claim nothing more.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
         late = list(self._running.values())
-        for task in late:
+        if late:
+            log.info("grace over: %d running jobs go back to the queue", len(late))
+        # What is left: jobs past the grace, which requeue themselves when cancelled, and
+        # workers in the middle of a claim (a slow database), which give back what it took.
+        rest = late + self._tasks
+        for task in rest:
             task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.gather(*rest, return_exceptions=True)
+        self._tasks = []
 
     async def _work(self, number: int) -> None:
         while not self._stopping:
             try:
-                job = await jobs.claim_next(self._db, per_chat=self._per_chat)
+                job = await self._claim()
             except Exception:
                 # A database hiccup must not kill the worker: log, breathe, try again.
                 log.exception("worker=%d could not claim a job", number)
@@ -88,15 +90,40 @@ class JobRunner:
             if job is None:
                 await self._signal.acquire()
                 continue
-            # The job runs in its own task so that stop() can wait for it without
-            # cancelling the worker loop in the middle of a claim.
+            # The job runs in its own task, which stop() cancels when the grace is over; the
+            # worker only waits for it.
             task = asyncio.create_task(self._run(job), name=f"voxgram-job-{job.id}")
             self._running[job.id] = task
-            try:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(task)
-            finally:
-                self._running.pop(job.id, None)
+            await asyncio.wait({task})
+
+    async def _claim(self) -> Job | None:
+        """The next job, or None. Cancelled midway, the claim still ends (a moment's database
+        work) and a job it took goes back to the queue unstarted: no row is left 'running'
+        with an attempt counted."""
+        claim = asyncio.ensure_future(self._claim_unless_stopping())
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._give_back(claim))
+            raise
+
+    async def _claim_unless_stopping(self) -> Job | None:
+        job = await jobs.claim_next(self._db, per_chat=self._per_chat)
+        if job is not None and self._stopping:
+            # The stop began while the database was handing it over: it is not started.
+            await jobs.requeue(self._db, job.id)
+            log.info("job=%d claimed as the stop began, requeued", job.id)
+            return None
+        return job
+
+    async def _give_back(self, claim: asyncio.Future[Job | None]) -> None:
+        await asyncio.wait({claim})
+        if claim.cancelled() or claim.exception() is not None:
+            return
+        job = claim.result()
+        if job is not None:
+            await jobs.requeue(self._db, job.id)
+            log.info("job=%d claimed as its worker was cancelled, requeued", job.id)
 
     async def _run(self, job: Job) -> None:
         try:
@@ -112,3 +139,5 @@ class JobRunner:
                 await jobs.fail(self._db, job.id, "crashed")
             except Exception:
                 log.exception("job=%d could not be marked failed", job.id)
+        finally:
+            self._running.pop(job.id, None)

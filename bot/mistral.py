@@ -123,14 +123,15 @@ class MistralClient:
         body = await self._call("signed_url", send)
         return str(_field(body, "url"))
 
-    async def delete(self, file_id: str) -> None:
-        """Delete an uploaded file; a file already gone counts as deleted."""
+    async def delete(self, file_id: str, *, attempts: int | None = None) -> None:
+        """Delete an uploaded file (in `attempts` tries, if given, rather than the policy's);
+        a file already gone counts as deleted."""
 
         async def send() -> httpx.Response:
             return await self._http.delete(f"/v1/files/{file_id}")
 
         try:
-            await self._call("delete", send)
+            await self._call("delete", send, attempts=attempts)
         except MistralRejected as exc:
             if exc.status != 404:
                 raise
@@ -170,10 +171,16 @@ class MistralClient:
         body = await self._call("transcribe", send)
         return _parse_transcription(body, timestamps=not language)
 
-    async def _call(self, what: str, send: Callable[[], Awaitable[httpx.Response]]) -> Any:
+    async def _call(
+        self,
+        what: str,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        attempts: int | None = None,
+    ) -> Any:
         """Send with retries; return the decoded JSON body or raise a typed MistralError."""
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._retry.attempts),
+            stop=stop_after_attempt(attempts or self._retry.attempts),
             wait=self._wait,
             retry=retry_if_exception_type(MistralUnavailable),
             reraise=True,

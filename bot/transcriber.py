@@ -25,6 +25,9 @@ from bot.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 
+CANCELLED_DELETE_SECONDS = 2.0
+"""How long a cancelled transcription tries to delete its upload before leaving it for later."""
+
 FileHook = Callable[[str], Awaitable[None]]
 Progress = Callable[[int, int], None]
 """Called with (chunks done, chunks in all) each time a chunk's transcript comes back."""
@@ -266,17 +269,31 @@ class Transcriber:
             if self.mode is UploadMode.DIRECT:
                 return await self.mistral.transcribe(path=track, language=language)
             file_id = await self.mistral.upload(track)
+            cancelled = False
             try:
                 await on_upload(file_id)
                 url = await self.mistral.signed_url(file_id)
                 return await self.mistral.transcribe(file_url=url, language=language)
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
             finally:
-                await asyncio.shield(self._delete(file_id, on_delete))
+                if cancelled:
+                    # A stop past its grace, or a sibling chunk that failed: a short try, so a
+                    # Mistral that does not answer cannot hold the stop up (the recorded id is
+                    # deleted at the next start).
+                    await self._delete(file_id, on_delete, within=CANCELLED_DELETE_SECONDS)
+                else:
+                    await asyncio.shield(self._delete(file_id, on_delete))
 
-    async def _delete(self, file_id: str, on_delete: FileHook) -> None:
-        """Delete the uploaded copy; if that fails the recorded id is retried at next start."""
+    async def _delete(
+        self, file_id: str, on_delete: FileHook, *, within: float | None = None
+    ) -> None:
+        """Delete the uploaded copy (giving up after `within` seconds, if given); if that
+        fails the recorded id is retried at next start."""
         try:
-            await self.mistral.delete(file_id)
+            async with asyncio.timeout(within):
+                await self.mistral.delete(file_id)
         except Exception:
             log.warning("mistral file=%s could not be deleted; kept for cleanup", file_id)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sqlite3
 import sys
@@ -11,11 +12,16 @@ from pathlib import Path
 import pytest
 
 from bot import texts
+from bot.mistral import MistralClient
+from storage import jobs as storage_jobs
+from storage.db import Database
+from storage.jobs import Job
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import bot_env, expected_lines, job_statuses, transcript_of, usage_row
+from tests.helpers import answer_to, bot_env, expected_lines, job_statuses, transcript_of, usage_row
+from tests.test_health import health
 
 
 async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
@@ -147,6 +153,175 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
         assert usage_row(db_path, user["id"]) == (billed, 0)
 
 
+async def test_sigterm_ends_within_the_grace_even_when_mistral_answers_nothing(
+    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+) -> None:
+    grace = 1
+    env = bot_env(tg, mistral, db_path, SHUTDOWN_GRACE_SECONDS=str(grace))
+    data, _, total = media.voice_note(2)
+    vic = tg.user(1750, "Vic")
+    chat = tg.private_chat(vic)
+    mistral.hang_next(600)
+    process = await start_bot(env, tmp_path)
+    try:
+        tg.send_voice(chat, vic, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # uploaded, being transcribed
+        mistral.stop_answering()  # and from now on nothing is answered, deletes included
+        process.send_signal(signal.SIGTERM)
+        # The grace, plus the short try to delete the upload, plus stopping the process.
+        await asyncio.wait_for(process.wait(), timeout=grace + 10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    # The note waits for the next start, with no attempt counted, and so does its upload's
+    # deletion: the id is recorded, the file still at Mistral.
+    assert job_rows(db_path) == [("queued", 0)]
+    assert recorded_uploads(db_path) == mistral.live_files
+    assert len(mistral.live_files) == 1
+
+
+async def test_sigint_stops_like_sigterm_and_keeps_the_queue(
+    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+) -> None:
+    env = bot_env(
+        tg, mistral, db_path, MAX_CONCURRENT_TRANSCRIPTIONS="1", SHUTDOWN_GRACE_SECONDS="0"
+    )
+    data, _, total = media.voice_note(2)
+    users = [tg.user(1780 + n, f"I{n}") for n in range(2)]
+    chats = [tg.private_chat(u) for u in users]
+    mistral.hang_next(600)
+    process = await start_bot(env, tmp_path)
+    try:
+        for chat, user in zip(chats, users, strict=True):
+            tg.send_voice(chat, user, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # one running, one queued
+        await tg.wait_for(lambda: all(tg.bot_messages(c["id"]) for c in chats))
+        process.send_signal(signal.SIGINT)  # Ctrl-C in a terminal
+        await asyncio.wait_for(process.wait(), timeout=20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    assert job_rows(db_path) == [("queued", 0), ("queued", 0)]
+    assert not mistral.live_files  # the cut-short job's upload was deleted on the way out
+
+
+class HeldClaim:
+    """Holds the bot's next claim of a job, after the database has handed the job over, until
+    the runner's stop logs `release_at`: a claim still in flight when the stop reaches that
+    step. (The only seam in these tests: real claims are too quick to catch midway.)"""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, release_at: str
+    ) -> None:
+        self.armed = False
+        self.held = asyncio.Event()
+        self.released = asyncio.Event()
+        real = storage_jobs.claim_next
+
+        async def claim_next(db: Database, *, per_chat: int) -> Job | None:
+            job = await real(db, per_chat=per_chat)
+            if job is not None and self.armed:
+                self.armed = False
+                self.held.set()
+                await self.released.wait()
+            return job
+
+        monkeypatch.setattr(storage_jobs, "claim_next", claim_next)
+        released = self.released
+
+        class Release(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if release_at in record.getMessage():
+                    released.set()
+
+        caplog.set_level(logging.INFO, logger="bot.jobs")
+        logger = logging.getLogger("bot.jobs")
+        monkeypatch.setattr(logger, "handlers", [*logger.handlers, Release()])
+
+
+@pytest.mark.parametrize(
+    "release_at",
+    [
+        "waiting up to",  # the claim ends while the stop waits for the running job
+        "grace over",  # it ends only once the stop is cancelling what is left
+    ],
+)
+async def test_a_job_claimed_during_the_stop_goes_back_to_the_queue(
+    tg: FakeTelegram,
+    mistral: FakeMistral,
+    run_bot: RunBot,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    release_at: str,
+) -> None:
+    data, words, total = media.voice_note(2)
+    ann, bob = tg.user(1760, "Ann"), tg.user(1761, "Bob")
+    ann_chat, bob_chat = tg.private_chat(ann), tg.private_chat(bob)
+    claim = HeldClaim(monkeypatch, caplog, release_at)
+    mistral.hang_next(60)
+    async with run_bot(MAX_CONCURRENT_TRANSCRIPTIONS=2, SHUTDOWN_GRACE_SECONDS=1):
+        ann_note = tg.send_voice(ann_chat, ann, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # Ann's job runs past the grace
+        claim.armed = True
+        bob_note = tg.send_voice(bob_chat, bob, data, duration=round(total))
+        await asyncio.wait_for(claim.held.wait(), timeout=30)  # Bob's is being claimed
+    # Neither job is left 'running', and a stop counts no attempt against either.
+    assert job_rows(db_path) == [("queued", 0), ("queued", 0)]
+    assert claim.released.is_set()
+    assert len(mistral.transcriptions) == 1  # Ann's, cut short; Bob's was never started
+    mistral.release_hangs()
+    async with run_bot():
+        for chat, note in ((ann_chat, ann_note), (bob_chat, bob_note)):
+            replies = await tg.wait_for(
+                lambda c=chat, n=note: transcript_of(tg, c["id"], n["message_id"])
+            )
+            assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    assert job_rows(db_path) == [("done", 1), ("done", 1)]
+
+
+async def leave_uploads(mistral: FakeMistral, db_path: Path, folder: Path, count: int) -> set[str]:
+    """As if a crash had left `count` uploads at Mistral: uploaded, their ids recorded."""
+    track = folder / "left.ogg"
+    track.write_bytes(media.voice_note(1)[0])
+    client = MistralClient(mistral.base_url, mistral.api_key, "voxtral-mini-latest")
+    db = Database(db_path)
+    await db.open()
+    try:
+        ids = {await client.upload(track) for _ in range(count)}
+        for file_id in ids:
+            await storage_jobs.record_upload(db, file_id, None)
+    finally:
+        await db.close()
+        await client.aclose()
+    return ids
+
+
+async def test_leftover_uploads_are_deleted_in_the_background_while_the_bot_answers(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path, tmp_path: Path
+) -> None:
+    leftovers = await leave_uploads(mistral, db_path, tmp_path, 2)
+    wes = tg.user(1770, "Wes")
+    chat = tg.private_chat(wes)
+    mistral.stop_answering()  # a Mistral outage: the deletes hang
+    async with asyncio.timeout(20), run_bot():
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # the first delete is held
+        command = tg.send_text(chat, wes, "/help")
+        await tg.wait_for(lambda: answer_to(tg, chat["id"], command["message_id"]))
+        code, said = await health(db_path)
+        assert code == 0, said
+    assert recorded_uploads(db_path) == leftovers  # not deleted: kept for the next start
+    mistral.answer_again()
+    async with run_bot():
+        await tg.wait_for(lambda: not recorded_uploads(db_path))
+    assert not leftovers & mistral.live_files
+    assert leftovers <= set(mistral.deleted)
+
+
 async def test_notes_sent_while_stopped_are_transcribed_at_start(
     tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
 ) -> None:
@@ -215,6 +390,12 @@ async def test_a_job_that_keeps_ending_the_process_is_given_up(
 def job_rows(db_path: Path) -> list[tuple[str, int]]:
     with sqlite3.connect(db_path) as conn:
         return list(conn.execute("SELECT status, attempts FROM jobs ORDER BY id"))
+
+
+def recorded_uploads(db_path: Path) -> set[str]:
+    """Mistral file ids the bot recorded and has not seen deleted yet."""
+    with sqlite3.connect(db_path) as conn:
+        return {r[0] for r in conn.execute("SELECT file_id FROM mistral_files")}
 
 
 @pytest.mark.parametrize("retention", [24, 0])

@@ -378,6 +378,26 @@ async def test_held_requests_are_counted_and_released(
     assert fake.hanging == 0
 
 
+async def test_stop_answering_holds_every_request_until_answer_again(
+    fake: FakeMistral, client: httpx.AsyncClient
+) -> None:
+    data, _, _ = media.voice_note(1)
+    file_id = await upload(client, data)
+    fake.stop_answering()
+    calls = [
+        asyncio.create_task(client.delete(f"/v1/files/{file_id}")),
+        asyncio.create_task(transcribe(client, data=data)),
+    ]
+    await fake.wait_for(lambda: fake.hanging == 2, timeout=10)
+    assert not any(c.done() for c in calls)
+    assert file_id in fake.live_files
+    fake.answer_again()
+    answers = await asyncio.wait_for(asyncio.gather(*calls), timeout=10)
+    assert [r.status_code for r in answers] == [200, 200]
+    assert file_id in fake.deleted
+    assert fake.hanging == 0
+
+
 async def transcribe_with_timeout(client: httpx.AsyncClient, data: bytes, seconds: float) -> None:
     await client.post(
         "/v1/audio/transcriptions",

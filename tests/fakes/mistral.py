@@ -222,7 +222,7 @@ class FakeMistral:
         self.transcriptions: list[TranscriptionCall] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.hanging = 0  # requests held by hang_next() right now
+        self.hanging = 0  # requests held by hang_next() or stop_answering() right now
         self.foreign_urls: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.spans: list[Span] = []
@@ -235,6 +235,7 @@ class FakeMistral:
         self._predicates: list[tuple[Callable[[TranscriptionCall], bool], int]] = []
         self._resets = 0
         self._hangs: list[float] = []
+        self._answering: asyncio.Event | None = None
         self._gather = 0
         self._release: asyncio.Event | None = None
         self._cond: asyncio.Condition | None = None
@@ -246,6 +247,8 @@ class FakeMistral:
         """Listen on a random port of 127.0.0.1."""
         self._cond = asyncio.Condition()  # bound to the loop that runs the server
         self._release = asyncio.Event()
+        self._answering = asyncio.Event()
+        self._answering.set()
         app = web.Application(
             middlewares=[self._observe, self._auth],
             client_max_size=600 * 1024 * 1024,  # the real limit is 512 MB per file
@@ -316,6 +319,17 @@ class FakeMistral:
         wait): proof that the bot sends them side by side, with no timing involved."""
         self._gather = requests
 
+    def stop_answering(self) -> None:
+        """Every request from now on (uploads, deletes, transcriptions, …) is recorded but hangs,
+        as when Mistral is unreachable, until answer_again(); `hanging` counts them."""
+        if self._answering is not None:
+            self._answering.clear()
+
+    def answer_again(self) -> None:
+        """Requests held by stop_answering() go on, and new ones are answered as usual."""
+        if self._answering is not None:
+            self._answering.set()
+
     def release_hangs(self) -> None:
         """Let every request now held by hang_next() go on at once."""
         if self._release is not None:
@@ -359,6 +373,14 @@ class FakeMistral:
         await self._notify()
         start = time.monotonic()
         try:
+            if self._answering is not None and not self._answering.is_set():
+                self.hanging += 1
+                await self._notify()
+                try:
+                    await self._answering.wait()
+                finally:
+                    self.hanging -= 1
+                    await self._notify()
             return await handler(request)
         finally:
             file_id = request.get(FILE_ID) or request.match_info.get("file_id")
