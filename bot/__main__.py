@@ -46,17 +46,19 @@ async def _transcribe(settings: Settings, path: Path) -> str:
         settings.MISTRAL_API_KEY.get_secret_value(),
         settings.MISTRAL_MODEL,
     )
+    transcriber = Transcriber(
+        mistral,
+        mode=settings.UPLOAD_MODE,
+        limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+        chunk_seconds=settings.CHUNK_SECONDS,
+    )
     try:
-        transcriber = Transcriber(
-            mistral,
-            mode=settings.UPLOAD_MODE,
-            limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
-            chunk_seconds=settings.CHUNK_SECONDS,
-        )
         info = await asyncio.to_thread(audio.probe, path)
         with tempfile.TemporaryDirectory(prefix="voxgram-cli-") as workdir:
             transcript = await transcriber.transcribe(path, Path(workdir), duration=info.duration)
     finally:
+        # The uploaded copy is deleted in the background: wait for that before closing.
+        await transcriber.drain(within=60)
         await mistral.aclose()
     return render.render_plain(transcript)
 

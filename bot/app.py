@@ -42,7 +42,7 @@ from bot.pipeline import Pipeline
 from bot.quota import period_key
 from bot.settings import Settings
 from bot.telegram_files import TelegramFiles
-from bot.transcriber import Transcriber
+from bot.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
 from handlers import privacy
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
@@ -261,6 +261,7 @@ class Voxgram:
     async def _stop_jobs(self) -> None:
         self.transcriber.slots.close()
         await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
+        await self.transcriber.drain(CANCELLED_DELETE_SECONDS)
 
     async def close(self) -> None:
         for task in (self._webhook_watch, self._purger, self._cleanup):

@@ -162,6 +162,7 @@ class Transcriber:
         self.mode = mode
         self.slots = FairSlots(limit)
         self.chunk_seconds = chunk_seconds
+        self._deletes: set[asyncio.Task[None]] = set()
 
     async def transcribe(
         self,
@@ -284,7 +285,21 @@ class Transcriber:
                     # deleted at the next start).
                     await self._delete(file_id, on_delete, within=CANCELLED_DELETE_SECONDS)
                 else:
-                    await asyncio.shield(self._delete(file_id, on_delete))
+                    # In the background: the transcript need not wait for Mistral to delete its
+                    # copy (nor hang with a DELETE that hangs); drain() waits at stop.
+                    task = asyncio.create_task(self._delete(file_id, on_delete))
+                    self._deletes.add(task)
+                    task.add_done_callback(self._deletes.discard)
+
+    async def drain(self, within: float) -> None:
+        """Let the deletes under way finish, for at most `within` seconds; the ids of those
+        that do not are recorded and deleted at the next start."""
+        if self._deletes:
+            await asyncio.wait(set(self._deletes), timeout=within)
+        late = list(self._deletes)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _delete(
         self, file_id: str, on_delete: FileHook, *, within: float | None = None

@@ -123,3 +123,23 @@ async def test_long_transcript_with_markup_arrives_whole(
     assert lines == [line.strip() for line in expected]
     # Each part ended at a line boundary: no segment was cut across two messages.
     assert all(len(p.text or "") <= 4096 for p in parts)
+
+
+async def test_the_transcript_does_not_wait_for_mistral_to_delete_its_copy(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    data, words, total = media.voice_note(3)
+    uli = tg.user(17, "Uli")
+    chat = tg.private_chat(uli)
+    mistral.hold_deletes()
+    async with run_bot():
+        note = tg.send_voice(chat, uli, data, duration=round(total))
+        # The transcript arrives although Mistral holds every delete…
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        await mistral.wait_for(lambda: mistral.deletes_waiting == 1)
+        assert mistral.live_files
+        assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+        mistral.release_deletes()
+        # …and the copy is deleted once Mistral answers.
+        await mistral.wait_for(lambda: not mistral.live_files)
+    assert len(mistral.deleted) == 1

@@ -237,6 +237,8 @@ class FakeMistral:
         self._hangs: list[float] = []
         self._answering: asyncio.Event | None = None
         self._gather = 0
+        self._deletes_held: asyncio.Event | None = None
+        self.deletes_waiting = 0
         self._release: asyncio.Event | None = None
         self._cond: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
@@ -329,6 +331,15 @@ class FakeMistral:
         """Requests held by stop_answering() go on, and new ones are answered as usual."""
         if self._answering is not None:
             self._answering.set()
+
+    def hold_deletes(self) -> None:
+        """DELETE /v1/files/{id} waits (counted in `deletes_waiting`) until release_deletes()."""
+        self._deletes_held = asyncio.Event()
+
+    def release_deletes(self) -> None:
+        if self._deletes_held is not None:
+            self._deletes_held.set()
+        self._deletes_held = None
 
     def release_hangs(self) -> None:
         """Let every request now held by hang_next() go on at once."""
@@ -463,6 +474,13 @@ class FakeMistral:
         return web.json_response({**self._file_object(file_id), "deleted": False})
 
     async def _delete_file(self, request: web.Request) -> web.Response:
+        if self._deletes_held is not None:
+            self.deletes_waiting += 1
+            await self._notify()
+            try:
+                await self._deletes_held.wait()
+            finally:
+                self.deletes_waiting -= 1
         file_id = self._live(request)
         if file_id is None:
             return _not_found()
