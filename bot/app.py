@@ -41,6 +41,7 @@ from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
 from bot.pipeline import Pipeline
 from bot.quota import period_key
 from bot.settings import Settings
+from bot.status import StatusBoard
 from bot.telegram_files import TelegramFiles
 from bot.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
 from handlers import privacy
@@ -155,6 +156,7 @@ class Voxgram:
             limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
             chunk_seconds=settings.CHUNK_SECONDS,
         )
+        self.status = StatusBoard()
         self.pipeline = Pipeline(
             settings,
             self.db,
@@ -164,13 +166,14 @@ class Voxgram:
             workdir=settings.DATABASE_PATH.parent / "work",
             progress_every=self.tuning.progress_every,
             clock=self.tuning.clock,
+            status=self.status,
         )
         # More workers than Mistral slots: downloading, probing and sending replies (paced by
         # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the
         # transcriber's slots, shared fairly between chats.
         workers = WORKERS_PER_SLOT * settings.MAX_CONCURRENT_TRANSCRIPTIONS
         self.runner = JobRunner(self.db, self.pipeline, workers=workers)
-        self.intake = Intake(settings, self.db, bot, self.runner)
+        self.intake = Intake(settings, self.db, bot, self.runner, self.status)
         self._purger: asyncio.Task[None] | None = None
         self._cleanup: asyncio.Task[None] | None = None
         self._register()

@@ -25,6 +25,7 @@ from bot import texts
 from bot.jobs import JobRunner
 from bot.quota import period_key, resets_at
 from bot.settings import Settings
+from bot.status import StatusBoard
 from storage import jobs, prefs, usage
 from storage.db import Database
 from storage.jobs import Accepted, NewJob
@@ -118,6 +119,7 @@ class Intake:
     db: Database
     bot: Bot
     runner: JobRunner
+    status: StatusBoard
 
     @property
     def max_file_size(self) -> int:
@@ -204,20 +206,26 @@ class Intake:
                 )
                 await self._reply(answer, text)
             return
-        assert acceptance.job_id is not None
+        job_id = acceptance.job_id
+        assert job_id is not None
         # A group's auto mode gets no status message: one message per note keeps groups
         # quiet and within Telegram's 20 messages a minute.
-        status: Message | None = None
+        if not quiet:
+            self.status.expect(job_id)
+        message_id: int | None = None
         try:
+            # The job goes to the workers before its status message: in a burst, Mistral need
+            # not wait behind Telegram's pacing. Its reply waits for the message (bot.status).
+            await jobs.mark_queued(self.db, job_id)
+            self.runner.wake()
+            log.info("%s queued job=%d declared_secs=%d", log_ctx, job_id, reserve)
             if not quiet:
                 status = await self._reply(note_message, t(texts.STATUS))
+                if status is not None:
+                    message_id = status.message_id
+                    await jobs.set_status_message(self.db, job_id, message_id)
         finally:
-            # Whatever happened to the status message, the job must reach the workers.
-            await jobs.mark_queued(
-                self.db, acceptance.job_id, status.message_id if status is not None else None
-            )
-            self.runner.wake()
-        log.info("%s queued job=%d declared_secs=%d", log_ctx, acceptance.job_id, reserve)
+            self.status.sent(job_id, message_id)
 
     async def _reply(self, message: Message, text: str) -> Message | None:
         """Reply to the note; a refusal by Telegram is logged, never raised into the handler."""

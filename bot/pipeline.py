@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from bot.mistral import (
 )
 from bot.quota import resets_at
 from bot.settings import Settings
+from bot.status import StatusBoard
 from bot.telegram_files import DownloadError, TelegramFiles
 from bot.transcriber import Stopping, Transcriber
 from bot.transcript import Transcript
@@ -78,8 +79,20 @@ class Pipeline:
     and swept at start, so nothing a crash left behind lingers."""
     progress_every: float = 5.0
     clock: Callable[[], float] = field(default=time.time)
+    status: StatusBoard = field(default_factory=StatusBoard)
 
     async def __call__(self, job: Job) -> None:
+        try:
+            await self._run(job)
+        finally:
+            self.status.forget(job.id)
+
+    async def _with_status(self, job: Job) -> Job:
+        """The job with its status message's id, once the handler has sent it."""
+        message_id = await self.status.wait(job.id, job.status_message_id)
+        return replace(job, status_message_id=message_id)
+
+    async def _run(self, job: Job) -> None:
         started = time.monotonic()
         if job.attempts > MAX_ATTEMPTS:
             # Each earlier attempt ended with the process (a file that crashes the decoder, say):
@@ -148,7 +161,13 @@ class Pipeline:
         t = texts.of(job.user_language)
         self.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
-        progress = _Progress(job, self.progress_every, self._edit, t)
+        progress = _Progress(
+            job,
+            self.progress_every,
+            self._edit,
+            t,
+            status_id=lambda: job.status_message_id or self.status.known(job.id),
+        )
         try:
             source = await self._download(job, workdir / "source")
             info = await self._probe(source, t)
@@ -261,6 +280,7 @@ class Pipeline:
     ) -> None:
         """Edit the status message into the first part; further parts and the file reply to
         the first; the buttons go under the last part."""
+        job = await self._with_status(job)
         messages = reply.messages
         first_markup = buttons if len(messages) == 1 else None
         first_id: int | None = None
@@ -325,6 +345,7 @@ class Pipeline:
 
     async def _report(self, job: Job, reply: str) -> None:
         """Tell the user why the job failed (quiet in a group's auto mode)."""
+        job = await self._with_status(job)
         if job.trigger == "auto":
             if job.status_message_id is not None:
                 await self._quietly(self.bot.delete_message(job.chat_id, job.status_message_id))
@@ -351,8 +372,11 @@ class _Progress:
         every: float,
         edit: Callable[[Job, int, str], Coroutine[Any, Any, int | None]],
         words: texts.Texts,
+        *,
+        status_id: Callable[[], int | None],
     ) -> None:
         self._job = job
+        self._status_id = status_id
         self._every = every
         self._send_edit = edit
         self._texts = words
@@ -362,7 +386,8 @@ class _Progress:
 
     def update(self, done: int, total: int) -> None:
         job = self._job
-        if job.status_message_id is None or job.trigger == "auto":
+        status_id = self._status_id()
+        if status_id is None or job.trigger == "auto":
             return
         now = time.monotonic()
         if now - self._last < self._every:
@@ -375,7 +400,7 @@ class _Progress:
             return  # the transcript itself is the next edit
         self._last, self._shown = now, (done, total)
         text = html_escape_plain(self._texts.progress(done, total))
-        self._edit = asyncio.create_task(self._send_edit(job, job.status_message_id, text))
+        self._edit = asyncio.create_task(self._send_edit(job, status_id, text))
 
     async def settle(self) -> None:
         """Wait for an edit in flight; its failure only costs a progress line."""

@@ -157,12 +157,11 @@ async def accept(
         return Acceptance(Accepted.CREATED, job_id=job_id)
 
 
-async def mark_queued(db: Database, job_id: int, status_message_id: int | None) -> None:
-    """The handler's part is done: the status message is out and workers may take the job."""
+async def mark_queued(db: Database, job_id: int) -> None:
+    """The job is accepted and its reservation made: workers may take it."""
     await db.execute(
-        "UPDATE jobs SET status = 'queued', status_message_id = ?, updated_at = ?"
-        " WHERE id = ? AND status = 'new'",
-        (status_message_id, now(), job_id),
+        "UPDATE jobs SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'new'",
+        (now(), job_id),
     )
 
 

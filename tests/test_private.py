@@ -143,3 +143,24 @@ async def test_the_transcript_does_not_wait_for_mistral_to_delete_its_copy(
         # …and the copy is deleted once Mistral answers.
         await mistral.wait_for(lambda: not mistral.live_files)
     assert len(mistral.deleted) == 1
+
+
+async def test_the_note_goes_to_mistral_while_its_status_message_is_still_on_its_way(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    data, words, total = media.voice_note(3)
+    vera = tg.user(18, "Vera")
+    chat = tg.private_chat(vera)
+    tg.hold("sendMessage")  # Telegram is slow to answer the status message
+    async with run_bot():
+        note = tg.send_voice(chat, vera, data, duration=round(total))
+        await mistral.wait_for(lambda: any(c.status == 200 for c in mistral.transcriptions))
+        # Transcribed while the status message was still unanswered…
+        assert len(tg.calls("sendMessage")) == 1
+        assert tg.bot_messages(chat["id"]) == []
+        tg.release("sendMessage")
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+    # …and the transcript still replaced the status message: one message, no stray status.
+    assert len(tg.bot_messages(chat["id"])) == 1
+    assert replies[0].edits >= 1
+    assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)

@@ -222,6 +222,7 @@ class FakeTelegram:
         self._waiters: set[asyncio.Event] = set()
         self._closing = False
         self._silent = False
+        self._held: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], Awaitable[Any]]] = {
@@ -621,6 +622,14 @@ class FakeTelegram:
         self._silent = False
         self._notify()
 
+    def hold(self, method: str) -> None:
+        """Calls of ``method`` are recorded but not answered until release(method)."""
+        self._held.add(method.lower())
+
+    def release(self, method: str) -> None:
+        self._held.discard(method.lower())
+        self._notify()
+
     def fail_download(self, file_id_or_path: str, *, status: int = 404, times: int = 1) -> None:
         """The next ``times`` downloads of that file answer ``status``."""
         self._download_faults.setdefault(file_id_or_path, []).extend([status] * times)
@@ -643,7 +652,7 @@ class FakeTelegram:
             parse_error = None
         self.requests.append(RecordedRequest(canonical, params, files))
         self._notify()  # a test may wait for a request that is still being answered (long poll)
-        while self._silent and not self._closing:
+        while (self._silent or canonical.lower() in self._held) and not self._closing:
             event = asyncio.Event()
             self._waiters.add(event)
             try:
