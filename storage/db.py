@@ -111,6 +111,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE transcripts ADD COLUMN author_id INTEGER;  -- /forgetme deletes by it too
     CREATE INDEX transcripts_by_author ON transcripts (author_id);
     """,
+    """
+    CREATE INDEX jobs_by_status_chat ON jobs (status, chat_id);  -- running jobs per chat, at claim
+    """,
 )
 
 Row = aiosqlite.Row

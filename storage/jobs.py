@@ -177,12 +177,16 @@ async def claim_next(db: Database, *, per_chat: int) -> Job | None:
     than `per_chat` running in one chat: a busy group cannot starve everyone else."""
     async with db.transaction() as conn:
         async with conn.execute(
+            # Running jobs are counted per chat once, not once per queued job: in a burst of
+            # hundreds this query runs for every claim, with the database's one lock held.
             """
-            SELECT q.id, (SELECT COUNT(*) FROM jobs AS r
-                          WHERE r.status = 'running' AND r.chat_id = q.chat_id) AS busy
-            FROM jobs AS q
-            WHERE q.status = 'queued' AND busy < ?
-            ORDER BY busy, q.id
+            WITH busy AS (
+                SELECT chat_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY chat_id
+            )
+            SELECT q.id, COALESCE(b.n, 0) AS running
+            FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
+            WHERE q.status = 'queued' AND COALESCE(b.n, 0) < ?
+            ORDER BY running, q.id
             LIMIT 1
             """,
             (per_chat,),
