@@ -266,30 +266,34 @@ class Transcriber:
         on_upload: FileHook,
         on_delete: FileHook,
     ) -> Transcript:
-        async with self.slots.hold(owner):
-            if self.mode is UploadMode.DIRECT:
+        if self.mode is UploadMode.DIRECT:
+            async with self.slots.hold(owner):
                 return await self.mistral.transcribe(path=track, language=language)
-            file_id = await self.mistral.upload(track)
-            cancelled = False
-            try:
-                await on_upload(file_id)
+        # The upload goes before taking a slot: the slots bound transcription requests, and a
+        # slot held while a file uploads is a transcription not made. The signed URL is taken
+        # in the slot, so it cannot expire while the note waits for one.
+        file_id = await self.mistral.upload(track)
+        cancelled = False
+        try:
+            await on_upload(file_id)
+            async with self.slots.hold(owner):
                 url = await self.mistral.signed_url(file_id)
                 return await self.mistral.transcribe(file_url=url, language=language)
-            except asyncio.CancelledError:
-                cancelled = True
-                raise
-            finally:
-                if cancelled:
-                    # A stop past its grace, or a sibling chunk that failed: a short try, so a
-                    # Mistral that does not answer cannot hold the stop up (the recorded id is
-                    # deleted at the next start).
-                    await self._delete(file_id, on_delete, within=CANCELLED_DELETE_SECONDS)
-                else:
-                    # In the background: the transcript need not wait for Mistral to delete its
-                    # copy (nor hang with a DELETE that hangs); drain() waits at stop.
-                    task = asyncio.create_task(self._delete(file_id, on_delete))
-                    self._deletes.add(task)
-                    task.add_done_callback(self._deletes.discard)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            if cancelled:
+                # A stop past its grace, or a sibling chunk that failed: a short try, so a
+                # Mistral that does not answer cannot hold the stop up (the recorded id is
+                # deleted at the next start).
+                await self._delete(file_id, on_delete, within=CANCELLED_DELETE_SECONDS)
+            else:
+                # In the background: the transcript need not wait for Mistral to delete its
+                # copy (nor hang with a DELETE that hangs); drain() waits at stop.
+                task = asyncio.create_task(self._delete(file_id, on_delete))
+                self._deletes.add(task)
+                task.add_done_callback(self._deletes.discard)
 
     async def drain(self, within: float) -> None:
         """Let the deletes under way finish, for at most `within` seconds; the ids of those
