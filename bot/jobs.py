@@ -18,10 +18,19 @@ log = logging.getLogger(__name__)
 
 
 class JobRunner:
-    """`workers` coroutines that each process one job at a time."""
+    """`workers` coroutines that each process one job at a time.
+
+    A job may let its worker go before it ends (`release`, given to the handler): a job whose
+    transcript is made and only waits for Telegram to take its reply, paced at 30 messages a
+    second, need not keep a worker from the next note's download and transcription.
+    """
 
     def __init__(
-        self, db: Database, handle: Callable[[Job], Awaitable[None]], *, workers: int
+        self,
+        db: Database,
+        handle: Callable[[Job, Callable[[], None]], Awaitable[None]],
+        *,
+        workers: int,
     ) -> None:
         self._db = db
         self._handle = handle
@@ -64,9 +73,11 @@ class JobRunner:
             self._signal.release()
         if self._running:
             log.info("waiting up to %ss for %d running jobs", grace, len(self._running))
-        # Workers end on their own once their job has: they claim nothing more.
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=grace)
+        # Workers end on their own once their job has, or has let them go: they claim nothing
+        # more. Jobs that let their worker go are waited for too.
+        waited = self._tasks + list(self._running.values())
+        if waited:
+            await asyncio.wait(waited, timeout=grace)
         late = list(self._running.values())
         if late:
             log.info("grace over: %d running jobs go back to the queue", len(late))
@@ -92,9 +103,15 @@ class JobRunner:
                 continue
             # The job runs in its own task, which stop() cancels when the grace is over; the
             # worker only waits for it.
-            task = asyncio.create_task(self._run(job), name=f"voxgram-job-{job.id}")
+            released = asyncio.get_running_loop().create_future()
+
+            def release(released: asyncio.Future[None] = released) -> None:
+                if not released.done():
+                    released.set_result(None)
+
+            task = asyncio.create_task(self._run(job, release), name=f"voxgram-job-{job.id}")
             self._running[job.id] = task
-            await asyncio.wait({task})
+            await asyncio.wait({task, released}, return_when=asyncio.FIRST_COMPLETED)
 
     async def _claim(self) -> Job | None:
         """The next job, or None. Cancelled midway, the claim still ends (a moment's database
@@ -125,9 +142,9 @@ class JobRunner:
             await jobs.requeue(self._db, job.id)
             log.info("job=%d claimed as its worker was cancelled, requeued", job.id)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, release: Callable[[], None]) -> None:
         try:
-            await self._handle(job)
+            await self._handle(job, release)
         except asyncio.CancelledError:
             # Out of grace time: the job goes back to the queue for the next start.
             await asyncio.shield(jobs.requeue(self._db, job.id))

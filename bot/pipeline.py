@@ -81,9 +81,10 @@ class Pipeline:
     clock: Callable[[], float] = field(default=time.time)
     status: StatusBoard = field(default_factory=StatusBoard)
 
-    async def __call__(self, job: Job) -> None:
+    async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
+        """Process the job; `release` lets the job's worker go once Mistral's part is over."""
         try:
-            await self._run(job)
+            await self._run(job, release)
         finally:
             self.status.forget(job.id)
 
@@ -92,7 +93,7 @@ class Pipeline:
         message_id = await self.status.wait(job.id, job.status_message_id)
         return replace(job, status_message_id=message_id)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, release: Callable[[], None]) -> None:
         started = time.monotonic()
         if job.attempts > MAX_ATTEMPTS:
             # Each earlier attempt ended with the process (a file that crashes the decoder, say):
@@ -112,13 +113,17 @@ class Pipeline:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
             # Release first: when the user reads the refusal, nothing is held against them.
             await jobs.fail(self.db, job.id, failure.code)
+            release()
             await self._report(job, failure.reply)
             return
         except Exception:
             log.exception("job=%d chat=%d crashed", job.id, job.chat_id)
             await jobs.fail(self.db, job.id, "crashed")
+            release()
             await self._report(job, texts.of(job.user_language)(texts.FAILED))
             return
+        # What is left waits for Telegram's pacing: the worker may take the next note.
+        release()
         # Retained before settling: a restart between the two finds the transcript to send again.
         buttons = await self._retain(job, reply)
         settled = await jobs.settle(self.db, job.id, billed)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.app import WORKERS_PER_SLOT
 from tests import media
 from tests.conftest import ADMIN_ID, RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import answer_to, transcript_of, usage_row
+from tests.helpers import answer_to, expected_lines, transcript_of, usage_row
 
 
 async def test_eight_users_are_transcribed_at_once(
@@ -104,3 +105,27 @@ async def test_quota_and_usage_survive_a_restart(
     assert f"You used {billed} s" in text
     assert "Quota: 900 s" in text
     assert f"{900 - billed} s" in text
+
+
+async def test_notes_waiting_for_telegram_to_take_their_reply_do_not_hold_workers(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    data, words, total = media.voice_note(2)
+    users = [tg.user(700 + n, f"W{n}") for n in range(3 * WORKERS_PER_SLOT)]
+    chats = [tg.private_chat(u) for u in users]
+    tg.hold("editMessageText")  # Telegram takes no transcript for now
+    async with run_bot(MAX_CONCURRENT_TRANSCRIPTIONS=1):
+        notes = [
+            tg.send_voice(c, u, data, duration=round(total))
+            for c, u in zip(chats, users, strict=True)
+        ]
+        # Three times as many notes as workers are all transcribed meanwhile.
+        await mistral.wait_for(
+            lambda: sum(c.status == 200 for c in mistral.transcriptions) == len(notes)
+        )
+        tg.release("editMessageText")
+        for chat, note in zip(chats, notes, strict=True):
+            replies = await tg.wait_for(
+                lambda c=chat, n=note: transcript_of(tg, c["id"], n["message_id"])
+            )
+            assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
