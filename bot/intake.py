@@ -214,9 +214,9 @@ class Intake:
             self.status.expect(job_id)
         message_id: int | None = None
         try:
-            # The job goes to the workers before its status message: in a burst, Mistral need
-            # not wait behind Telegram's pacing. Its reply waits for the message (bot.status).
-            await jobs.mark_queued(self.db, job_id)
+            # The job (queued as it was accepted) goes to the workers before its status message:
+            # in a burst, Mistral need not wait behind Telegram's pacing. Its reply waits for
+            # the message (bot.status).
             self.runner.wake()
             log.info("%s queued job=%d declared_secs=%d", log_ctx, job_id, reserve)
             if not quiet:

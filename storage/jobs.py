@@ -137,7 +137,8 @@ async def accept(
         if not fitted:
             return Acceptance(Accepted.OVER_QUOTA, left_seconds=left)
         values = {f.name: getattr(job, f.name) for f in fields(NewJob)}
-        values.update(reserved_seconds=reserve, status="new", created_at=now(), updated_at=now())
+        # Queued at once: workers may take it while the handler sends its status message.
+        values.update(reserved_seconds=reserve, status="queued", created_at=now(), updated_at=now())
         if existing is not None:
             values.update(
                 id=int(existing[0]),
@@ -155,14 +156,6 @@ async def accept(
             job_id = cur.lastrowid
         assert job_id is not None
         return Acceptance(Accepted.CREATED, job_id=job_id)
-
-
-async def mark_queued(db: Database, job_id: int) -> None:
-    """The job is accepted and its reservation made: workers may take it."""
-    await db.execute(
-        "UPDATE jobs SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'new'",
-        (now(), job_id),
-    )
 
 
 async def set_status_message(db: Database, job_id: int, message_id: int | None) -> None:

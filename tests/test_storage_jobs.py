@@ -50,7 +50,7 @@ async def test_transcribe_retries_a_failed_job_that_was_not_charged(tmp_path: Pa
     finally:
         await db.close()
     assert again.outcome is Accepted.CREATED and again.job_id == job_id
-    assert job is not None and job.status == "new" and job.payer_id == 42
+    assert job is not None and job.status == "queued" and job.payer_id == 42
     assert usage_row(tmp_path / "v.sqlite3", 41) == (0, 0)
     assert usage_row(tmp_path / "v.sqlite3", 42) == (0, 10)
 
