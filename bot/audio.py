@@ -63,6 +63,8 @@ class AudioInfo:
     container: str
     sample_rate: int
     channels: int
+    sendable: bool = False
+    """Only audio, in a container and codec Mistral takes: sent as it is, no copy needed."""
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -184,6 +186,7 @@ def probe(path: Path) -> AudioInfo:
             container=container.format.name,
             sample_rate=sample_rate,
             channels=channels,
+            sendable=_sendable(container, stream),
         )
 
 
@@ -229,16 +232,19 @@ def _reencode(src: Path, dst: Path) -> None:
             raise AudioError("no audio decoded")
 
 
+def _sendable(container: av.container.InputContainer, stream: AudioStream) -> bool:
+    # Cover art, subtitles or data tracks are dead weight in an upload: only pure audio passes.
+    only_audio = all(s.type == "audio" for s in container.streams)
+    return only_audio and _codec_name(stream) in _ACCEPTED.get(container.format.name, frozenset())
+
+
 def extract_audio(src: Path, workdir: Path) -> Path:
     """A file holding only the audio track of src in a container Mistral accepts (maybe src)."""
     with _open(src) as container:
         stream = _audio_stream(container)
         codec = _codec_name(stream)
-        fmt = container.format.name
-        # Cover art, subtitles or data tracks are dead weight in an upload: only pure audio passes.
-        only_audio = all(s.type == "audio" for s in container.streams)
-    if only_audio and codec in _ACCEPTED.get(fmt, frozenset()):
-        return src
+        if _sendable(container, stream):
+            return src
     workdir.mkdir(parents=True, exist_ok=True)
     target = _COPY_TARGETS.get(codec)
     if target is not None:

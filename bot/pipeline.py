@@ -187,6 +187,7 @@ class Pipeline:
                     on_delete=lambda file_id: jobs.forget_upload(self.db, file_id),
                     on_progress=progress.update,
                     chat=job.chat_id,
+                    sendable=info.sendable,
                 )
             except audio.AudioError as exc:
                 raise JobFailed("unreadable", t(texts.UNREADABLE)) from exc

@@ -175,6 +175,7 @@ class Transcriber:
         on_delete: FileHook = _noop,
         on_progress: Progress = _no_progress,
         chat: Hashable = None,
+        sendable: bool = False,
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`.
         Mistral's slots are shared fairly between chats, then between notes of a chat."""
@@ -186,7 +187,10 @@ class Transcriber:
             on_delete=on_delete,
         )
         if duration <= self.chunk_seconds:
-            track = await asyncio.to_thread(audio.extract_audio, path, workdir)
+            # `sendable` (probe's finding) spares opening the file again to see it is.
+            track = (
+                path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
+            )
             return await send(track)
         return await self._chunked(path, workdir, duration, send, on_progress)
 

@@ -302,3 +302,18 @@ def test_probe_counts_the_packets_when_the_header_understates_the_length(tmp_pat
         assert container.duration is not None and container.duration / av.time_base < 6
     info = audio.probe(src)
     assert info.duration == pytest.approx(total, abs=0.1)
+
+
+@pytest.mark.parametrize(("fmt", "sendable"), [("ogg", True), ("mp3", True), ("wav", True)])
+def test_probe_says_whether_the_file_goes_to_mistral_as_it_is(
+    tmp_path: Path, fmt: str, sendable: bool
+) -> None:
+    src = write(tmp_path, f"note.{fmt}", media.encode(SAMPLES, fmt))
+    assert audio.probe(src).sendable is sendable
+    assert (audio.extract_audio(src, tmp_path / "w") == src) is sendable
+
+
+def test_probe_of_a_video_is_not_sendable_as_it_is(tmp_path: Path) -> None:
+    src = write(tmp_path, "clip.mp4", media.video(SAMPLES))
+    assert audio.probe(src).sendable is False
+    assert audio.extract_audio(src, tmp_path / "w") != src
