@@ -325,8 +325,9 @@ def quietest_point(samples: np.ndarray) -> int:
     n_frames = len(samples) // _FRAME
     if n_frames <= _QUIET_FRAMES:
         return len(samples) // 2
-    frames = samples[: n_frames * _FRAME].reshape(n_frames, _FRAME).astype(np.float64)
-    energy = np.mean(frames * frames, axis=1)
+    # A view and one pass (no float64 copy, no squared copy): the window may be 2 MB.
+    frames = samples[: n_frames * _FRAME].reshape(n_frames, _FRAME)
+    energy = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / _FRAME
     smoothed = np.convolve(energy, np.ones(_QUIET_FRAMES) / _QUIET_FRAMES, mode="valid")
     floor = float(smoothed.min())
     quiet = smoothed <= floor * 1.5 + 1e-12
@@ -413,7 +414,8 @@ def split_at_silences(
     chunks: list[Chunk] = []
     start = 0  # sample where the current chunk starts
     writer: _ChunkWriter | None = None
-    held: list[np.ndarray] = []  # samples past `direct` in the current chunk
+    # The samples past `direct` in the current chunk, in one buffer allocated once.
+    held = np.empty(window, dtype=np.float32)
     held_len = 0
 
     def open_chunk() -> _ChunkWriter:
@@ -427,7 +429,7 @@ def split_at_silences(
             on_chunk(chunk)
 
     def feed(block: np.ndarray) -> None:
-        nonlocal writer, start, held, held_len
+        nonlocal writer, start, held_len
         while len(block):
             if writer is None:
                 writer = open_chunk()
@@ -437,29 +439,29 @@ def split_at_silences(
                 block = block[room:]
                 continue
             take = min(len(block), window - held_len)
-            held.append(block[:take])
+            held[held_len : held_len + take] = block[:take]
             held_len += take
             block = block[take:]
             if held_len < window:
                 continue
-            tail = np.concatenate(held)
-            cut = quietest_point(tail)
-            writer.write(tail[:cut])
+            cut = quietest_point(held)
+            writer.write(held[:cut])
             finish(writer)
             start += writer.samples
-            writer, held, held_len = None, [], 0
             # The rest of the window opens the next chunk (it is shorter than `direct`).
-            block = np.concatenate([tail[cut:], block])
+            writer = open_chunk()
+            writer.write(held[cut:])
+            held_len = 0
 
     try:
         for block in _rebuffer(decode_mono(src, _CHUNK_RATE), _CHUNK_RATE):
             if cancelled is not None and cancelled.is_set():
                 raise AudioError("cancelled")
             feed(block)
-        if held:
+        if held_len:
             if writer is None:
                 writer = open_chunk()
-            writer.write(np.concatenate(held))
+            writer.write(held[:held_len])
         if writer is not None and writer.samples:
             finish(writer)
             writer = None
