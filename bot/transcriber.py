@@ -41,7 +41,7 @@ def _no_progress(done: int, total: int) -> None:
     return None
 
 
-MIN_CHUNK_SECONDS = 180.0
+MIN_CHUNK_SECONDS = 300.0
 
 
 class Stopping(Exception):

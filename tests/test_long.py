@@ -88,9 +88,9 @@ async def test_25_minutes_are_cut_at_silences_and_come_back_whole_and_in_order(
     ("duration", "slots", "length"),
     [
         (1500, 2, 600),  # 780 s each would be over CHUNK_SECONDS
-        (1500, 8, 217.5),  # one chunk per slot, with room for an early cut
-        (3600, 16, 255),
-        (700, 16, 180),  # never shorter than MIN_CHUNK_SECONDS
+        (3600, 8, 480),  # one chunk per slot, with room for an early cut
+        (7200, 16, 480),
+        (1500, 8, 300),  # never shorter than MIN_CHUNK_SECONDS
     ],
 )
 def test_long_audio_is_spread_over_the_slots(duration: float, slots: int, length: float) -> None:
