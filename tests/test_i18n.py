@@ -26,7 +26,7 @@ async def test_russian_user_gets_russian_and_portuguese_user_english(
     data, _, total = media.voice_note(2)
     seen: dict[str, dict[str, str]] = {}
     async with run_bot():
-        for code in ("ru", "pt-br"):
+        for code in ("ru", "pt", "pt-br"):
             user = tg.user(2100 + len(seen), "Ana", language_code=code)
             chat = tg.private_chat(user)
             note = tg.send_voice(chat, user, data, duration=round(total))
@@ -72,7 +72,7 @@ async def test_russian_user_gets_russian_and_portuguese_user_english(
     }
     assert seen["ru"]["unreadable"].startswith("Не удалось прочитать звук")
     assert "<b>В группах</b>" in seen["ru"]["help"]
-    assert seen["pt-br"] == {
+    assert seen["pt"] == seen["pt-br"] == {
         "status": "🎧 Transcribing…",
         "unreadable": texts.UNREADABLE,
         "not_audio": texts.NOT_AUDIO,
