@@ -27,6 +27,24 @@ def transcript_of(tg: FakeTelegram, chat_id: int, message_id: int) -> list[BotMe
     return None
 
 
+def transcript_parts(tg: FakeTelegram, chat_id: int, message_id: int) -> list[BotMessage] | None:
+    """The messages of a note's transcript so far: the status message edited into the first
+    part, then the continuations, which reply to it."""
+    replies = transcript_of(tg, chat_id, message_id)
+    if replies is None:
+        return None
+    return [replies[0], *tg.replies_to(chat_id, replies[0].message_id)]
+
+
+def transcript_lines(
+    tg: FakeTelegram, chat_id: int, message_id: int, *, at_least: int
+) -> list[str] | None:
+    """Every line of a note's transcript, once at least `at_least` of them have arrived."""
+    parts = transcript_parts(tg, chat_id, message_id) or []
+    lines = [line for part in parts for line in (part.text or "").splitlines()]
+    return lines if parts and len(lines) >= at_least else None
+
+
 def answer_to(tg: FakeTelegram, chat_id: int, message_id: int) -> BotMessage | None:
     """The bot's first message after a user's message (private answers need not quote)."""
     later = [m for m in tg.bot_messages(chat_id) if m.message_id > message_id]

@@ -72,13 +72,17 @@ async def test_russian_user_gets_russian_and_portuguese_user_english(
     }
     assert seen["ru"]["unreadable"].startswith("Не удалось прочитать звук")
     assert "<b>В группах</b>" in seen["ru"]["help"]
-    assert seen["pt"] == seen["pt-br"] == {
-        "status": "🎧 Transcribing…",
-        "unreadable": texts.UNREADABLE,
-        "not_audio": texts.NOT_AUDIO,
-        "help": texts.HELP,
-        "buttons": "🎬 Subtitles (.srt) 📄 Text (.txt)",
-    }
+    assert (
+        seen["pt"]
+        == seen["pt-br"]
+        == {
+            "status": "🎧 Transcribing…",
+            "unreadable": texts.UNREADABLE,
+            "not_audio": texts.NOT_AUDIO,
+            "help": texts.HELP,
+            "buttons": "🎬 Subtitles (.srt) 📄 Text (.txt)",
+        }
+    )
     # The command menu is registered in each language; other languages get the English one.
     assert set(tg.commands) == {
         '{"type": "default"}|',

@@ -19,7 +19,13 @@ from tests import media
 from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral, TranscriptionCall
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import answer_to, expected_lines, job_statuses, transcript_of, usage_row
+from tests.helpers import (
+    answer_to,
+    expected_lines,
+    job_statuses,
+    transcript_lines,
+    usage_row,
+)
 
 EN = texts.of("en")
 
@@ -33,17 +39,6 @@ LONG_SCRIPT = {"word_seconds": 1.0, "pause_seconds": 4.0, "lead": 0.2}
 def long_note() -> tuple[bytes, list[media.Word], float]:
     words, total = media.script(LONG_WORDS, **LONG_SCRIPT)
     return media.encode(media.speech(words, total, 16000), "ogg", 16000), words, total
-
-
-def lines_of(tg: FakeTelegram, chat_id: int, message_id: int) -> list[str] | None:
-    """Every transcript line of the bot's replies to a note, once the transcript is there."""
-    replies = transcript_of(tg, chat_id, message_id)
-    if replies is None:
-        return None
-    first = replies[0]
-    # Continuations reply to the first part rather than to the note.
-    parts = [first, *tg.replies_to(chat_id, first.message_id)]
-    return [line for part in parts for line in (part.text or "").splitlines()]
 
 
 def status_edits(tg: FakeTelegram, status_id: int) -> list[str]:
@@ -65,7 +60,10 @@ async def test_25_minutes_are_cut_at_silences_and_come_back_whole_and_in_order(
     settings = {"CHUNK_SECONDS": 600, "DEFAULT_QUOTA_SECONDS": 3600}
     async with run_bot(MAX_CONCURRENT_TRANSCRIPTIONS=2, **settings):
         note = tg.send_voice(chat, alice, data, duration=round(total))
-        lines = await tg.wait_for(lambda: lines_of(tg, chat["id"], note["message_id"]), timeout=120)
+        lines = await tg.wait_for(
+            lambda: transcript_lines(tg, chat["id"], note["message_id"], at_least=len(words)),
+            timeout=120,
+        )
     # Every word once, in order, at its own time: no cut fell inside a word.
     assert lines == expected_lines(words, mistral.vocabulary)
     calls = [c for c in mistral.transcriptions if c.status == 200]
@@ -230,7 +228,9 @@ async def test_a_three_minute_video_sends_only_its_audio_untouched(
     chat = tg.private_chat(carol)
     async with run_bot():
         message = tg.send_video(chat, carol, clip, duration=180)
-        lines = await tg.wait_for(lambda: lines_of(tg, chat["id"], message["message_id"]))
+        lines = await tg.wait_for(
+            lambda: transcript_lines(tg, chat["id"], message["message_id"], at_least=len(words))
+        )
     assert lines == expected_lines(words, mistral.vocabulary)
     (sent,) = mistral.uploads.values()
     assert streams(clip) == (codec, 1)
@@ -260,7 +260,8 @@ async def test_local_mode_transcribes_a_50_mb_file(
             chat, dave, data, duration=round(total), file_name="talk.wav", mime_type="audio/wav"
         )
         lines = await tg.wait_for(
-            lambda: lines_of(tg, chat["id"], message["message_id"]), timeout=60
+            lambda: transcript_lines(tg, chat["id"], message["message_id"], at_least=len(words)),
+            timeout=60,
         )
     assert lines == expected_lines(words, mistral.vocabulary)
     # Read in place from the server's disk: nothing went over the file download route.
@@ -354,7 +355,9 @@ async def test_progress_edits_are_throttled(
     chat = tg.private_chat(alice)
     async with run_bot(replace(FAST, progress_every=every), CHUNK_SECONDS=30):
         note = tg.send_voice(chat, alice, data, duration=round(total))
-        lines = await tg.wait_for(lambda: lines_of(tg, chat["id"], note["message_id"]))
+        lines = await tg.wait_for(
+            lambda: transcript_lines(tg, chat["id"], note["message_id"], at_least=len(words))
+        )
     assert lines == expected_lines(words, mistral.vocabulary)
     assert len(mistral.transcriptions) >= 3
     status = tg.replies_to(chat["id"], note["message_id"])[0]

@@ -8,7 +8,13 @@ from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import answer_to, expected_lines, transcript_of
+from tests.helpers import (
+    answer_to,
+    expected_lines,
+    transcript_lines,
+    transcript_of,
+    transcript_parts,
+)
 
 
 async def test_voice_note_gets_timestamped_transcript(
@@ -106,20 +112,11 @@ async def test_long_transcript_with_markup_arrives_whole(
     assert sum(len(line) + 1 for line in expected) > 10_000
     async with run_bot():
         note = tg.send_voice(chat, dave, data, duration=round(total))
-        first = (await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"])))[0]
-        parts = await tg.wait_for(
-            lambda: (
-                [first, *tg.replies_to(chat["id"], first.message_id)]
-                if sum(
-                    len((m.text or "").splitlines())
-                    for m in [first, *tg.replies_to(chat["id"], first.message_id)]
-                )
-                >= len(expected)
-                else None
-            )
+        lines = await tg.wait_for(
+            lambda: transcript_lines(tg, chat["id"], note["message_id"], at_least=len(expected))
         )
+        parts = transcript_parts(tg, chat["id"], note["message_id"]) or []
     assert len(parts) == 3
-    lines = [line for part in parts for line in (part.text or "").splitlines()]
     assert lines == [line.strip() for line in expected]
     # Each part ended at a line boundary: no segment was cut across two messages.
     assert all(len(p.text or "") <= 4096 for p in parts)
