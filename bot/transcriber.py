@@ -234,25 +234,25 @@ class Transcriber:
 
         # A cut falls at most one search window before each limit: the count is known early.
         expected = math.ceil(duration / (length - audio.search_window(length)))
-        state = {"done": 0, "cut": 0, "complete": False}
+        tasks: list[asyncio.Task[tuple[audio.Chunk, Transcript]]] = []
+        complete = False  # every chunk is cut: len(tasks) is the total
+        done = 0
 
         async def one(chunk: audio.Chunk) -> tuple[audio.Chunk, Transcript]:
+            nonlocal done
             result = await send(chunk.path)
-            state["done"] += 1
-            total = state["cut"] if state["complete"] else max(expected, state["cut"])
-            on_progress(state["done"], total)
+            done += 1
+            on_progress(done, len(tasks) if complete else max(expected, len(tasks)))
             return chunk, result
 
         splitter = asyncio.ensure_future(asyncio.to_thread(cut))
-        tasks: list[asyncio.Task[tuple[audio.Chunk, Transcript]]] = []
         try:
             async with asyncio.TaskGroup() as group:
                 while (item := await found.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
-                    state["cut"] += 1
                     tasks.append(group.create_task(one(item)))
-                state["complete"] = True
+                complete = True
         except BaseExceptionGroup as failures:
             raise _first(failures) from None
         finally:
