@@ -10,7 +10,7 @@ from bot.app import Tuning
 from tests import media
 from tests.conftest import ADMIN_ID, FAST, RunBot
 from tests.fakes.mistral import FakeMistral
-from tests.fakes.telegram import BotMessage, FakeTelegram
+from tests.fakes.telegram import ADMIN_RIGHTS, BotMessage, FakeTelegram
 from tests.helpers import answer_to, expected_lines, job_statuses, usage_row
 
 GROUP = -100500
@@ -181,18 +181,7 @@ async def test_added_to_a_group_it_explains_itself_once(tg: FakeTelegram, run_bo
                 "new_chat_member": {
                     "status": "administrator",
                     "user": tg.bot_user,
-                    "can_be_edited": False,
-                    "is_anonymous": False,
-                    "can_manage_chat": True,
-                    "can_delete_messages": True,
-                    "can_manage_video_chats": True,
-                    "can_restrict_members": True,
-                    "can_promote_members": False,
-                    "can_change_info": True,
-                    "can_invite_users": True,
-                    "can_post_stories": False,
-                    "can_edit_stories": False,
-                    "can_delete_stories": False,
+                    **ADMIN_RIGHTS,
                 },
             }
         )
