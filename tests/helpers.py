@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot import texts
@@ -107,3 +111,19 @@ def database_bytes(db_path: Path) -> bytes:
         db_path.with_name(db_path.name + "-shm"),
     ]
     return b"".join(p.read_bytes() for p in parts if p.exists())
+
+
+@asynccontextmanager
+async def bot_process(
+    env: dict[str, str], cwd: Path, *, stderr: int = asyncio.subprocess.DEVNULL
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot` started as an operator would; killed on the way out if still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=cwd, stderr=stderr
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,16 @@ from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import answer_to, bot_env, expected_lines, job_statuses, transcript_of, usage_row
+from tests.helpers import (
+    answer_to,
+    bot_env,
+    bot_process,
+    expected_lines,
+    job_statuses,
+    transcript_of,
+    usage_row,
+)
 from tests.test_health import health
-
-
-async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=cwd, stderr=asyncio.subprocess.DEVNULL
-    )
 
 
 async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_once(
@@ -38,31 +39,22 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
     xena = tg.user(1400, "Xena")
     chat = tg.private_chat(xena)
     mistral.hang_next(30)
-    first = await start_bot(env, tmp_path)
-    try:
+    async with bot_process(env, tmp_path) as first:
         note = tg.send_voice(chat, xena, data, duration=round(total))
         # Held by the fake (not merely arriving): the hang is spent on this run, not the next.
         await mistral.wait_for(lambda: mistral.hanging == 1)
         first.send_signal(signal.SIGKILL)
         await first.wait()
-    finally:
-        if first.returncode is None:
-            first.kill()
     leftover = set(mistral.live_files)
     assert len(leftover) == 1  # uploaded, never deleted: the crash left it behind
     workdir = db_path.parent / "work"
     assert [p.name.startswith("job") for p in workdir.iterdir()] == [True]  # and the audio
 
-    second = await start_bot(env, tmp_path)
-    try:
+    async with bot_process(env, tmp_path) as second:
         replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
         await mistral.wait_for(lambda: not mistral.live_files)
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), timeout=20)
-    finally:
-        if second.returncode is None:
-            second.kill()
-            await second.wait()
     assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
     assert leftover <= set(mistral.deleted)
     assert list(workdir.iterdir()) == []  # swept at start; the new job cleaned up after itself
@@ -100,10 +92,7 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
     users = [tg.user(1700 + n, f"S{n}") for n in range(7)]
     chats = [tg.private_chat(u) for u in users]
     mistral.hang_next(120, times=2)
-    first = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
-    )
-    try:
+    async with bot_process(env, tmp_path, stderr=asyncio.subprocess.PIPE) as first:
         notes = [
             tg.send_voice(c, u, data, duration=round(total))
             for c, u in zip(chats, users, strict=True)
@@ -119,10 +108,6 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
         await log_line(first, "waiting up to")  # stopped taking work, waiting for the two
         mistral.release_hangs()
         await asyncio.wait_for(first.communicate(), timeout=grace)
-    finally:
-        if first.returncode is None:
-            first.kill()
-            await first.wait()
     assert first.returncode == 0
     finished = [
         n for c, n in zip(chats, notes, strict=True) if transcript_of(tg, c["id"], n["message_id"])
@@ -131,8 +116,7 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
     assert len(mistral.transcriptions) == 2
     assert sorted(job_statuses(db_path)) == ["done"] * 2 + ["queued"] * 5
 
-    second = await start_bot(env, tmp_path)
-    try:
+    async with bot_process(env, tmp_path) as second:
         for chat, note in zip(chats, notes, strict=True):
             replies = await tg.wait_for(
                 lambda c=chat, n=note: transcript_of(tg, c["id"], n["message_id"])
@@ -141,10 +125,6 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
             assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), timeout=grace)
-    finally:
-        if second.returncode is None:
-            second.kill()
-            await second.wait()
     assert second.returncode == 0
     assert job_statuses(db_path) == ["done"] * 7
     assert len(mistral.transcriptions) == 7
@@ -162,18 +142,13 @@ async def test_sigterm_ends_within_the_grace_even_when_mistral_answers_nothing(
     vic = tg.user(1750, "Vic")
     chat = tg.private_chat(vic)
     mistral.hang_next(600)
-    process = await start_bot(env, tmp_path)
-    try:
+    async with bot_process(env, tmp_path) as process:
         tg.send_voice(chat, vic, data, duration=round(total))
         await mistral.wait_for(lambda: mistral.hanging == 1)  # uploaded, being transcribed
         mistral.stop_answering()  # and from now on nothing is answered, deletes included
         process.send_signal(signal.SIGTERM)
         # The grace, plus the short try to delete the upload, plus stopping the process.
         await asyncio.wait_for(process.wait(), timeout=grace + 10)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0
     # The note waits for the next start, with no attempt counted, and so does its upload's
     # deletion: the id is recorded, the file still at Mistral.
@@ -192,18 +167,13 @@ async def test_sigint_stops_like_sigterm_and_keeps_the_queue(
     users = [tg.user(1780 + n, f"I{n}") for n in range(2)]
     chats = [tg.private_chat(u) for u in users]
     mistral.hang_next(600)
-    process = await start_bot(env, tmp_path)
-    try:
+    async with bot_process(env, tmp_path) as process:
         for chat, user in zip(chats, users, strict=True):
             tg.send_voice(chat, user, data, duration=round(total))
         await mistral.wait_for(lambda: mistral.hanging == 1)  # one running, one queued
         await tg.wait_for(lambda: all(tg.bot_messages(c["id"]) for c in chats))
         process.send_signal(signal.SIGINT)  # Ctrl-C in a terminal
         await asyncio.wait_for(process.wait(), timeout=20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0
     assert job_rows(db_path) == [("queued", 0), ("queued", 0)]
     assert not mistral.live_files  # the cut-short job's upload was deleted on the way out

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 from tests import media
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import bot_env, expected_lines, transcript_of
+from tests.helpers import bot_env, bot_process, expected_lines, transcript_of
 
 
 async def test_python_m_bot_transcribes_and_stops_cleanly_on_sigterm(
@@ -21,19 +20,12 @@ async def test_python_m_bot_transcribes_and_stops_cleanly_on_sigterm(
     data, words, total = media.voice_note(3)
     uma = tg.user(1300, "Uma")
     chat = tg.private_chat(uma)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
-    )
-    try:
+    async with bot_process(env, tmp_path, stderr=asyncio.subprocess.PIPE) as process:
         note = tg.send_voice(chat, uma, data, duration=round(total))
         replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
         assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), timeout=20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0
     log = err.decode()
     assert "voxgram started" in log

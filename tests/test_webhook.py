@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import httpx
 from tests import media
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import bot_env, expected_lines, transcript_of
+from tests.helpers import bot_env, bot_process, expected_lines, transcript_of
 
 SECRET = "webhook-Secret_0123456789"
 PUBLIC_URL = "https://voxgram.example.org/telegram/hook"
@@ -71,10 +70,7 @@ async def test_webhook_takes_updates_with_the_secret_and_refuses_others(
         return {"update_id": update_id, "message": tg.new_message(chat, vera, voice=voice)}
 
     forged, wrong, real = voice_update(900), voice_update(901), voice_update(902)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
-    )
-    try:
+    async with bot_process(env, tmp_path, stderr=asyncio.subprocess.PIPE) as process:
         (registered,) = await tg.wait_for(lambda: tg.calls("setWebhook"))
         assert registered.params["url"] == PUBLIC_URL
         assert registered.params["secret_token"] == SECRET
@@ -88,10 +84,6 @@ async def test_webhook_takes_updates_with_the_secret_and_refuses_others(
         replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note_id))
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), timeout=20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert (no_secret.status_code, bad_secret.status_code) == (403, 403)
     assert accepted.status_code == 200
     assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
