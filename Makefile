@@ -24,12 +24,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The bot's words: re-extract the message ids from the code into the template and merge them
-# into every catalog (bot/locales/<lang>/LC_MESSAGES/messages.po), then translate what is new.
+# into every catalog (bot/i18n/locales/<lang>/LC_MESSAGES/messages.po), then translate what is new.
 # The .po files are read at run time (bot/i18n.py): there is nothing to compile.
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -w 100 \
-		--project=voxgram --copyright-holder=Voxgram -o bot/locales/messages.pot .
-	$(BIN)/pybabel update -D messages -i bot/locales/messages.pot -d bot/locales -w 100 \
+		--project=voxgram --copyright-holder=Voxgram -o bot/i18n/locales/messages.pot .
+	$(BIN)/pybabel update -D messages -i bot/i18n/locales/messages.pot -d bot/i18n/locales -w 100 \
 		--ignore-pot-creation-date
 
 bench: $(STAMP)

@@ -8,11 +8,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot import audio, health, render
+from bot import health
 from bot.logs import configure_logging
-from bot.mistral import MistralClient, MistralError
 from bot.settings import CliSettings, HealthSettings, Settings, SettingsError, load_settings
-from bot.transcriber import Transcriber
+from bot.telegram import render
+from bot.transcription import audio
+from bot.transcription.mistral import MistralClient, MistralError
+from bot.transcription.transcriber import Transcriber
 
 
 def _settings(cls: type[Settings]) -> Settings:

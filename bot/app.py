@@ -33,17 +33,19 @@ from telegram.ext import (
     filters,
 )
 
-from bot import i18n, retained, texts
+from bot import i18n
+from bot.domain.quota import period_key
 from bot.health import POLL_TIMEOUT, Heartbeat, PollRequest
-from bot.intake import Intake
-from bot.jobs import JobRunner
-from bot.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
-from bot.pipeline import Pipeline
-from bot.quota import period_key
+from bot.i18n import texts
+from bot.jobs.intake import Intake
+from bot.jobs.processor import Pipeline
+from bot.jobs.runner import JobRunner
 from bot.settings import Settings
-from bot.status import StatusBoard
-from bot.telegram_files import TelegramFiles
-from bot.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
+from bot.telegram import retained
+from bot.telegram.files import TelegramFiles
+from bot.telegram.status import StatusBoard
+from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
+from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
 from handlers import privacy
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, LanguageCommand, UsageCommand

@@ -9,16 +9,12 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.domain.quota import QuotaPeriod
+
 
 class UploadMode(StrEnum):
     FILES = "files"
     DIRECT = "direct"
-
-
-class QuotaPeriod(StrEnum):
-    DAY = "day"
-    MONTH = "month"
-    TOTAL = "total"
 
 
 class Settings(BaseSettings):

@@ -7,8 +7,8 @@ import logging
 from telegram import Message, MessageOriginUser, Update
 from telegram.ext import ContextTypes
 
-from bot import texts
-from bot.quota import period_key
+from bot.domain.quota import period_key
+from bot.i18n import texts
 from bot.settings import Settings
 from storage import usage
 from storage.db import Database

@@ -8,9 +8,9 @@ from telegram import Update
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
-from bot import texts
-from bot.languages import AUTO, LANGUAGES
-from bot.quota import period_key, resets_at
+from bot.domain.languages import AUTO, LANGUAGES
+from bot.domain.quota import period_key, resets_at
+from bot.i18n import texts
 from bot.settings import Settings
 from handlers.groups import may_configure
 from storage import prefs, usage

@@ -9,7 +9,8 @@ from telegram import InputFile, Message, ReplyParameters, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import retained, texts
+from bot.i18n import texts
+from bot.telegram import retained
 from storage import transcripts
 from storage.db import Database
 

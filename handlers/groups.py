@@ -9,8 +9,8 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import texts
-from bot.intake import Intake, note_of
+from bot.i18n import texts
+from bot.jobs.intake import Intake, note_of
 from bot.settings import Settings
 from storage import prefs
 from storage.db import Database

@@ -8,8 +8,8 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from bot import texts
-from bot.intake import Intake, note_of
+from bot.i18n import texts
+from bot.jobs.intake import Intake, note_of
 from storage import prefs
 from storage.db import Database
 

@@ -8,8 +8,8 @@ import re
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot import texts
-from bot.quota import period_key, resets_at
+from bot.domain.quota import period_key, resets_at
+from bot.i18n import texts
 from bot.settings import Settings
 from storage.db import Database
 from storage.forget import forget_user

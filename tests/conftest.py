@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bot.app import Tuning, Voxgram
-from bot.mistral import RetryPolicy
 from bot.settings import Settings
+from bot.transcription.mistral import RetryPolicy
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
 

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot import texts
-from bot.render import format_timestamp
+from bot.i18n import texts
+from bot.telegram.render import format_timestamp
 from tests import media
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import BotMessage, FakeTelegram

@@ -1,4 +1,4 @@
-"""bot.audio on real files made by tests.media: durations, refusals, audio tracks, decoding."""
+"""bot.transcription.audio on real files made by tests.media: durations, refusals, tracks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from bot import audio
+from bot.transcription import audio
 from tests import media
 
 WORDS, TOTAL = media.script(4)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import texts
-from bot.mistral import MistralClient
+from bot.i18n import texts
+from bot.transcription.mistral import MistralClient
 from storage import jobs as storage_jobs
 from storage.db import Database
 from storage.jobs import Job
@@ -208,8 +208,8 @@ class HeldClaim:
                 if release_at in record.getMessage():
                     released.set()
 
-        caplog.set_level(logging.INFO, logger="bot.jobs")
-        logger = logging.getLogger("bot.jobs")
+        caplog.set_level(logging.INFO, logger="bot.jobs.runner")
+        logger = logging.getLogger("bot.jobs.runner")
         monkeypatch.setattr(logger, "handlers", [*logger.handlers, Release()])
 
 

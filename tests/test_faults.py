@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot import texts
 from bot.app import Tuning
+from bot.i18n import texts
 from tests import media
 from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral

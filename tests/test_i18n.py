@@ -8,7 +8,8 @@ from pathlib import Path
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot import i18n, texts
+from bot import i18n
+from bot.i18n import texts
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import texts
-from bot.languages import LANGUAGES
+from bot.domain.languages import LANGUAGES
+from bot.i18n import texts
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral

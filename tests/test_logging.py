@@ -61,7 +61,7 @@ async def test_logs_hold_no_secret_and_no_transcript(
         await tg.wait_for(lambda: answer_to(tg, admin_chat["id"], cmd["message_id"]))
     text = captured_log.getvalue()
     # The run did log, libraries included: the check below is not vacuous.
-    assert "bot.pipeline" in text
+    assert "bot.jobs.processor" in text
     assert "HTTP Request" in text
     assert tg.token not in text
     assert tg.token.split(":", 1)[1] not in text

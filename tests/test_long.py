@@ -11,10 +11,10 @@ from pathlib import Path
 import av
 import pytest
 
-from bot import texts
-from bot.mistral import MistralClient
+from bot.i18n import texts
 from bot.settings import UploadMode
-from bot.transcriber import FairSlots, Owner, Transcriber
+from bot.transcription.mistral import MistralClient
+from bot.transcription.transcriber import FairSlots, Owner, Transcriber
 from tests import media
 from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral, TranscriptionCall

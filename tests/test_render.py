@@ -12,7 +12,8 @@ import pytest
 import srt
 from telegram.constants import MessageLimit
 
-from bot.render import (
+from bot.domain.transcript import Segment, Transcript
+from bot.telegram.render import (
     format_timestamp,
     is_blank,
     render_messages,
@@ -22,7 +23,6 @@ from bot.render import (
     utf16_len,
     visible_text,
 )
-from bot.transcript import Segment, Transcript
 
 LIMIT = MessageLimit.MAX_TEXT_LENGTH
 STAMP = re.compile(r"^(\d+:)?\d{1,2}:\d{2} ")

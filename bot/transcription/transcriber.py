@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import replace
 from pathlib import Path
 
-from bot import audio
-from bot.mistral import MistralClient
+from bot.domain.transcript import Segment, Transcript
 from bot.settings import UploadMode
-from bot.transcript import Segment, Transcript
+from bot.transcription import audio
+from bot.transcription.mistral import MistralClient
 
 log = logging.getLogger(__name__)
 

@@ -18,20 +18,22 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParamet
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import audio, render, retained, texts
-from bot.mistral import (
+from bot.domain.quota import resets_at
+from bot.domain.transcript import Transcript
+from bot.i18n import texts
+from bot.settings import Settings
+from bot.telegram import render, retained
+from bot.telegram.files import DownloadError, TelegramFiles
+from bot.telegram.status import StatusBoard
+from bot.transcription import audio
+from bot.transcription.mistral import (
     MistralAuthError,
     MistralBadResponse,
     MistralError,
     MistralRejected,
     MistralUnavailable,
 )
-from bot.quota import resets_at
-from bot.settings import Settings
-from bot.status import StatusBoard
-from bot.telegram_files import DownloadError, TelegramFiles
-from bot.transcriber import Stopping, Transcriber
-from bot.transcript import Transcript
+from bot.transcription.transcriber import Stopping, Transcriber
 from storage import jobs, transcripts
 from storage.db import Database
 from storage.jobs import Job

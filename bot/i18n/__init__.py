@@ -1,9 +1,9 @@
 """The bot's languages: one gettext catalog per language, read with Babel.
 
-Catalogs are the `.po` files in bot/locales/<lang>/LC_MESSAGES/messages.po, compiled in memory
+Catalogs are the `.po` files in bot/i18n/locales/<lang>/LC_MESSAGES/messages.po, compiled in memory
 when first used (Babel's write_mo), so a fresh clone, `pip install .` and the Docker image need
 no build step and no compiled files are committed. `make messages` re-extracts the message ids
-from the code into bot/locales/messages.pot and merges them into every catalog.
+from the code into bot/i18n/locales/messages.pot and merges them into every catalog.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every word the bot says to users: one gettext catalog (bot/locales), in the user's language.
+"""Every word the bot says to users: one gettext catalog (bot/i18n/locales), in the user's language.
 
 Module constants are message ids, marked with `N_` so `pybabel extract` finds them;
 `texts.of(language_code)` gives a `Texts` that translates them (`t(texts.STATUS)`) and builds the
@@ -11,8 +11,8 @@ from datetime import datetime
 from functools import cache
 
 from bot import i18n
+from bot.domain.languages import LANGUAGES
 from bot.i18n import N_
-from bot.languages import LANGUAGES
 
 STATUS = N_("🎧 Transcribing…")
 NO_SPEECH = N_("🔇 No speech detected.")

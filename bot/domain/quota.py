@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
-from bot.settings import QuotaPeriod
+
+class QuotaPeriod(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+    TOTAL = "total"
 
 
 def period_key(period: QuotaPeriod, at: datetime | None = None) -> str:

@@ -24,7 +24,7 @@ from tenacity import (
     wait_random,
 )
 
-from bot.transcript import Segment, Transcript
+from bot.domain.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import render, texts
-from bot.transcript import Segment, Transcript
+from bot.domain.transcript import Segment, Transcript
+from bot.i18n import texts
+from bot.telegram import render
 
 # Callback data of the buttons: "srt:<transcript id>" or "txt:<transcript id>" (64 bytes max).
 CALLBACK_PATTERN = re.compile(r"^(srt|txt):(\d{1,18})$")

@@ -21,11 +21,11 @@ from telegram import (
 from telegram.constants import ChatType, FileSizeLimit
 from telegram.error import TelegramError
 
-from bot import texts
-from bot.jobs import JobRunner
-from bot.quota import period_key, resets_at
+from bot.domain.quota import period_key, resets_at
+from bot.i18n import texts
+from bot.jobs.runner import JobRunner
 from bot.settings import Settings
-from bot.status import StatusBoard
+from bot.telegram.status import StatusBoard
 from storage import jobs, prefs, usage
 from storage.db import Database
 from storage.jobs import Accepted, NewJob

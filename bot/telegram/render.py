@@ -10,7 +10,7 @@ from datetime import timedelta
 import srt
 from telegram.constants import MessageLimit
 
-from bot.transcript import Transcript
+from bot.domain.transcript import Transcript
 
 # Code points that attach to the one before them (combining marks, variation selectors, emoji
 # skin tones, tag sequences, ZWJ): a hard split right before one would break the visible glyph.
