@@ -15,12 +15,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
-
-from telegram.request import HTTPXRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +42,6 @@ class Heartbeat:
         except OSError as exc:
             # Never let the heartbeat break a poll: the stale file will tell the check.
             log.warning("heartbeat not written: %s", exc.strerror)
-
-
-class PollRequest(HTTPXRequest):
-    """The HTTP client of getUpdates alone: every successful poll is a heartbeat."""
-
-    def __init__(self, on_success: Callable[[], None]) -> None:
-        super().__init__(connection_pool_size=1)  # what PTB gives getUpdates by default
-        self._on_success = on_success
-
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        code, payload = await super().do_request(*args, **kwargs)
-        if code == 200:
-            self._on_success()
-        return code, payload
 
 
 def check(database: Path, max_age: float = MAX_AGE) -> tuple[bool, str]:

@@ -1,0 +1,95 @@
+"""Telegram handlers, one module per feature, and the order updates meet them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.jobs.quotas import Quotas
+from bot.settings import Settings
+from bot.telegram.keyboards import CALLBACK_PATTERN as TRANSCRIPT_BUTTON
+from bot.telegram.notes import NoteDesk
+from handlers import errors, privacy
+from handlers.admin import AdminCommands
+from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
+from handlers.files import TranscriptFiles
+from handlers.groups import (
+    AutoTranscribeCommand,
+    MembershipHandler,
+    MigrationHandler,
+    TranscribeCommand,
+)
+from handlers.media import MediaHandler
+from storage.db import Database
+
+# Only new messages: an edited command or caption must not run or transcribe again.
+NEW = filters.UpdateType.MESSAGE
+MEDIA = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO | filters.Document.ALL
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the handlers are given: settings and services, nothing of the Application."""
+
+    settings: Settings
+    db: Database
+    quotas: Quotas
+    desk: NoteDesk
+    clock: Callable[[], float]
+    """Wall-clock seconds for transcript retention."""
+    beat: Callable[[], None]
+    """Called for every update: Telegram reaches us (health)."""
+
+
+def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
+    """Every handler, in the order Telegram updates should meet them."""
+    settings, db = deps.settings, deps.db
+
+    async def beat(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        deps.beat()
+
+    # Every update Telegram delivers (polled or by webhook) is a sign of life for health.
+    app.add_handler(TypeHandler(Update, beat), group=-1)
+    # Help, usage and the recognition language for everyone.
+    app.add_handler(CommandHandler(["start", "help"], HelpCommand(settings), filters=NEW))
+    app.add_handler(CommandHandler("usage", UsageCommand(settings, deps.quotas), filters=NEW))
+    app.add_handler(CommandHandler("language", LanguageCommand(settings, db), filters=NEW))
+    # Privacy: /forgetme asks, its button deletes.
+    forget = privacy.ForgetMe(settings, db)
+    app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))
+    app.add_handler(CallbackQueryHandler(forget.confirm, pattern=privacy.CALLBACK_PATTERN))
+    # Bot admins' commands: each refuses non-admins itself, with a reply.
+    admin = AdminCommands(settings, db)
+    app.add_handler(CommandHandler("setquota", admin.setquota, filters=NEW))
+    app.add_handler(CommandHandler("resetusage", admin.resetusage, filters=NEW))
+    app.add_handler(CommandHandler("block", admin.block, filters=NEW))
+    app.add_handler(CommandHandler("unblock", admin.unblock, filters=NEW))
+    app.add_handler(CommandHandler("stats", admin.stats, filters=NEW))
+    # Groups: on-demand transcription, the auto-mode switch, onboarding, migration.
+    app.add_handler(CommandHandler("transcribe", TranscribeCommand(deps.desk), filters=NEW))
+    app.add_handler(
+        CommandHandler("autotranscribe", AutoTranscribeCommand(settings, db), filters=NEW)
+    )
+    app.add_handler(ChatMemberHandler(MembershipHandler(db)))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, MigrationHandler(db)))
+    # Media; only new messages: an edited caption is not a new note.
+    app.add_handler(MessageHandler(NEW & MEDIA, MediaHandler(deps.desk, db)))
+    # The .srt/.txt buttons under transcripts.
+    app.add_handler(
+        CallbackQueryHandler(TranscriptFiles(db, deps.clock), pattern=TRANSCRIPT_BUTTON)
+    )
+    # Any other button is still answered.
+    app.add_handler(CallbackQueryHandler(errors.unknown_button))
+    app.add_error_handler(errors.on_error)

@@ -7,7 +7,7 @@ import logging
 from telegram import Message, MessageOriginUser, Update
 from telegram.ext import ContextTypes
 
-from bot.domain.quota import period_key
+from bot.domain.quota import UNLIMITED, period_key
 from bot.i18n import texts
 from bot.settings import Settings
 from storage import usage
@@ -54,7 +54,7 @@ class AdminCommands:
         assert update.effective_user is not None
         await usage.set_quota(self.db, target, amount, by=update.effective_user.id)
         log.info("admin=%d set quota user=%d secs=%d", update.effective_user.id, target, amount)
-        await message.reply_text(t.quota_set(target, None if amount == usage.UNLIMITED else amount))
+        await message.reply_text(t.quota_set(target, None if amount == UNLIMITED else amount))
 
     async def resetusage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/resetusage <user_id>: zero that user's usage for the current period."""
@@ -143,7 +143,7 @@ def _single_user_id(args: list[str] | None) -> int | None:
 def _amount(value: str) -> int | None:
     """Seconds per period, or UNLIMITED for the word 'unlimited'."""
     if value.lower() == "unlimited":
-        return usage.UNLIMITED
+        return UNLIMITED
     if value.isdigit() and len(value) < 12:
         return int(value)
     return None

@@ -9,11 +9,11 @@ from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
 from bot.domain.languages import AUTO, LANGUAGES
-from bot.domain.quota import period_key, resets_at
 from bot.i18n import texts
+from bot.jobs.quotas import Quotas
 from bot.settings import Settings
 from handlers.groups import may_configure
-from storage import prefs, usage
+from storage import prefs
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ class HelpCommand:
 class UsageCommand:
     """/usage: one's own seconds used and left; /usage <user_id> is the admins'."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, quotas: Quotas) -> None:
         self.settings = settings
-        self.db = db
+        self.quotas = quotas
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
@@ -56,7 +56,7 @@ class UsageCommand:
                 await message.reply_text(t(texts.USAGE_USAGE))
                 return
             target = int(args[0])
-        await message.reply_text(await usage_report(self.settings, self.db, t, user.id, target))
+        await message.reply_text(await usage_report(self.quotas, t, user.id, target))
 
 
 class LanguageCommand:
@@ -102,26 +102,16 @@ class LanguageCommand:
         )
 
 
-async def usage_report(
-    settings: Settings, db: Database, t: texts.Texts, asker: int, target: int | None
-) -> str:
+async def usage_report(quotas: Quotas, t: texts.Texts, asker: int, target: int | None) -> str:
     """The /usage text: the asker's own (target None) or, for admins, another user's."""
-    user_id = asker if target is None else target
-    period = settings.QUOTA_PERIOD
-    standing = await usage.get_usage(db, user_id, period_key(period))
-    if user_id in settings.ADMIN_IDS or standing.quota_seconds == usage.UNLIMITED:
-        quota = None
-    elif standing.quota_seconds is None:
-        quota = settings.DEFAULT_QUOTA_SECONDS
-    else:
-        quota = standing.quota_seconds
+    standing = await quotas.standing(asker if target is None else target)
     return t.usage_line(
         user_id=target,
-        used=standing.used_seconds,
-        reserved=standing.reserved_seconds,
-        quota=quota,
-        period=period.value,
-        reset_at=resets_at(period),
+        used=standing.used,
+        reserved=standing.reserved,
+        quota=standing.limit,
+        period=quotas.policy.period.value,
+        reset_at=quotas.policy.resets_at(),
         blocked=standing.blocked,
     )
 

@@ -9,8 +9,10 @@ from telegram import InputFile, Message, ReplyParameters, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.domain import retained
 from bot.i18n import texts
-from bot.telegram import retained
+from bot.telegram.keyboards import parse_transcript_button
+from bot.telegram.render import render_file
 from storage import transcripts
 from storage.db import Database
 
@@ -32,7 +34,7 @@ class TranscriptFiles:
         query = update.callback_query
         if query is None:
             return
-        pressed = retained.parse(query.data)
+        pressed = parse_transcript_button(query.data)
         message = query.message
         if pressed is None or message is None:
             await query.answer()
@@ -53,7 +55,9 @@ class TranscriptFiles:
                 log.info("chat=%d buttons not removed: %s", chat_id, exc.message)
             return
         await query.answer()
-        name, data = retained.as_file(kept.body, kind, kept.created_at)
+        transcript, header = retained.decode(kept.body)
+        name = retained.file_name(kept.created_at, kind)
+        data = render_file(transcript, header, kind).encode()
         thread = (
             message.message_thread_id
             if isinstance(message, Message) and message.is_topic_message

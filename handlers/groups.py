@@ -9,9 +9,10 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.domain.jobs import Trigger
 from bot.i18n import texts
-from bot.jobs.intake import Intake, note_of
 from bot.settings import Settings
+from bot.telegram.notes import NoteDesk, note_of
 from storage import prefs
 from storage.db import Database
 
@@ -42,8 +43,8 @@ async def may_configure(message: Message, settings: Settings) -> bool:
 class TranscribeCommand:
     """/transcribe as a reply: transcribe that message, paid by whoever asked."""
 
-    def __init__(self, intake: Intake) -> None:
-        self.intake = intake
+    def __init__(self, desk: NoteDesk) -> None:
+        self.desk = desk
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -55,8 +56,8 @@ class TranscribeCommand:
             t = texts.of(message.from_user.language_code)
             await message.reply_text(t(texts.TRANSCRIBE_HINT), do_quote=True)
             return
-        await self.intake.submit(
-            target, note, payer=message.from_user, trigger="command", answer_to=message
+        await self.desk.submit(
+            target, note, payer=message.from_user, trigger=Trigger.COMMAND, answer_to=message
         )
 
 

@@ -8,23 +8,21 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+from bot.domain.jobs import Trigger
+from bot.domain.notes import AUTO_KINDS
 from bot.i18n import texts
-from bot.jobs.intake import Intake, note_of
+from bot.telegram.notes import NoteDesk, note_of
 from storage import prefs
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-# Kinds a group's auto mode transcribes: the things people send to be heard. Videos and
-# documents in a group are only transcribed on request (/transcribe), to stay quiet.
-AUTO_KINDS = frozenset({"voice", "audio", "video_note"})
-
 
 class MediaHandler:
     """A voice note, audio, video note, video or document sent to the bot or in a group."""
 
-    def __init__(self, intake: Intake, db: Database) -> None:
-        self.intake = intake
+    def __init__(self, desk: NoteDesk, db: Database) -> None:
+        self.desk = desk
         self.db = db
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -39,11 +37,11 @@ class MediaHandler:
                 await message.reply_text(t(texts.NOT_AUDIO))
                 return
             # The sender pays; for a forwarded note that is the forwarder.
-            await self.intake.submit(message, note, payer=message.from_user, trigger="private")
+            await self.desk.submit(message, note, payer=message.from_user, trigger=Trigger.PRIVATE)
             return
         if note is None or note.kind not in AUTO_KINDS:
             return
         if not await prefs.auto_transcribe(self.db, message.chat.id):
             return
         # Auto mode: the poster (or forwarder) pays.
-        await self.intake.submit(message, note, payer=message.from_user, trigger="auto")
+        await self.desk.submit(message, note, payer=message.from_user, trigger=Trigger.AUTO)

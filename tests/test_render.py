@@ -15,7 +15,6 @@ from telegram.constants import MessageLimit
 from bot.domain.transcript import Segment, Transcript
 from bot.telegram.render import (
     format_timestamp,
-    is_blank,
     render_messages,
     render_plain,
     render_srt,
@@ -417,7 +416,7 @@ def test_visible_text() -> None:
     ],
 )
 def test_is_blank(texts: tuple[str, ...], blank: bool) -> None:
-    assert is_blank(make(*texts)) is blank
+    assert make(*texts).is_blank is blank
 
 
 # --- render_srt -------------------------------------------------------------------------------

@@ -27,3 +27,8 @@ class Transcript:
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def is_blank(self) -> bool:
+        """True when no segment holds a letter or a digit: nothing was heard."""
+        return not any(ch.isalnum() for seg in self.segments for ch in seg.text)

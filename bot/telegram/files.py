@@ -7,14 +7,13 @@ from pathlib import Path
 
 import httpx
 from telegram import Bot
-from telegram.error import BadRequest, NetworkError
+from telegram.constants import FileSizeLimit
+from telegram.error import BadRequest, NetworkError, TelegramError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bot.jobs.ports import DownloadFailed, DownloadTooBig
+
 log = logging.getLogger(__name__)
-
-
-class DownloadError(Exception):
-    """The file could not be fetched from Telegram after retries."""
 
 
 class _Retryable(Exception):
@@ -50,11 +49,32 @@ class TelegramFiles:
         self._backoff = backoff
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
 
+    @property
+    def max_file_size(self) -> int:
+        """The largest file getFile hands out: 20 MB on the cloud Bot API, 2 GB in local mode."""
+        if self._local:
+            return int(FileSizeLimit.FILESIZE_DOWNLOAD_LOCAL_MODE)
+        return int(FileSizeLimit.FILESIZE_DOWNLOAD)
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def download(self, file_id: str, dest: Path) -> Path:
-        """Fetch the file to `dest` (or return its local path); raise DownloadError.
+        """Fetch the file to `dest` (or return its local path); raise DownloadTooBig or
+        DownloadFailed (implements bot.jobs.ports.Downloader)."""
+        try:
+            return await self._download(file_id, dest)
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise DownloadTooBig from exc
+            log.warning("getFile refused: %s", exc.message)
+            raise DownloadFailed from exc
+        except TelegramError as exc:
+            log.warning("download failed: %s", type(exc).__name__)
+            raise DownloadFailed from exc
+
+    async def _download(self, file_id: str, dest: Path) -> Path:
+        """Fetch with retries of what is transient.
 
         getFile and the download are retried together on network trouble and 5xx: a fresh
         getFile also renews a file path that expired. A 400 from getFile (file too big, bad
@@ -71,14 +91,15 @@ class TelegramFiles:
                 with attempt:
                     return await self._fetch(file_id, dest)
         except _Retryable as exc:
-            raise DownloadError(str(exc)) from None
+            log.warning("download failed: %s", exc)
+            raise DownloadFailed from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _fetch(self, file_id: str, dest: Path) -> Path:
         telegram_file = await self._bot.get_file(file_id)
         file_path = telegram_file.file_path
         if not file_path:
-            raise DownloadError("getFile gave no file_path")
+            raise DownloadFailed("getFile gave no file_path")
         if self._local and Path(file_path).is_absolute():
             return Path(file_path)
         await self._stream(file_path, dest)

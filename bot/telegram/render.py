@@ -196,6 +196,6 @@ def render_srt(transcript: Transcript) -> str:
     return str(srt.compose(cues, reindex=False))
 
 
-def is_blank(transcript: Transcript) -> bool:
-    """True when no segment holds a letter or a digit: nothing was heard."""
-    return not any(ch.isalnum() for seg in transcript.segments for ch in seg.text)
+def render_file(transcript: Transcript, header: str | None, kind: str) -> str:
+    """A transcript file's content: SubRip subtitles ("srt") or the timestamped plain text."""
+    return render_srt(transcript) if kind == "srt" else render_plain(transcript, header=header)

@@ -1,0 +1,104 @@
+"""Housekeeping: what a crash left behind, and what outlived its retention."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.domain.quota import QuotaPolicy
+from bot.transcription.mistral import MistralClient
+from storage import carried, jobs, transcripts
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeper:
+    """At start: sweeps the work folder, purges, and deletes leftover Mistral uploads in the
+    background; then purges again every `interval` seconds."""
+
+    def __init__(
+        self,
+        db: Database,
+        mistral: MistralClient,
+        policy: QuotaPolicy,
+        *,
+        workdir: Path,
+        clock: Callable[[], float],
+        interval: float,
+    ) -> None:
+        self.db = db
+        self.mistral = mistral
+        self.policy = policy
+        self.workdir = workdir
+        self.clock = clock
+        self.interval = interval
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def before_jobs(self) -> None:
+        """Clean up after a crash; must run before any job of this run records an upload."""
+        leftovers = await jobs.leftover_uploads(self.db)
+        await asyncio.to_thread(self._sweep_workdir)
+        await self.purge()
+        self._tasks.append(asyncio.create_task(self._purge_every(), name="voxgram-purge"))
+        if leftovers:
+            # In the background: during a Mistral outage the bot must answer meanwhile.
+            self._tasks.append(
+                asyncio.create_task(
+                    self._delete_leftover_uploads(leftovers), name="voxgram-cleanup"
+                )
+            )
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def _sweep_workdir(self) -> None:
+        """Remove what jobs a crash interrupted left on disk: audio must not linger."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        stale = list(self.workdir.iterdir())
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        if stale:
+            log.info("removed %d leftover job folders", len(stale))
+
+    async def _purge_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.purge()
+
+    async def purge(self) -> None:
+        """Delete transcripts past their retention, and the seconds forgotten users carried
+        over in periods that have ended."""
+        try:
+            purged = await transcripts.purge(self.db, now=int(self.clock()))
+            if purged:
+                log.info("purged %d expired transcripts", purged)
+            purged = await carried.purge(self.db, self.policy.key())
+            if purged:
+                log.info("purged %d usage counts carried over from ended periods", purged)
+        except Exception:
+            log.exception("purging expired data failed")
+
+    async def _delete_leftover_uploads(self, file_ids: list[str]) -> None:
+        """Files a crash left at Mistral are deleted (they would be kept 30 days): one try
+        each, as Mistral may be down; what is not deleted is tried again at the next start."""
+        for file_id in file_ids:
+            try:
+                await self.mistral.delete(file_id, attempts=1)
+            except Exception:
+                log.warning("leftover mistral file=%s still not deleted", file_id)
+                continue
+            try:
+                await jobs.forget_upload(self.db, file_id)
+            except Exception:
+                log.exception("leftover mistral file=%s deleted but not forgotten", file_id)
+                continue
+            log.info("deleted leftover mistral file=%s", file_id)

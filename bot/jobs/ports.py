@@ -1,0 +1,55 @@
+"""What the job runtime needs from the messenger, as protocols: the Telegram side implements
+them, so jobs/ never imports telegram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from bot.domain.transcript import Transcript
+from storage.jobs import Job
+
+
+class DownloadTooBig(Exception):
+    """The messenger refuses to hand over a file this big."""
+
+
+class DownloadFailed(Exception):
+    """The file could not be fetched (after retries)."""
+
+
+class Downloader(Protocol):
+    async def download(self, file_id: str, dest: Path) -> Path:
+        """The file at `dest` (or where it already lies on this machine); raises DownloadTooBig
+        or DownloadFailed."""
+        ...
+
+
+class Progress(Protocol):
+    def update(self, done: int, total: int) -> None:
+        """`done` of `total` parts are transcribed; shown when it is worth an edit."""
+        ...
+
+    async def settle(self) -> None:
+        """Wait for a progress edit in flight, so none lands on top of what follows."""
+        ...
+
+
+class Delivery(Protocol):
+    """Everything a job says to its chat."""
+
+    def progress(self, job: Job) -> Progress: ...
+
+    async def deliver(
+        self, job: Job, transcript: Transcript | None, retained_id: int | None
+    ) -> None:
+        """Send the transcript (None: nothing was heard), with buttons for `retained_id`."""
+        ...
+
+    async def report(self, job: Job, reply: str) -> None:
+        """Tell the job's chat why it failed (quiet in a group's auto mode)."""
+        ...
+
+    def forget(self, job_id: int) -> None:
+        """The job has ended in this process."""
+        ...

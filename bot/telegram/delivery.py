@@ -1,0 +1,181 @@
+"""What a job says in its chat: the transcript (editing the status message), progress, refusals."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable
+
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.domain import retained
+from bot.domain.jobs import Trigger
+from bot.domain.transcript import Transcript
+from bot.i18n import texts
+from bot.jobs.ports import Progress
+from bot.telegram import render
+from bot.telegram.keyboards import transcript_buttons
+from bot.telegram.progress import NoProgress, StatusProgress
+from bot.telegram.status import StatusBoard
+from storage.jobs import Job
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGES = 3
+"""Past this many messages the transcript comes as a .txt document with a preview in chat."""
+
+
+class TelegramDelivery:
+    """Sends a job's outcome to its chat; implements bot.jobs.ports.Delivery."""
+
+    def __init__(self, bot: Bot, status: StatusBoard, *, progress_every: float) -> None:
+        self.bot = bot
+        self.status = status
+        self.progress_every = progress_every
+
+    def progress(self, job: Job) -> Progress:
+        if job.trigger == Trigger.AUTO:
+            return NoProgress()
+        t = texts.of(job.user_language)
+
+        async def edit(message_id: int, text: str) -> object:
+            return await self._edit(job, message_id, escape(text))
+
+        return StatusProgress(
+            job.id,
+            self.progress_every,
+            edit,
+            t.progress,
+            status_id=lambda: job.status_message_id or self.status.known(job.id),
+        )
+
+    def forget(self, job_id: int) -> None:
+        self.status.forget(job_id)
+
+    async def deliver(
+        self, job: Job, transcript: Transcript | None, retained_id: int | None
+    ) -> None:
+        """Edit the status message into the first part; further parts and the file reply to
+        the first; the buttons go under the last part. A refusal by Telegram is logged."""
+        t = texts.of(job.user_language)
+        buttons = transcript_buttons(retained_id, t) if retained_id is not None else None
+        if transcript is None:
+            messages, document = [escape(t(texts.NO_SPEECH))], None
+        else:
+            messages, document = _render(job, transcript, t)
+        try:
+            await self._send_all(job, messages, document, buttons)
+        except Forbidden:
+            # The user blocked the bot or it left the group: nobody to tell; the work was done.
+            log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
+        except TelegramError as exc:
+            log.error("job=%d chat=%d reply failed: %s", job.id, job.chat_id, _reason(exc))
+
+    async def _send_all(
+        self,
+        job: Job,
+        messages: list[str],
+        document: tuple[str, bytes] | None,
+        buttons: InlineKeyboardMarkup | None,
+    ) -> None:
+        status_id = await self.status.wait(job.id, job.status_message_id)
+        first_markup = buttons if len(messages) == 1 else None
+        first_id: int | None = None
+        if status_id is not None:
+            first_id = await self._edit(job, status_id, messages[0], first_markup)
+        if first_id is None:
+            sent = await self._send(job, messages[0], reply_to=job.message_id, markup=first_markup)
+            first_id = sent.message_id
+        for n, text in enumerate(messages[1:], start=2):
+            markup = buttons if n == len(messages) else None
+            await self._send(job, text, reply_to=first_id, markup=markup)
+        if document is not None:
+            name, data = document
+            await self.bot.send_document(
+                job.chat_id,
+                InputFile(data, filename=name),
+                message_thread_id=job.thread_id,
+                reply_parameters=ReplyParameters(first_id, allow_sending_without_reply=True),
+            )
+
+    async def report(self, job: Job, reply: str) -> None:
+        """Tell the user why the job failed (quiet in a group's auto mode)."""
+        status_id = await self.status.wait(job.id, job.status_message_id)
+        if job.trigger == Trigger.AUTO:
+            if status_id is not None:
+                await _quietly(self.bot.delete_message(job.chat_id, status_id))
+            return
+        text = escape(reply)
+        if status_id is not None and await self._edit(job, status_id, text):
+            return
+        await _quietly(self._send(job, text, reply_to=job.message_id))
+
+    async def _edit(
+        self, job: Job, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> int | None:
+        """Edit a message of the job's chat; its id, or None when it cannot be edited."""
+        try:
+            await self.bot.edit_message_text(
+                text,
+                chat_id=job.chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+            )
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return message_id
+            log.info("job=%d status message not editable (%s): sending anew", job.id, exc.message)
+            return None
+        return message_id
+
+    async def _send(
+        self, job: Job, text: str, *, reply_to: int, markup: InlineKeyboardMarkup | None = None
+    ) -> Message:
+        # allow_sending_without_reply: the note may have been deleted meanwhile.
+        try:
+            return await self.bot.send_message(
+                job.chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=job.thread_id,
+                reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
+                reply_markup=markup,
+            )
+        except BadRequest as exc:
+            log.error(
+                "job=%d send refused: %s (chars=%d)", job.id, _reason(exc), render.utf16_len(text)
+            )
+            raise
+
+
+def _render(
+    job: Job, transcript: Transcript, t: texts.Texts
+) -> tuple[list[str], tuple[str, bytes] | None]:
+    """The transcript in chat; past MAX_MESSAGES a preview in chat and the whole as .txt."""
+    messages = render.render_messages(transcript, header=job.header)
+    if len(messages) <= MAX_MESSAGES:
+        return messages, None
+    preview = render.render_preview(transcript, header=job.header, note=t(texts.SEE_FILE))
+    whole = render.render_plain(transcript, header=job.header).encode()
+    return [preview], (retained.file_name(job.created_at, "txt"), whole)
+
+
+async def _quietly(call: Awaitable[object]) -> None:
+    try:
+        await call
+    except TelegramError as exc:
+        log.info("telegram refused a courtesy message: %s", exc.message)
+
+
+def _reason(exc: TelegramError) -> str:
+    """Telegram's reason without what may follow a colon: "can't parse entities: …" quotes
+    the text that was sent, and transcript text stays out of the logs."""
+    return exc.message.split(":", 1)[0]
+
+
+def escape(text: str) -> str:
+    """Escape a plain-text message for HTML parse mode."""
+    return html.escape(text, quote=False)

@@ -1,0 +1,144 @@
+"""Notes from Telegram messages: a Message becomes a plain NoteRequest here, and the answer to
+its admission (a status message or a refusal) goes back from here."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import (
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    ReplyParameters,
+    User,
+)
+from telegram.error import TelegramError
+
+from bot.domain.jobs import Trigger
+from bot.domain.notes import Kind, Note, NoteRequest, is_audio_document
+from bot.i18n import texts
+from bot.jobs.intake import Intake, Verdict
+from bot.telegram.status import StatusBoard
+from storage import jobs
+
+log = logging.getLogger(__name__)
+
+
+def _seconds(value: int | timedelta | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def note_of(message: Message) -> Note | None:
+    """The note in a message, or None when it holds nothing transcribable."""
+    if message.voice:
+        v = message.voice
+        return Note(Kind.VOICE, v.file_id, v.file_size, _seconds(v.duration), None)
+    if message.audio:
+        a = message.audio
+        return Note(Kind.AUDIO, a.file_id, a.file_size, _seconds(a.duration), a.file_name)
+    if message.video_note:
+        n = message.video_note
+        return Note(Kind.VIDEO_NOTE, n.file_id, n.file_size, _seconds(n.duration), None)
+    if message.video:
+        w = message.video
+        return Note(Kind.VIDEO, w.file_id, w.file_size, _seconds(w.duration), w.file_name)
+    d = message.document
+    if d and is_audio_document(d.mime_type, d.file_name):
+        return Note(Kind.DOCUMENT, d.file_id, d.file_size, None, d.file_name)
+    return None
+
+
+def origin_name(message: Message) -> str | None:
+    """Who first sent a forwarded message, from `forward_origin`."""
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginUser):
+        return origin.sender_user.full_name
+    if isinstance(origin, MessageOriginHiddenUser):
+        return origin.sender_user_name
+    if isinstance(origin, MessageOriginChat):
+        return origin.sender_chat.title or origin.sender_chat.full_name
+    if isinstance(origin, MessageOriginChannel):
+        return origin.chat.title
+    return None
+
+
+def thread_of(message: Message) -> int | None:
+    """The forum topic a message is in, so replies stay in that topic."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def request_of(message: Message, note: Note, payer: User, trigger: Trigger) -> NoteRequest:
+    """The plain request for the note in `message`, paid by `payer`."""
+    return NoteRequest(
+        note=note,
+        chat_id=message.chat.id,
+        chat_type=message.chat.type,
+        message_id=message.message_id,
+        thread_id=thread_of(message),
+        payer_id=payer.id,
+        payer_language=payer.language_code,
+        author_id=message.from_user.id if message.from_user else None,
+        trigger=trigger,
+        forwarded_from=origin_name(message),
+    )
+
+
+class NoteDesk:
+    """Hands notes to the intake and answers in the chat: a status message or a refusal."""
+
+    def __init__(self, intake: Intake, status: StatusBoard) -> None:
+        self.intake = intake
+        self.status = status
+
+    async def submit(
+        self,
+        note_message: Message,
+        note: Note,
+        *,
+        payer: User,
+        trigger: Trigger,
+        answer_to: Message | None = None,
+    ) -> None:
+        """Queue the note in `note_message`, paid by `payer`; refusals answer `answer_to` (the
+        /transcribe command) or the note itself."""
+        request = request_of(note_message, note, payer, trigger)
+        # A group's auto mode gets no status message: one message per note keeps groups quiet.
+        on_queued = (lambda job_id: None) if request.quiet else self.status.expect
+        admission = await self.intake.admit(request, on_queued)
+        if admission.verdict is not Verdict.QUEUED:
+            if admission.reply is not None:
+                await reply(answer_to or note_message, admission.reply)
+            return
+        job_id = admission.job_id
+        assert job_id is not None
+        if request.quiet:
+            return
+        message_id: int | None = None
+        try:
+            t = texts.of(payer.language_code)
+            sent = await reply(note_message, t(texts.STATUS))
+            if sent is not None:
+                message_id = sent.message_id
+                await jobs.set_status_message(self.intake.db, job_id, message_id)
+        finally:
+            # Whatever edits the status message waits for this (bot.telegram.status).
+            self.status.sent(job_id, message_id)
+
+
+async def reply(message: Message, text: str) -> Message | None:
+    """Reply to a message; a refusal by Telegram is logged, never raised into the handler."""
+    try:
+        return await message.get_bot().send_message(
+            message.chat.id,
+            text,
+            message_thread_id=thread_of(message),
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+        )
+    except TelegramError as exc:
+        log.warning("chat=%d reply failed: %s", message.chat.id, exc.message)
+        return None
