@@ -22,6 +22,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python tools/lengths.py
 
 # The bot's words: re-extract the message ids from the code into the template and merge them
 # into every catalog (bot/i18n/locales/<lang>/LC_MESSAGES/messages.po), then translate what is new.

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import handlers
@@ -68,7 +69,6 @@ class Voxgram:
     def __init__(self, settings: Settings, tuning: Tuning | None = None) -> None:
         self.settings = settings
         self.tuning = tuning = tuning or Tuning()
-        token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
         self.heartbeat = Heartbeat(settings.DATABASE_PATH)
         self._webhook_watch: asyncio.Task[None] | None = None
         self.application = telegram_app.build(
@@ -79,53 +79,15 @@ class Voxgram:
             max_retries=tuning.telegram_max_retries,
             hooks=(self._post_init, self._post_stop, self._post_shutdown),
         )
-        bot = self.application.bot
-        timeout = DEFAULT_TIMEOUT
-        if tuning.mistral_timeout is not None:
-            timeout = type(DEFAULT_TIMEOUT)(tuning.mistral_timeout, connect=10.0)
         self.db = Database(settings.DATABASE_PATH)
         policy = QuotaPolicy(
             settings.DEFAULT_QUOTA_SECONDS, settings.QUOTA_PERIOD, settings.ADMIN_IDS
         )
         self.quotas = Quotas(self.db, policy)
-        self.mistral = MistralClient(
-            settings.MISTRAL_API_URL,
-            settings.MISTRAL_API_KEY.get_secret_value(),
-            settings.MISTRAL_MODEL,
-            retry=tuning.mistral_retry,
-            timeout=timeout,
-        )
-        self.files = TelegramFiles(
-            bot,
-            api_url=settings.TELEGRAM_API_URL,
-            token=token,
-            local_mode=settings.TELEGRAM_LOCAL_MODE,
-            backoff=tuning.download_backoff,
-        )
-        self.transcriber = Transcriber(
-            self.mistral,
-            mode=settings.UPLOAD_MODE,
-            limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
-            chunk_seconds=settings.CHUNK_SECONDS,
-        )
+        self._build_transcription()
         status = StatusBoard()
         workdir = settings.DATABASE_PATH.parent / "work"
-        processor = Processor(
-            db=self.db,
-            quotas=self.quotas,
-            downloader=self.files,
-            transcriber=self.transcriber,
-            delivery=TelegramDelivery(bot, status, progress_every=tuning.progress_every),
-            workdir=workdir,
-            max_audio_seconds=settings.MAX_AUDIO_SECONDS,
-            retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
-            clock=tuning.clock,
-        )
-        # More workers than Mistral slots: downloading, probing and sending replies (paced by
-        # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the
-        # transcriber's slots, shared fairly between chats.
-        self.workers = WORKERS_PER_SLOT * settings.MAX_CONCURRENT_TRANSCRIPTIONS
-        self.runner = JobRunner(self.db, processor, workers=self.workers)
+        self._build_jobs(status, workdir)
         self.housekeeper = Housekeeper(
             self.db,
             self.mistral,
@@ -151,6 +113,55 @@ class Voxgram:
                 beat=self.heartbeat.beat,
             ),
         )
+
+    def _build_transcription(self) -> None:
+        """Mistral's client, Telegram's files and the transcriber between them."""
+        settings, tuning = self.settings, self.tuning
+        timeout = DEFAULT_TIMEOUT
+        if tuning.mistral_timeout is not None:
+            timeout = type(DEFAULT_TIMEOUT)(tuning.mistral_timeout, connect=10.0)
+        self.mistral = MistralClient(
+            settings.MISTRAL_API_URL,
+            settings.MISTRAL_API_KEY.get_secret_value(),
+            settings.MISTRAL_MODEL,
+            retry=tuning.mistral_retry,
+            timeout=timeout,
+        )
+        self.files = TelegramFiles(
+            self.application.bot,
+            api_url=settings.TELEGRAM_API_URL,
+            token=settings.TELEGRAM_BOT_TOKEN.get_secret_value(),
+            local_mode=settings.TELEGRAM_LOCAL_MODE,
+            backoff=tuning.download_backoff,
+        )
+        self.transcriber = Transcriber(
+            self.mistral,
+            mode=settings.UPLOAD_MODE,
+            limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
+            chunk_seconds=settings.CHUNK_SECONDS,
+        )
+
+    def _build_jobs(self, status: StatusBoard, workdir: Path) -> None:
+        """The processor of one job and the workers that run them."""
+        settings, tuning = self.settings, self.tuning
+        processor = Processor(
+            db=self.db,
+            quotas=self.quotas,
+            downloader=self.files,
+            transcriber=self.transcriber,
+            delivery=TelegramDelivery(
+                self.application.bot, status, progress_every=tuning.progress_every
+            ),
+            workdir=workdir,
+            max_audio_seconds=settings.MAX_AUDIO_SECONDS,
+            retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
+            clock=tuning.clock,
+        )
+        # More workers than Mistral slots: downloading, probing and sending replies (paced by
+        # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the
+        # transcriber's slots, shared fairly between chats.
+        self.workers = WORKERS_PER_SLOT * settings.MAX_CONCURRENT_TRANSCRIPTIONS
+        self.runner = JobRunner(self.db, processor, workers=self.workers)
 
     async def start(self) -> None:
         """Open the database, clean up after a crash, start the workers."""

@@ -1,4 +1,4 @@
-"""Settings from the environment (or a `.env` file), validated once at start: DESIGN §2."""
+"""Settings from the environment (or a `.env` file), validated once at start."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class UploadMode(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every setting of DESIGN §2, by its exact name."""
+    """Every setting, by the exact name operators use."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True

@@ -1,4 +1,4 @@
-"""The bot admins' commands (DESIGN §3): quotas, usage resets, blocks, stats."""
+"""The bot admins' commands: quotas, usage resets, blocks, stats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bot admins' commands (issue 2, test 8): they work for admins, refuse others, explain usage."""
+"""Bot admins' commands: they work for admins, refuse others, explain usage."""
 
 from __future__ import annotations
 

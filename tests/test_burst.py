@@ -1,4 +1,4 @@
-"""SQLite under load (issue 5, test 7): a burst of 500 notes from 50 users, all served, no
+"""SQLite under load: a burst of 500 notes from 50 users, all served, no
 database error, every user charged exactly what Mistral billed for their notes."""
 
 from __future__ import annotations

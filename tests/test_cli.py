@@ -1,4 +1,4 @@
-"""Starting from the command line: settings errors (issue 2, test 14) and `voxgram transcribe`."""
+"""Starting from the command line: settings errors and `voxgram transcribe`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input and failing APIs (issue 2, tests 9–12): a clear answer, nothing charged."""
+"""Bad input and failing APIs: a clear answer, nothing charged."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fault matrix (issue 5, test 6): each API failure ends as a user would expect, a failed
+"""The fault matrix: each API failure ends as a user would expect, a failed
 job costs nothing, and the bot goes on serving the next note.
 
 Persistent 500s and 429s of Mistral and 429s of the Bot API are in test_errors.py.

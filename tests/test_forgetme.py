@@ -1,4 +1,4 @@
-"""/forgetme (issue 6, test 5): after the confirmation, the user's rows are gone everywhere."""
+"""/forgetme: after the confirmation, the user's rows are gone everywhere."""
 
 from __future__ import annotations
 

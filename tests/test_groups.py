@@ -1,4 +1,4 @@
-"""Groups (issue 3): auto and on-demand transcription, forwarded notes, quiet and fair."""
+"""Groups: auto and on-demand transcription, forwarded notes, quiet and fair."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`voxgram health` (issue 5, test 9): 0 while the bot hears from Telegram, non-zero when it
+"""`voxgram health`: 0 while the bot hears from Telegram, non-zero when it
 has not for longer than the window, or when the database does not open."""
 
 from __future__ import annotations

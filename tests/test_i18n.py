@@ -1,4 +1,4 @@
-"""The bot's own words in the user's language (issue 6, test 6), and catalogs that stay complete."""
+"""The bot's own words in the user's language, and catalogs that stay complete."""
 
 from __future__ import annotations
 

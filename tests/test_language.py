@@ -1,4 +1,4 @@
-"""/language (issue 6, test 3): a pinned language goes to Mistral without timestamps."""
+"""/language: a pinned language goes to Mistral without timestamps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Logs never hold the token, the API key, a signed URL or transcript text (issue 2, test 13)."""
+"""Logs never hold the token, the API key, a signed URL or transcript text."""
 
 from __future__ import annotations
 

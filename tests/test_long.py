@@ -1,4 +1,4 @@
-"""Long audio and big files: cut at silences, sent in parallel, merged in order (issue 4)."""
+"""Long audio and big files: cut at silences, sent in parallel, merged in order."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from bot.i18n import texts
 from bot.settings import UploadMode
 from bot.transcription.mistral import MistralClient
-from bot.transcription.transcriber import FairSlots, Owner, Transcriber
+from bot.transcription.slots import FairSlots, Owner
+from bot.transcription.transcriber import Transcriber
 from tests import media
 from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral, TranscriptionCall

@@ -1,4 +1,4 @@
-"""A note in a private chat comes back as a timestamped transcript (issue 2, tests 1–4)."""
+"""A note in a private chat comes back as a timestamped transcript."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Concurrency and quotas (issue 2, tests 5–7)."""
+"""Concurrency and quotas."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What users get back (issue 6): nothing heard, long transcripts as files, SRT/TXT buttons."""
+"""What users get back: nothing heard, long transcripts as files, SRT/TXT buttons."""
 
 from __future__ import annotations
 

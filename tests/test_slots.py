@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.transcription.transcriber import FairSlots, Owner
+from bot.transcription.slots import FairSlots, Owner
 
 
 async def test_a_freed_slot_goes_to_the_chat_holding_the_fewest() -> None:

@@ -1,4 +1,4 @@
-"""Webhook mode (issue 5, test 8): `python -m bot` with WEBHOOK_URL set serves Telegram's POSTs
+"""Webhook mode: `python -m bot` with WEBHOOK_URL set serves Telegram's POSTs
 behind a TLS-terminating proxy; only requests carrying the secret token are taken."""
 
 from __future__ import annotations

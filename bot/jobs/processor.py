@@ -20,7 +20,8 @@ from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
 from bot.jobs.quotas import Quotas
 from bot.transcription import audio
 from bot.transcription.mistral import MistralError
-from bot.transcription.transcriber import Stopping, Transcriber
+from bot.transcription.slots import Stopping
+from bot.transcription.transcriber import Transcriber
 from storage import jobs, transcripts
 from storage.db import Database
 from storage.jobs import Job

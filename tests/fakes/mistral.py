@@ -1,6 +1,6 @@
 """A fake Mistral API (Files, audio transcriptions) on 127.0.0.1 that really transcribes tone words.
 
-It answers as ../shared/specs/mistral-openapi.yaml and DESIGN §6 say the real API does, and hears
+It answers as Mistral's published OpenAPI spec says the real API does, and hears
 the "tone words" of tests/media.py: each non-silent stretch of the received audio is a word whose
 dominant frequency 300 + 50·k names vocabulary[k]. Decoding runs in a thread, off the event loop.
 """
@@ -731,7 +731,7 @@ class FakeMistral:
             for text, w in zip(words, hearing.words, strict=True)
         ]
         if language and timestamps:
-            # The real API answers nothing at all for this combination (DESIGN §6).
+            # The real API answers an empty transcript for this combination.
             words, segments = [], []
         elif not timestamps:
             segments = []
