@@ -11,10 +11,6 @@ from pathlib import Path
 from bot import health
 from bot.logs import configure_logging
 from bot.settings import CliSettings, HealthSettings, Settings, SettingsError, load_settings
-from bot.telegram import render
-from bot.transcription import audio
-from bot.transcription.mistral import MistralClient, MistralError
-from bot.transcription.transcriber import Transcriber
 
 
 def _settings(cls: type[Settings]) -> Settings:
@@ -43,6 +39,11 @@ def run() -> None:
 
 
 async def _transcribe(settings: Settings, path: Path) -> str:
+    from bot.telegram import render
+    from bot.transcription import audio
+    from bot.transcription.mistral import MistralClient
+    from bot.transcription.transcriber import Transcriber
+
     mistral = MistralClient(
         settings.MISTRAL_API_URL,
         settings.MISTRAL_API_KEY.get_secret_value(),
@@ -67,6 +68,10 @@ async def _transcribe(settings: Settings, path: Path) -> str:
 
 def transcribe(file: str) -> None:
     """Print the timestamped transcript of a local file: checks the key before going live."""
+    # Imported here: `voxgram health`, run every 30 s in a container, must stay light.
+    from bot.transcription import audio
+    from bot.transcription.mistral import MistralError
+
     settings = _settings(CliSettings)
     path = Path(file)
     if not path.is_file():

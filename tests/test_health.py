@@ -72,3 +72,27 @@ async def test_health_fails_when_the_database_does_not_open(tmp_path: Path) -> N
     code, said = await health(broken)
     assert code != 0
     assert "database does not open" in said
+
+
+async def test_the_check_loads_no_heavy_library(tmp_path: Path) -> None:
+    """A container runs the check every 30 s: it must not import the bot's I/O libraries."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['voxgram', 'health', '--max-age', '1']\n"
+        "try:\n"
+        "    runpy.run_module('bot', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('telegram', 'av', 'numpy', 'httpx', 'aiosqlite', 'tenacity', 'srt')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        probe,
+        env=clean_env(DATABASE_PATH=str(tmp_path / "voxgram.sqlite3")),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert out.decode().strip().splitlines()[-1] == "[]"
