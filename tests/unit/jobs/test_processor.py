@@ -303,21 +303,45 @@ async def test_a_retained_transcript_expires_after_the_retention(bench: Bench) -
 # Failed: each with its code, its words, and nothing held or charged
 
 
-FAILURES: list[tuple[str, Callable[[], Exception], Failure, str]] = [
-    ("mistral unavailable", lambda: MistralUnavailable("503"), Failure.MISTRAL_UNAVAILABLE,
-     en(texts.SERVICE_BUSY)),
-    ("mistral rate limited", lambda: MistralRateLimited("429", 5.0), Failure.MISTRAL_UNAVAILABLE,
-     en(texts.SERVICE_BUSY)),
-    ("mistral garbled", lambda: MistralBadResponse("not json"), Failure.MISTRAL_UNAVAILABLE,
-     en(texts.SERVICE_BUSY)),
-    ("mistral key refused", lambda: MistralAuthError("401", 401), Failure.MISTRAL_AUTH,
-     en(texts.FAILED)),
-    ("mistral rejected", lambda: MistralRejected("400", 400), Failure.MISTRAL_REJECTED,
-     en(texts.SERVICE_REFUSED)),
-    ("audio cut failed", lambda: audio.AudioError("no audio"), Failure.UNREADABLE,
-     en(texts.UNREADABLE)),
-    ("a bug", lambda: RuntimeError("boom"), Failure.CRASHED, en(texts.FAILED)),
-]  # fmt: skip
+FAILURES = [
+    pytest.param(
+        lambda: MistralUnavailable("503"),
+        Failure.MISTRAL_UNAVAILABLE,
+        en(texts.SERVICE_BUSY),
+        id="mistral unavailable",
+    ),
+    pytest.param(
+        lambda: MistralRateLimited("429", 5.0),
+        Failure.MISTRAL_UNAVAILABLE,
+        en(texts.SERVICE_BUSY),
+        id="mistral rate limited",
+    ),
+    pytest.param(
+        lambda: MistralBadResponse("not json"),
+        Failure.MISTRAL_UNAVAILABLE,
+        en(texts.SERVICE_BUSY),
+        id="mistral garbled",
+    ),
+    pytest.param(
+        lambda: MistralAuthError("401", 401),
+        Failure.MISTRAL_AUTH,
+        en(texts.FAILED),
+        id="mistral key refused",
+    ),
+    pytest.param(
+        lambda: MistralRejected("400", 400),
+        Failure.MISTRAL_REJECTED,
+        en(texts.SERVICE_REFUSED),
+        id="mistral rejected",
+    ),
+    pytest.param(
+        lambda: audio.AudioError("no audio"),
+        Failure.UNREADABLE,
+        en(texts.UNREADABLE),
+        id="audio cut failed",
+    ),
+    pytest.param(lambda: RuntimeError("boom"), Failure.CRASHED, en(texts.FAILED), id="a bug"),
+]
 
 
 async def assert_failed(bench: Bench, job: Job, code: Failure, reply: str) -> None:
@@ -331,10 +355,7 @@ async def assert_failed(bench: Bench, job: Job, code: Failure, reply: str) -> No
     assert await bench.db.fetchall("SELECT * FROM transcripts") == []
 
 
-@pytest.mark.parametrize(
-    ("error", "code", "reply"),
-    [pytest.param(error, code, reply, id=name) for name, error, code, reply in FAILURES],
-)
+@pytest.mark.parametrize(("error", "code", "reply"), FAILURES)
 async def test_a_transcription_error_fails_the_job_with_its_answer(
     bench: Bench, error: Callable[[], Exception], code: Failure, reply: str
 ) -> None:
