@@ -334,6 +334,15 @@ async def test_in_auto_mode_a_user_over_quota_is_told_once_per_group_and_period(
     assert await desk.job_rows() == []
 
 
+async def test_a_notice_of_an_earlier_period_does_not_keep_this_ones_quiet(desk: Desk) -> None:
+    await usage.set_quota(desk.db, PAYER, 0, by=ADMIN)
+    assert await prefs.first_quota_notice(desk.db, GROUP, PAYER, "2000-01")
+
+    admission = await desk.admit(in_group(message_id=1))
+
+    assert admission.reply == en.over_quota(30, 0, "month", desk.policy.resets_at())
+
+
 async def test_in_private_every_note_over_quota_gets_the_answer(desk: Desk) -> None:
     await usage.set_quota(desk.db, PAYER, 0, by=ADMIN)
 
