@@ -72,14 +72,19 @@ class Processor:
 
     async def _run(self, job: Job, release: Callable[[], None]) -> None:
         started = time.monotonic()
-        if job.attempts > MAX_ATTEMPTS:
-            # Each earlier attempt ended with the process (a file that crashes the decoder, say):
-            # trying again would only crash it again, at every start.
-            log.error("job=%d chat=%d given up: attempts=%d", job.id, job.chat_id, job.attempts)
-            await self._fail(job, Failure.GAVE_UP, texts.of(job.user_language)(texts.FAILED))
-            return
         try:
-            billed, transcript = await self._resume(job) or await self._transcribe(job)
+            resumed = await self._resume(job)
+            if resumed is None and job.attempts > MAX_ATTEMPTS:
+                # Each earlier attempt ended with the process (a file that crashes the decoder,
+                # say): trying again would only crash it again, at every start. A retained
+                # transcript is still sent: that needs no decoding.
+                log.error(
+                    "job=%d chat=%d given up: attempts=%d", job.id, job.chat_id, job.attempts
+                )
+                t = texts.of(job.user_language)
+                await self._fail(job, Failure.GAVE_UP, t(texts.FAILED))
+                return
+            billed, transcript = resumed or await self._transcribe(job)
         except Stopping:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
             await jobs.requeue(self.db, job.id)

@@ -28,7 +28,8 @@ from bot.transcription.mistral import (
     MistralRejected,
     MistralUnavailable,
 )
-from bot.transcription.transcriber import Stopping, Transcriber
+from bot.transcription.slots import Stopping
+from bot.transcription.transcriber import Transcriber
 from storage import jobs, transcripts, usage
 from storage.db import Database
 from storage.jobs import Job, NewJob
@@ -551,12 +552,6 @@ async def test_a_settled_job_without_its_transcript_is_transcribed_again_unbille
     assert await bench.used_and_reserved() == (4, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a job settled before the process ended (charged, transcript retained) that "
-    "then reaches MAX_ATTEMPTS is given up before _resume: the payer is charged, never gets "
-    "the transcript and is told 'Nothing was charged'",
-)
 async def test_a_charged_job_past_its_attempts_is_not_told_nothing_was_charged(
     bench: Bench,
 ) -> None:
