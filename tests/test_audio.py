@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import itertools
+import os
 import struct
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -27,12 +31,16 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def encode_with(codec: str, fmt: str, samples: np.ndarray, rate: int = 48000) -> bytes:
+def encode_with(
+    codec: str, fmt: str, samples: np.ndarray, rate: int = 48000, bit_rate: int | None = None
+) -> bytes:
     """Mono audio in any codec/container PyAV can write, for formats tests.media does not make."""
     buf = io.BytesIO()
     with av.open(buf, "w", format=fmt) as container:
         stream: Any = container.add_stream(codec, rate=rate)
         stream.layout = "mono"
+        if bit_rate:
+            stream.bit_rate = bit_rate
         for i in range(0, len(samples), 4096):
             block = np.ascontiguousarray(samples[i : i + 4096]).reshape(1, -1)
             frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
@@ -317,3 +325,122 @@ def test_probe_of_a_video_is_not_sendable_as_it_is(tmp_path: Path) -> None:
     src = write(tmp_path, "clip.mp4", media.video(SAMPLES))
     assert audio.probe(src).sendable is False
     assert audio.extract_audio(src, tmp_path / "w") != src
+
+
+def _resampled(samples: np.ndarray, rate: int) -> np.ndarray:
+    """The samples (at 48 kHz) taken at `rate` by nearest neighbour: enough for a test tone."""
+    return samples[(np.arange(len(samples) * rate // 48000) * 48000 // rate)]
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "fmt", "rate", "bit_rate"),
+    [
+        ("note.webm", "libopus", "webm", 48000, None),
+        ("note.opus", "libopus", "ogg", 48000, None),
+        ("note.aac", "aac", "adts", 48000, None),
+        ("note.amr", "libopencore_amrnb", "amr", 8000, None),
+        ("note.wma", "wmav2", "asf", 48000, 64000),
+        ("note.caf", "alac", "caf", 48000, None),
+        ("note.aiff", "pcm_s16be", "aiff", 48000, None),
+        ("note.3gp", "aac", "3gp", 48000, None),
+        ("note.mov", "aac", "mov", 48000, None),
+    ],
+)
+def test_probe_reads_every_container_the_bot_takes(
+    tmp_path: Path, name: str, codec: str, fmt: str, rate: int, bit_rate: int | None
+) -> None:
+    data = encode_with(codec, fmt, _resampled(SAMPLES, rate), rate, bit_rate)
+    info = audio.probe(write(tmp_path, name, data))
+    assert info.container in audio.DEMUXERS
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+
+
+def test_probe_reads_a_path_with_a_colon_as_a_file(tmp_path: Path) -> None:
+    # A local Bot API server keeps files under a folder named after the token ("123:ABC…").
+    folder = tmp_path / "123456:ABC-def"
+    folder.mkdir()
+    path = write(folder, "concat:voice.ogg", media.encode(SAMPLES, "ogg"))
+    assert audio.probe(path).duration == pytest.approx(TOTAL, abs=0.05)
+
+
+_IN_ACCESS, _IN_OPEN = 0x01, 0x20  # inotify events: a file was read, a file was opened
+
+
+@contextmanager
+def opens_in(folder: Path) -> Iterator[list[str]]:
+    """The names of the files opened in `folder` inside the block (inotify), in order, filled in
+    when the block ends; a name appears once per open.
+
+    Reads are watched too: inotify merges an event into an identical one just before it, and
+    reads between two opens of one file keep them apart."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0:
+        pytest.skip("inotify is not available")
+    names: list[str] = []
+    try:
+        if libc.inotify_add_watch(fd, os.fsencode(folder), _IN_OPEN | _IN_ACCESS) < 0:
+            pytest.skip("inotify is not available")
+        yield names
+        while True:
+            try:
+                events = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                break
+            at = 0
+            while at < len(events):
+                _wd, mask, _cookie, length = struct.unpack_from("iIII", events, at)
+                name = events[at + 16 : at + 16 + length].rstrip(b"\0").decode()
+                if mask & _IN_OPEN and name:
+                    names.append(name)
+                at += 16 + length
+    finally:
+        os.close(fd)
+
+
+def test_opens_in_sees_what_ffmpeg_opens(tmp_path: Path) -> None:
+    path = write(tmp_path, "note.ogg", media.encode(SAMPLES, "ogg"))
+    with opens_in(tmp_path) as opened:
+        audio.probe(path)
+    assert opened == ["note.ogg"]
+
+
+@pytest.fixture
+def other_note(tmp_path: Path) -> Path:
+    """Another user's voice note, beside the file under test (as on a local Bot API server)."""
+    return write(tmp_path, "other.ogg", media.voice_note(3)[0])
+
+
+@pytest.mark.parametrize("entry", ["other.ogg", "{other}", "/etc/passwd"])
+def test_probe_refuses_a_concat_list_named_mp3(
+    tmp_path: Path, other_note: Path, entry: str
+) -> None:
+    listing = f"ffconcat version 1.0\nfile {entry.format(other=other_note)}\n"
+    path = write(tmp_path, "song.mp3", listing.encode())
+    with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert opened == ["song.mp3"]
+
+
+@pytest.mark.parametrize("name", ["song.mp3", "song.m3u8"])
+@pytest.mark.parametrize("segment", ["other.ogg", "file://{other}"])
+def test_probe_refuses_an_hls_playlist(
+    tmp_path: Path, other_note: Path, name: str, segment: str
+) -> None:
+    # A playlist is sent as a document: "song.m3u8" with MIME type audio/x-mpegurl is accepted
+    # as audio by its MIME type.
+    playlist = (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
+        f"#EXTINF:10.0,\n{segment.format(other=other_note)}\n#EXT-X-ENDLIST\n"
+    )
+    path = write(tmp_path, name, playlist.encode())
+    with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert opened == [name]
+
+
+def test_probe_refuses_a_concat_list_that_includes_itself(tmp_path: Path) -> None:
+    path = write(tmp_path, "loop.mp3", b"ffconcat version 1.0\nfile loop.mp3\n")
+    with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert opened == ["loop.mp3"]  # opened once: no recursion

@@ -19,6 +19,30 @@ from av.audio.stream import AudioStream
 
 log = logging.getLogger(__name__)
 
+DEMUXERS = (
+    "ogg",
+    "matroska,webm",
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "mp3",
+    "wav",
+    "flac",
+    "aac",
+    "amr",
+    "amrnb",
+    "amrwb",
+    "asf",
+    "caf",
+    "aiff",
+)
+"""FFmpeg's demuxers a file may be read with: those of the containers the bot takes audio in.
+
+FFmpeg picks the demuxer from the content, not the name: without this list a file called x.mp3
+holding a concat list or an HLS playlist would be read as one and open the files it names. None
+of these demuxers opens another file, and only the `file` protocol is allowed, so what is read is
+the bytes of the one file given and nothing else."""
+
+_OPEN_OPTIONS = {"format_whitelist": ",".join(DEMUXERS), "protocol_whitelist": "file"}
+
 # How many audio packets may fail or yield nothing before the file counts as holding no audio:
 # decoders with a delay (AAC) need a few packets before the first frame.
 _DECODE_PROBE_PACKETS = 32
@@ -68,10 +92,16 @@ class AudioInfo:
 
 
 def _open(path: Path) -> av.container.InputContainer:
+    """Open `path` as a plain file with one of DEMUXERS."""
     try:
-        return av.open(str(path), "r")
+        # The "file:" prefix keeps a colon in the path from being read as another protocol.
+        container = av.open(f"file:{path}", "r", container_options=_OPEN_OPTIONS)
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         raise AudioError(f"cannot open {path.name}: {type(exc).__name__}") from exc
+    if container.format.name not in DEMUXERS:
+        container.close()
+        raise AudioError(f"cannot open {path.name}: format {container.format.name}")
+    return container
 
 
 def _audio_stream(container: av.container.InputContainer) -> AudioStream:
