@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -191,3 +192,59 @@ def audio_packets(source: Path | bytes) -> list[bytes]:
     with av.open(str(source) if isinstance(source, Path) else io.BytesIO(source)) as container:
         stream = container.streams.audio[0]
         return [bytes(p) for p in container.demux(stream) if p.size]
+
+
+# Crafted files: containers built or patched by hand, whose fields say what the test wants them to.
+
+
+def _mp4_boxes(data: bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """(type, box start, payload start, box end) of the boxes between start and end."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, at + 8)
+            header = 16
+        elif size == 0:
+            size = end - at
+        if size < header or at + size > end:
+            return
+        yield kind, at, at + header, at + size
+        at += size
+
+
+_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+
+def mp4_claiming(data: bytes, *, ticks: int = 1) -> bytes:
+    """The MP4/M4A `data` with every duration field (mvhd, tkhd, mdhd) set to `ticks` and every
+    sample's duration in the stts table set to 1 tick; edit lists are blanked to "free" boxes.
+
+    The coded audio is untouched: it decodes as long as before, while the headers and the
+    packet timestamps say it lasts next to nothing."""
+    out = bytearray(data)
+
+    def walk(start: int, end: int) -> None:
+        for kind, _box, body, box_end in _mp4_boxes(out, start, end):
+            if kind in _MP4_CONTAINERS:
+                walk(body, box_end)
+            elif kind == b"edts":
+                out[_box + 4 : _box + 8] = b"free"
+            elif kind in (b"mvhd", b"mdhd", b"tkhd"):
+                version = out[body]
+                # After version/flags: creation, modification and a third field (timescale or
+                # track id, 4 bytes), then tkhd has 4 reserved bytes; then the duration.
+                time_size = 8 if version == 1 else 4
+                at = body + 4 + 2 * time_size + 4 + (4 if kind == b"tkhd" else 0)
+                if version == 1:
+                    struct.pack_into(">Q", out, at, ticks)
+                else:
+                    struct.pack_into(">I", out, at, ticks)
+            elif kind == b"stts":
+                (entries,) = struct.unpack_from(">I", out, body + 4)
+                for i in range(entries):
+                    struct.pack_into(">I", out, body + 8 + 8 * i + 4, 1)
+
+    walk(0, len(out))
+    return bytes(out)

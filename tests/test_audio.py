@@ -75,7 +75,7 @@ def test_probe_reads_the_real_duration(
     assert info.channels == 1
 
 
-def test_probe_counts_packets_when_the_header_has_no_duration(tmp_path: Path) -> None:
+def test_probe_measures_audio_whose_header_has_no_duration(tmp_path: Path) -> None:
     # Raw ADTS AAC: FFmpeg only guesses its duration from the bit rate.
     path = write(tmp_path, "note.aac", encode_with("aac", "adts", SAMPLES))
     info = audio.probe(path)
@@ -298,7 +298,7 @@ def test_split_at_silences_stops_when_cancelled(tmp_path: Path) -> None:
     assert len(seen) == 1
 
 
-def test_probe_counts_the_packets_when_the_header_understates_the_length(tmp_path: Path) -> None:
+def test_probe_decodes_when_the_header_understates_the_length(tmp_path: Path) -> None:
     words, total = media.script(20, word_seconds=1.0, pause_seconds=0.5)
     data = bytearray(encode_with("libopus", "matroska", media.speech(words, total)))
     # The Matroska Duration element (id 0x4489, an 8-byte float in ms) now claims 5 s.
@@ -444,3 +444,46 @@ def test_probe_refuses_a_concat_list_that_includes_itself(tmp_path: Path) -> Non
     with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
         audio.probe(path)
     assert opened == ["loop.mp3"]  # opened once: no recursion
+
+
+def test_probe_decodes_an_m4a_whose_headers_claim_no_time(tmp_path: Path) -> None:
+    words, total = media.script(40)
+    data = media.mp4_claiming(media.encode(media.speech(words, total), "m4a"))
+    path = write(tmp_path, "lie.m4a", data)
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        assert stream.duration is not None and stream.duration * stream.time_base < 0.001
+        stamps = [p.pts for p in container.demux(stream) if p.pts is not None]
+        assert (max(stamps) - min(stamps)) * stream.time_base < 0.1
+    info = audio.probe(path)
+    assert info.duration == pytest.approx(total, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("packet", "samples"),
+    [
+        (b"", 0),
+        (bytes([0x08]), 960),  # SILK 20 ms, one frame
+        (bytes([0x09, 1, 2]), 1920),  # code 1: two frames
+        (bytes([0x0A]), 0),  # code 2 needs a length byte
+        (bytes([0xF8 | 3, 6]), 6 * 960),  # CELT 20 ms, code 3: six frames (120 ms)
+        (bytes([0xF8 | 3, 7]), 0),  # seven frames: 140 ms, over the 120 ms a packet may hold
+        (bytes([0x03, 0]), 0),  # code 3 with no frames
+        (bytes([0x83, 48]), 48 * 120),  # CELT 2.5 ms, 48 frames
+    ],
+)
+def test_opus_samples_follows_the_toc(packet: bytes, samples: int) -> None:
+    assert audio.opus_samples(packet) == samples
+
+
+def test_opus_samples_never_undercounts_the_decoder(tmp_path: Path) -> None:
+    data, _words, _total = media.voice_note(5)
+    path = write(tmp_path, "note.ogg", data)
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        counted = decoded = 0
+        for packet in container.demux(stream):
+            if packet.size:
+                counted += audio.opus_samples(bytes(packet))
+            decoded += sum(f.samples for f in stream.codec_context.decode(packet))
+    assert decoded <= counted <= decoded + 312 + 960  # pre-skip and end trimming

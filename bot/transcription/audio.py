@@ -43,10 +43,6 @@ the bytes of the one file given and nothing else."""
 
 _OPEN_OPTIONS = {"format_whitelist": ",".join(DEMUXERS), "protocol_whitelist": "file"}
 
-# How many audio packets may fail or yield nothing before the file counts as holding no audio:
-# decoders with a delay (AAC) need a few packets before the first frame.
-_DECODE_PROBE_PACKETS = 32
-
 # Containers (PyAV's demuxer names) whose audio goes to Mistral as it is, with the codecs trusted
 # in each: ogg/opus (voice notes), mp3, m4a, wav, flac, webm. Others are remuxed or re-encoded.
 _ACCEPTED: dict[str, frozenset[str]] = {
@@ -128,43 +124,50 @@ def _codec_name(stream: AudioStream) -> str:
     return stream.codec_context.codec.canonical_name
 
 
-def _declared_duration(container: av.container.InputContainer, stream: AudioStream) -> float | None:
-    """The duration the file's headers state, if any."""
-    if stream.duration is not None and stream.duration > 0 and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
-    return None
+# How many audio packets may fail or yield nothing before the file counts as holding no audio:
+# decoders with a delay (AAC) need a few packets before the first frame.
+_DECODE_PROBE_PACKETS = 32
+
+_OPUS_RATE = 48000  # Opus packets count samples at 48 kHz whatever the input rate was
+# Samples of one frame for each of the 32 TOC configurations (RFC 6716 §3.1, Table 2).
+_OPUS_FRAME = (480, 960, 1920, 2880) * 3 + (480, 960) * 2 + (120, 240, 480, 960) * 4
+_OPUS_LONGEST_PACKET = 5760  # 120 ms: a packet claiming more is refused by the decoder
 
 
-class _PacketClock:
-    """The time the demuxed packets of one stream span."""
+def opus_samples(packet: bytes) -> int:
+    """Samples (at 48 kHz) an Opus packet decodes to at most, from its TOC byte and frame count.
+
+    A decoder outputs exactly this for a valid packet (its delay only moves samples between
+    packets, and a frame that fails to decode comes out as silence) and nothing for an invalid
+    one. A packet whose frame count is invalid (none, or over 120 ms) counts 0; one invalid in a
+    way only decoding shows counts in full, so the sum never falls short of the decoder's."""
+    if not packet:
+        return 0
+    toc = packet[0]
+    code = toc & 0x3
+    if code >= 2 and len(packet) < 2:
+        return 0
+    frames = 1 if code == 0 else 2 if code < 3 else packet[1] & 0x3F
+    samples = frames * _OPUS_FRAME[toc >> 3]
+    return samples if 0 < samples <= _OPUS_LONGEST_PACKET else 0
+
+
+class _Count:
+    """Decoded samples per sample rate."""
 
     def __init__(self) -> None:
-        self.first: int | None = None
-        self.end: int | None = None
-        self.summed = 0
+        self.samples: dict[int, int] = {}
 
-    def add(self, packet: av.Packet[AudioStream]) -> None:
-        if not packet.size:
-            return
-        length = packet.duration or 0
-        self.summed += length
-        ts = packet.pts if packet.pts is not None else packet.dts
-        if ts is not None:
-            self.first = ts if self.first is None else min(self.first, ts)
-            self.end = ts + length if self.end is None else max(self.end, ts + length)
+    def add(self, samples: int, rate: int) -> None:
+        if rate <= 0:
+            raise AudioError("decoded audio without a sample rate")
+        self.samples[rate] = self.samples.get(rate, 0) + samples
 
-    def seconds(self, stream: AudioStream) -> float:
-        """The longer of the packets' span and their summed durations: either alone could be
-        made to understate what decodes."""
-        if not stream.time_base:
-            return 0.0
-        span = 0 if self.first is None or self.end is None else self.end - self.first
-        return float(max(span, self.summed) * stream.time_base)
+    def seconds(self) -> float:
+        return sum(n / rate for rate, n in self.samples.items())
 
 
-def _decodes(stream: AudioStream, packet: av.Packet[AudioStream]) -> list[av.AudioFrame]:
+def _decodes(stream: AudioStream, packet: av.Packet[AudioStream] | None) -> list[av.AudioFrame]:
     try:
         return stream.codec_context.decode(packet)
     except (av.FFmpegError, ValueError):
@@ -174,43 +177,53 @@ def _decodes(stream: AudioStream, packet: av.Packet[AudioStream]) -> list[av.Aud
 def probe(path: Path) -> AudioInfo:
     """The audio's real duration and format; AudioError if it has no decodable audio stream.
 
-    The packets are always counted (demuxing without decoding is cheap) and the headers'
-    duration kept only where it agrees with them: a header is written by the sender, and one that
-    claims 5 s for two hours of audio must not slip past the quota, CHUNK_SECONDS or
-    MAX_AUDIO_SECONDS. (Where they agree the header wins: a Xing/LAME header is exact where the
-    packet span includes encoder padding.)
+    The duration is that of the decoded audio: every packet is decoded and its samples counted,
+    except Opus, whose packets state their sample count in their first bytes (opus_samples:
+    counted without decoding, at a fifth of the cost).
+    Container durations, timestamps and packet durations are the sender's word and are not read:
+    a header claiming 0 s for an hour of audio must not slip past the quota, CHUNK_SECONDS or
+    MAX_AUDIO_SECONDS. The reported duration is never below what a decoder outputs (Opus's
+    pre-skip and end trimming are not subtracted: a few milliseconds more).
     """
     with _open(path) as container:
         stream = _audio_stream(container)
-        declared = _declared_duration(container, stream)
+        opus = _codec_name(stream) == "opus"
         sample_rate = stream.codec_context.sample_rate
         channels = stream.codec_context.channels
-        clock = _PacketClock()
+        count = _Count()
         decoded = False
-        tried = 0
+        packets = 0
         try:
             for packet in container.demux(stream):
-                clock.add(packet)
-                if not decoded:
-                    tried += 1
-                    frames = _decodes(stream, packet)
-                    if frames:
-                        decoded = True
-                        sample_rate = frames[0].sample_rate or sample_rate
-                        channels = frames[0].layout.nb_channels or channels
-                    elif tried >= _DECODE_PROBE_PACKETS:
-                        break
+                if not packet.size:
+                    continue
+                packets += 1
+                if opus:
+                    count.add(opus_samples(bytes(memoryview(packet)[:2])), _OPUS_RATE)
+                    if decoded:
+                        continue
+                frames = _decodes(stream, packet)
+                if frames and not decoded:
+                    decoded = True
+                    sample_rate = frames[0].sample_rate or sample_rate
+                    channels = frames[0].layout.nb_channels or channels
+                elif not decoded and packets >= _DECODE_PROBE_PACKETS:
+                    break
+                if not opus:
+                    for frame in frames:
+                        count.add(frame.samples, frame.sample_rate)
         except av.FFmpegError as exc:
             # A demuxing error after good audio (a truncated download) only ends the count early.
             if not decoded:
                 raise AudioError(f"unreadable audio: {type(exc).__name__}") from exc
         if not decoded:
             raise AudioError("the audio stream does not decode")
-        duration = counted = clock.seconds(stream)
-        if declared is not None and abs(declared - counted) <= max(0.1, 0.01 * counted):
-            duration = declared
+        if not opus:
+            # Decoders with a delay hand out their last samples when flushed.
+            for frame in _decodes(stream, None):
+                count.add(frame.samples, frame.sample_rate)
         return AudioInfo(
-            duration=duration,
+            duration=count.seconds(),
             codec=_codec_name(stream),
             has_video=_has_video(container),
             container=container.format.name,
