@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -195,6 +196,62 @@ def audio_packets(source: Path | bytes) -> list[bytes]:
 
 
 # Crafted files: containers built or patched by hand, whose fields say what the test wants them to.
+
+_BIT_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def ogg_crc(data: bytes) -> int:
+    """The CRC of an Ogg page (polynomial 0x04C11DB7, MSB first, no initial or final XOR).
+
+    That CRC of the data is the bit-reversed zlib (LSB-first) CRC of the bit-reversed bytes,
+    taken with zero initial and final XOR."""
+    raw = zlib.crc32(data.translate(_BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{raw:032b}"[::-1], 2)
+
+
+def ogg_page(
+    packets: Sequence[bytes], *, serial: int, sequence: int, granule: int, flags: int = 0
+) -> bytes:
+    """One Ogg page holding whole packets (at most 255 lacing values between them)."""
+    lacing = bytearray()
+    for packet in packets:
+        lacing += b"\xff" * (len(packet) // 255) + bytes([len(packet) % 255])
+    if len(lacing) > 255:
+        raise ValueError("too many packets for one Ogg page")
+    header = struct.pack("<4sBBqIIIB", b"OggS", 0, flags, granule, serial, sequence, 0, len(lacing))
+    page = bytearray(header + lacing + b"".join(packets))
+    struct.pack_into("<I", page, 22, ogg_crc(bytes(page)))
+    return bytes(page)
+
+
+OPUS_TOC_SAMPLES = (480, 960, 1920, 2880) * 3 + (480, 960) * 2 + (120, 240, 480, 960) * 4
+"""Samples (at 48 kHz) of one frame for each of the 32 Opus TOC configurations (RFC 6716 §3.1)."""
+
+
+def ogg_opus(packets: Sequence[bytes], *, pre_skip: int = 312, serial: int = 0x766F78) -> bytes:
+    """An Ogg Opus file (mono, 48 kHz) holding these Opus packets, 255 to a page at most.
+
+    Granule positions follow the TOC byte of each packet (one frame a packet, code 0)."""
+    head = struct.pack("<8sBBHIhB", b"OpusHead", 1, 1, pre_skip, 48000, 0, 0)
+    tags = struct.pack("<8sI5sI", b"OpusTags", 5, b"tests", 0)
+    pages = [
+        ogg_page([head], serial=serial, sequence=0, granule=0, flags=0x02),
+        ogg_page([tags], serial=serial, sequence=1, granule=0),
+    ]
+    granule = 0
+    per_page = 255
+    for n, start in enumerate(range(0, len(packets), per_page)):
+        group = packets[start : start + per_page]
+        granule += sum(OPUS_TOC_SAMPLES[p[0] >> 3] for p in group if p)
+        last = start + per_page >= len(packets)
+        flags = 0x04 if last else 0
+        pages.append(ogg_page(group, serial=serial, sequence=2 + n, granule=granule, flags=flags))
+    return b"".join(pages)
+
+
+def tiny_packet_ogg(count: int, toc: int = 0x08) -> bytes:
+    """An Ogg Opus file of `count` one-byte packets (a TOC byte alone: 20 ms of silence each)."""
+    return ogg_opus([bytes([toc])] * count)
 
 
 def _mp4_boxes(data: bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:

@@ -8,6 +8,7 @@ import itertools
 import os
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -457,6 +458,48 @@ def test_probe_decodes_an_m4a_whose_headers_claim_no_time(tmp_path: Path) -> Non
         assert (max(stamps) - min(stamps)) * stream.time_base < 0.1
     info = audio.probe(path)
     assert info.duration == pytest.approx(total, abs=0.05)
+
+
+def test_probe_refuses_a_flood_of_tiny_packets_quickly(tmp_path: Path) -> None:
+    # 2 MB: a million one-byte Opus packets.
+    path = write(tmp_path, "flood.ogg", media.tiny_packet_ogg(1_000_000))
+    started = time.process_time()
+    with pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert time.process_time() - started < 0.5
+
+
+def test_probe_reads_a_few_tiny_packets(tmp_path: Path) -> None:
+    # One-byte packets (a TOC byte alone) are what an encoder with DTX sends in a pause.
+    path = write(tmp_path, "pause.ogg", media.tiny_packet_ogg(1000))
+    assert audio.probe(path).duration == pytest.approx(20.0)
+
+
+def test_probe_refuses_packets_that_decode_to_nothing(tmp_path: Path) -> None:
+    good = [bytes([0x08]) + bytes(20)] * 40
+    # Code 3 with a frame count of 0: an invalid packet, which decodes to nothing.
+    empty = [bytes([0x0B, 0x00]) + bytes(20)] * 5000
+    path = write(tmp_path, "empty.ogg", media.ogg_opus(good + empty))
+    with pytest.raises(audio.AudioError, match="decode to nothing"):
+        audio.probe(path)
+
+
+def test_probe_gives_up_past_its_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words, total = media.script(30)
+    path = write(tmp_path, "note.ogg", media.encode(media.speech(words, total), "ogg"))
+    monkeypatch.setattr(audio, "PROBE_BASE_SECONDS", 1e-4)
+    monkeypatch.setattr(audio, "PROBE_SECONDS_PER_MB", 0.0)
+    monkeypatch.setattr(audio, "PROBE_WALL_FACTOR", 1e5)
+    with pytest.raises(audio.AudioError, match="ran out of time"):
+        audio.probe(path)
+
+
+def test_probe_budget_grows_with_the_size_up_to_a_cap() -> None:
+    assert audio.probe_budget(0) == audio.PROBE_BASE_SECONDS
+    assert audio.probe_budget(10_000_000) > audio.probe_budget(1_000_000)
+    assert audio.probe_budget(10**12) == audio.PROBE_MAX_SECONDS
 
 
 @pytest.mark.parametrize(
