@@ -84,6 +84,8 @@ _FORMATS: dict[str, tuple[str, str, str, int | None]] = {
     "m4a": ("ipod", "aac", "fltp", 64_000),
     "wav": ("wav", "pcm_s16le", "s16", None),
     "flac": ("flac", "flac", "s16", None),
+    "webm": ("webm", "libopus", "flt", 32_000),
+    "aac": ("adts", "aac", "fltp", 64_000),
 }
 
 
@@ -123,7 +125,8 @@ def _encode_audio(container: Any, stream: Any, samples: np.ndarray, sample_rate:
 def encode(
     samples: np.ndarray, fmt: str, sample_rate: int = 48000, *, bit_rate: int | None = None
 ) -> bytes:
-    """Encode mono float samples as "ogg" (Opus), "mp3", "m4a" (AAC), "wav" or "flac" bytes.
+    """Encode mono float samples as "ogg" (Opus), "mp3", "m4a" (AAC), "wav", "flac", "webm"
+    (Opus) or "aac" (ADTS) bytes.
 
     `bit_rate` overrides the lossy codecs' default (the benchmark makes 1 MB voice notes)."""
     try:

@@ -122,6 +122,18 @@ def test_probe_refuses_what_is_not_audio(tmp_path: Path, name: str, data: bytes)
         audio.probe(path)
 
 
+def test_probe_refuses_an_audio_track_of_an_unknown_codec(tmp_path: Path) -> None:
+    # The Matroska codec id renamed: FFmpeg keeps the audio track, with no decoder for it.
+    data = media.encode(SAMPLES, "webm").replace(b"A_OPUS", b"A_VOXG")
+    path = write(tmp_path, "note.webm", data)
+    with av.open(str(path)) as container:
+        assert container.streams.audio[0].codec_context is None
+    with pytest.raises(audio.AudioError):
+        audio.probe(path)
+    with pytest.raises(audio.AudioError):
+        audio.extract_audio(path, tmp_path / "work")
+
+
 def test_probe_refuses_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(audio.AudioError):
         audio.probe(tmp_path / "gone.ogg")

@@ -105,13 +105,15 @@ def _open(path: Path, *, timeout: float | None = None) -> av.container.InputCont
 
 
 def _audio_stream(container: av.container.InputContainer) -> AudioStream:
-    if not container.streams.audio:
+    # A stream of a codec FFmpeg does not know has no codec context: it cannot be decoded.
+    streams = [s for s in container.streams.audio if s.codec_context is not None]
+    if not streams:
         raise AudioError("no audio stream")
     try:
         stream = container.streams.best("audio")
     except (av.FFmpegError, ValueError):
         stream = None
-    return stream if isinstance(stream, AudioStream) else container.streams.audio[0]
+    return stream if isinstance(stream, AudioStream) and stream in streams else streams[0]
 
 
 def _is_picture(stream: av.stream.Stream) -> bool:
