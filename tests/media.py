@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -250,6 +250,25 @@ def ogg_opus(packets: Sequence[bytes], *, pre_skip: int = 312, serial: int = 0x7
         flags = 0x04 if last else 0
         pages.append(ogg_page(group, serial=serial, sequence=2 + n, granule=granule, flags=flags))
     return b"".join(pages)
+
+
+def ogg_with_granules(data: bytes, granule: Callable[[int, int], int]) -> bytes:
+    """The Ogg `data` with each page's granule position replaced by granule(page index, old
+    position), its CRC made right again: an Ogg file lying about where its audio ends."""
+    out = bytearray(data)
+    at = index = 0
+    while out.startswith(b"OggS", at) and at + 27 <= len(out):
+        segments = out[at + 26]
+        size = 27 + segments + sum(out[at + 27 : at + 27 + segments])
+        if at + size > len(out):
+            break
+        (old,) = struct.unpack_from("<q", out, at + 6)
+        struct.pack_into("<q", out, at + 6, granule(index, old))
+        struct.pack_into("<I", out, at + 22, 0)
+        struct.pack_into("<I", out, at + 22, ogg_crc(bytes(out[at : at + size])))
+        at += size
+        index += 1
+    return bytes(out)
 
 
 def tiny_packet_ogg(count: int, toc: int = 0x08) -> bytes:
