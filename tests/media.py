@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import struct
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -82,6 +84,8 @@ _FORMATS: dict[str, tuple[str, str, str, int | None]] = {
     "m4a": ("ipod", "aac", "fltp", 64_000),
     "wav": ("wav", "pcm_s16le", "s16", None),
     "flac": ("flac", "flac", "s16", None),
+    "webm": ("webm", "libopus", "flt", 32_000),
+    "aac": ("adts", "aac", "fltp", 64_000),
 }
 
 
@@ -121,7 +125,8 @@ def _encode_audio(container: Any, stream: Any, samples: np.ndarray, sample_rate:
 def encode(
     samples: np.ndarray, fmt: str, sample_rate: int = 48000, *, bit_rate: int | None = None
 ) -> bytes:
-    """Encode mono float samples as "ogg" (Opus), "mp3", "m4a" (AAC), "wav" or "flac" bytes.
+    """Encode mono float samples as "ogg" (Opus), "mp3", "m4a" (AAC), "wav", "flac", "webm"
+    (Opus) or "aac" (ADTS) bytes.
 
     `bit_rate` overrides the lossy codecs' default (the benchmark makes 1 MB voice notes)."""
     try:
@@ -191,3 +196,134 @@ def audio_packets(source: Path | bytes) -> list[bytes]:
     with av.open(str(source) if isinstance(source, Path) else io.BytesIO(source)) as container:
         stream = container.streams.audio[0]
         return [bytes(p) for p in container.demux(stream) if p.size]
+
+
+# Crafted files: containers built or patched by hand, whose fields say what the test wants them to.
+
+_BIT_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def ogg_crc(data: bytes) -> int:
+    """The CRC of an Ogg page (polynomial 0x04C11DB7, MSB first, no initial or final XOR).
+
+    That CRC of the data is the bit-reversed zlib (LSB-first) CRC of the bit-reversed bytes,
+    taken with zero initial and final XOR."""
+    raw = zlib.crc32(data.translate(_BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{raw:032b}"[::-1], 2)
+
+
+def ogg_page(
+    packets: Sequence[bytes], *, serial: int, sequence: int, granule: int, flags: int = 0
+) -> bytes:
+    """One Ogg page holding whole packets (at most 255 lacing values between them)."""
+    lacing = bytearray()
+    for packet in packets:
+        lacing += b"\xff" * (len(packet) // 255) + bytes([len(packet) % 255])
+    if len(lacing) > 255:
+        raise ValueError("too many packets for one Ogg page")
+    header = struct.pack("<4sBBqIIIB", b"OggS", 0, flags, granule, serial, sequence, 0, len(lacing))
+    page = bytearray(header + lacing + b"".join(packets))
+    struct.pack_into("<I", page, 22, ogg_crc(bytes(page)))
+    return bytes(page)
+
+
+OPUS_TOC_SAMPLES = (480, 960, 1920, 2880) * 3 + (480, 960) * 2 + (120, 240, 480, 960) * 4
+"""Samples (at 48 kHz) of one frame for each of the 32 Opus TOC configurations (RFC 6716 §3.1)."""
+
+
+def ogg_opus(packets: Sequence[bytes], *, pre_skip: int = 312, serial: int = 0x766F78) -> bytes:
+    """An Ogg Opus file (mono, 48 kHz) holding these Opus packets, 255 to a page at most.
+
+    Granule positions follow the TOC byte of each packet (one frame a packet, code 0)."""
+    head = struct.pack("<8sBBHIhB", b"OpusHead", 1, 1, pre_skip, 48000, 0, 0)
+    tags = struct.pack("<8sI5sI", b"OpusTags", 5, b"tests", 0)
+    pages = [
+        ogg_page([head], serial=serial, sequence=0, granule=0, flags=0x02),
+        ogg_page([tags], serial=serial, sequence=1, granule=0),
+    ]
+    granule = 0
+    per_page = 255
+    for n, start in enumerate(range(0, len(packets), per_page)):
+        group = packets[start : start + per_page]
+        granule += sum(OPUS_TOC_SAMPLES[p[0] >> 3] for p in group if p)
+        last = start + per_page >= len(packets)
+        flags = 0x04 if last else 0
+        pages.append(ogg_page(group, serial=serial, sequence=2 + n, granule=granule, flags=flags))
+    return b"".join(pages)
+
+
+def ogg_with_granules(data: bytes, granule: Callable[[int, int], int]) -> bytes:
+    """The Ogg `data` with each page's granule position replaced by granule(page index, old
+    position), its CRC made right again: an Ogg file lying about where its audio ends."""
+    out = bytearray(data)
+    at = index = 0
+    while out.startswith(b"OggS", at) and at + 27 <= len(out):
+        segments = out[at + 26]
+        size = 27 + segments + sum(out[at + 27 : at + 27 + segments])
+        if at + size > len(out):
+            break
+        (old,) = struct.unpack_from("<q", out, at + 6)
+        struct.pack_into("<q", out, at + 6, granule(index, old))
+        struct.pack_into("<I", out, at + 22, 0)
+        struct.pack_into("<I", out, at + 22, ogg_crc(bytes(out[at : at + size])))
+        at += size
+        index += 1
+    return bytes(out)
+
+
+def tiny_packet_ogg(count: int, toc: int = 0x08) -> bytes:
+    """An Ogg Opus file of `count` one-byte packets (a TOC byte alone: 20 ms of silence each)."""
+    return ogg_opus([bytes([toc])] * count)
+
+
+def _mp4_boxes(data: bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """(type, box start, payload start, box end) of the boxes between start and end."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, at + 8)
+            header = 16
+        elif size == 0:
+            size = end - at
+        if size < header or at + size > end:
+            return
+        yield kind, at, at + header, at + size
+        at += size
+
+
+_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+
+def mp4_claiming(data: bytes, *, ticks: int = 1) -> bytes:
+    """The MP4/M4A `data` with every duration field (mvhd, tkhd, mdhd) set to `ticks` and every
+    sample's duration in the stts table set to 1 tick; edit lists are blanked to "free" boxes.
+
+    The coded audio is untouched: it decodes as long as before, while the headers and the
+    packet timestamps say it lasts next to nothing."""
+    out = bytearray(data)
+
+    def walk(start: int, end: int) -> None:
+        for kind, _box, body, box_end in _mp4_boxes(out, start, end):
+            if kind in _MP4_CONTAINERS:
+                walk(body, box_end)
+            elif kind == b"edts":
+                out[_box + 4 : _box + 8] = b"free"
+            elif kind in (b"mvhd", b"mdhd", b"tkhd"):
+                version = out[body]
+                # After version/flags: creation, modification and a third field (timescale or
+                # track id, 4 bytes), then tkhd has 4 reserved bytes; then the duration.
+                time_size = 8 if version == 1 else 4
+                at = body + 4 + 2 * time_size + 4 + (4 if kind == b"tkhd" else 0)
+                if version == 1:
+                    struct.pack_into(">Q", out, at, ticks)
+                else:
+                    struct.pack_into(">I", out, at, ticks)
+            elif kind == b"stts":
+                (entries,) = struct.unpack_from(">I", out, body + 4)
+                for i in range(entries):
+                    struct.pack_into(">I", out, body + 8 + 8 * i + 4, 1)
+
+    walk(0, len(out))
+    return bytes(out)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import itertools
+import os
 import struct
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -27,12 +32,16 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def encode_with(codec: str, fmt: str, samples: np.ndarray, rate: int = 48000) -> bytes:
+def encode_with(
+    codec: str, fmt: str, samples: np.ndarray, rate: int = 48000, bit_rate: int | None = None
+) -> bytes:
     """Mono audio in any codec/container PyAV can write, for formats tests.media does not make."""
     buf = io.BytesIO()
     with av.open(buf, "w", format=fmt) as container:
         stream: Any = container.add_stream(codec, rate=rate)
         stream.layout = "mono"
+        if bit_rate:
+            stream.bit_rate = bit_rate
         for i in range(0, len(samples), 4096):
             block = np.ascontiguousarray(samples[i : i + 4096]).reshape(1, -1)
             frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
@@ -67,7 +76,7 @@ def test_probe_reads_the_real_duration(
     assert info.channels == 1
 
 
-def test_probe_counts_packets_when_the_header_has_no_duration(tmp_path: Path) -> None:
+def test_probe_measures_audio_whose_header_has_no_duration(tmp_path: Path) -> None:
     # Raw ADTS AAC: FFmpeg only guesses its duration from the bit rate.
     path = write(tmp_path, "note.aac", encode_with("aac", "adts", SAMPLES))
     info = audio.probe(path)
@@ -111,6 +120,18 @@ def test_probe_refuses_what_is_not_audio(tmp_path: Path, name: str, data: bytes)
     path = write(tmp_path, name, data)
     with pytest.raises(audio.AudioError):
         audio.probe(path)
+
+
+def test_probe_refuses_an_audio_track_of_an_unknown_codec(tmp_path: Path) -> None:
+    # The Matroska codec id renamed: FFmpeg keeps the audio track, with no decoder for it.
+    data = media.encode(SAMPLES, "webm").replace(b"A_OPUS", b"A_VOXG")
+    path = write(tmp_path, "note.webm", data)
+    with av.open(str(path)) as container:
+        assert container.streams.audio[0].codec_context is None
+    with pytest.raises(audio.AudioError):
+        audio.probe(path)
+    with pytest.raises(audio.AudioError):
+        audio.extract_audio(path, tmp_path / "work")
 
 
 def test_probe_refuses_a_missing_file(tmp_path: Path) -> None:
@@ -290,7 +311,7 @@ def test_split_at_silences_stops_when_cancelled(tmp_path: Path) -> None:
     assert len(seen) == 1
 
 
-def test_probe_counts_the_packets_when_the_header_understates_the_length(tmp_path: Path) -> None:
+def test_probe_decodes_when_the_header_understates_the_length(tmp_path: Path) -> None:
     words, total = media.script(20, word_seconds=1.0, pause_seconds=0.5)
     data = bytearray(encode_with("libopus", "matroska", media.speech(words, total)))
     # The Matroska Duration element (id 0x4489, an 8-byte float in ms) now claims 5 s.
@@ -317,3 +338,207 @@ def test_probe_of_a_video_is_not_sendable_as_it_is(tmp_path: Path) -> None:
     src = write(tmp_path, "clip.mp4", media.video(SAMPLES))
     assert audio.probe(src).sendable is False
     assert audio.extract_audio(src, tmp_path / "w") != src
+
+
+def _resampled(samples: np.ndarray, rate: int) -> np.ndarray:
+    """The samples (at 48 kHz) taken at `rate` by nearest neighbour: enough for a test tone."""
+    return samples[(np.arange(len(samples) * rate // 48000) * 48000 // rate)]
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "fmt", "rate", "bit_rate"),
+    [
+        ("note.webm", "libopus", "webm", 48000, None),
+        ("note.opus", "libopus", "ogg", 48000, None),
+        ("note.aac", "aac", "adts", 48000, None),
+        ("note.amr", "libopencore_amrnb", "amr", 8000, None),
+        ("note.wma", "wmav2", "asf", 48000, 64000),
+        ("note.caf", "alac", "caf", 48000, None),
+        ("note.aiff", "pcm_s16be", "aiff", 48000, None),
+        ("note.3gp", "aac", "3gp", 48000, None),
+        ("note.mov", "aac", "mov", 48000, None),
+    ],
+)
+def test_probe_reads_every_container_the_bot_takes(
+    tmp_path: Path, name: str, codec: str, fmt: str, rate: int, bit_rate: int | None
+) -> None:
+    data = encode_with(codec, fmt, _resampled(SAMPLES, rate), rate, bit_rate)
+    info = audio.probe(write(tmp_path, name, data))
+    assert info.container in audio.DEMUXERS
+    assert info.duration == pytest.approx(TOTAL, abs=0.05)
+
+
+def test_probe_reads_a_path_with_a_colon_as_a_file(tmp_path: Path) -> None:
+    # A local Bot API server keeps files under a folder named after the token ("123:ABC…").
+    folder = tmp_path / "123456:ABC-def"
+    folder.mkdir()
+    path = write(folder, "concat:voice.ogg", media.encode(SAMPLES, "ogg"))
+    assert audio.probe(path).duration == pytest.approx(TOTAL, abs=0.05)
+
+
+_IN_ACCESS, _IN_OPEN = 0x01, 0x20  # inotify events: a file was read, a file was opened
+
+
+@contextmanager
+def opens_in(folder: Path) -> Iterator[list[str]]:
+    """The names of the files opened in `folder` inside the block (inotify), in order, filled in
+    when the block ends; a name appears once per open.
+
+    Reads are watched too: inotify merges an event into an identical one just before it, and
+    reads between two opens of one file keep them apart."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0:
+        pytest.skip("inotify is not available")
+    names: list[str] = []
+    try:
+        if libc.inotify_add_watch(fd, os.fsencode(folder), _IN_OPEN | _IN_ACCESS) < 0:
+            pytest.skip("inotify is not available")
+        yield names
+        while True:
+            try:
+                events = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                break
+            at = 0
+            while at < len(events):
+                _wd, mask, _cookie, length = struct.unpack_from("iIII", events, at)
+                name = events[at + 16 : at + 16 + length].rstrip(b"\0").decode()
+                if mask & _IN_OPEN and name:
+                    names.append(name)
+                at += 16 + length
+    finally:
+        os.close(fd)
+
+
+def test_opens_in_sees_what_ffmpeg_opens(tmp_path: Path) -> None:
+    path = write(tmp_path, "note.ogg", media.encode(SAMPLES, "ogg"))
+    with opens_in(tmp_path) as opened:
+        audio.probe(path)
+    assert opened == ["note.ogg"]
+
+
+@pytest.fixture
+def other_note(tmp_path: Path) -> Path:
+    """Another user's voice note, beside the file under test (as on a local Bot API server)."""
+    return write(tmp_path, "other.ogg", media.voice_note(3)[0])
+
+
+@pytest.mark.parametrize("entry", ["other.ogg", "{other}", "/etc/passwd"])
+def test_probe_refuses_a_concat_list_named_mp3(
+    tmp_path: Path, other_note: Path, entry: str
+) -> None:
+    listing = f"ffconcat version 1.0\nfile {entry.format(other=other_note)}\n"
+    path = write(tmp_path, "song.mp3", listing.encode())
+    with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert opened == ["song.mp3"]
+
+
+@pytest.mark.parametrize("name", ["song.mp3", "song.m3u8"])
+@pytest.mark.parametrize("segment", ["other.ogg", "file://{other}"])
+def test_probe_refuses_an_hls_playlist(
+    tmp_path: Path, other_note: Path, name: str, segment: str
+) -> None:
+    # A playlist is sent as a document: "song.m3u8" with MIME type audio/x-mpegurl is accepted
+    # as audio by its MIME type.
+    playlist = (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
+        f"#EXTINF:10.0,\n{segment.format(other=other_note)}\n#EXT-X-ENDLIST\n"
+    )
+    path = write(tmp_path, name, playlist.encode())
+    with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert opened == [name]
+
+
+def test_probe_refuses_a_concat_list_that_includes_itself(tmp_path: Path) -> None:
+    path = write(tmp_path, "loop.mp3", b"ffconcat version 1.0\nfile loop.mp3\n")
+    with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert opened == ["loop.mp3"]  # opened once: no recursion
+
+
+def test_probe_decodes_an_m4a_whose_headers_claim_no_time(tmp_path: Path) -> None:
+    words, total = media.script(40)
+    data = media.mp4_claiming(media.encode(media.speech(words, total), "m4a"))
+    path = write(tmp_path, "lie.m4a", data)
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        assert stream.duration is not None and stream.duration * stream.time_base < 0.001
+        stamps = [p.pts for p in container.demux(stream) if p.pts is not None]
+        assert (max(stamps) - min(stamps)) * stream.time_base < 0.1
+    info = audio.probe(path)
+    assert info.duration == pytest.approx(total, abs=0.05)
+
+
+def test_probe_refuses_a_flood_of_tiny_packets_quickly(tmp_path: Path) -> None:
+    # 2 MB: a million one-byte Opus packets.
+    path = write(tmp_path, "flood.ogg", media.tiny_packet_ogg(1_000_000))
+    started = time.process_time()
+    with pytest.raises(audio.AudioError):
+        audio.probe(path)
+    assert time.process_time() - started < 0.5
+
+
+def test_probe_reads_a_few_tiny_packets(tmp_path: Path) -> None:
+    # One-byte packets (a TOC byte alone) are what an encoder with DTX sends in a pause.
+    path = write(tmp_path, "pause.ogg", media.tiny_packet_ogg(1000))
+    assert audio.probe(path).duration == pytest.approx(20.0)
+
+
+def test_probe_refuses_packets_that_decode_to_nothing(tmp_path: Path) -> None:
+    good = [bytes([0x08]) + bytes(20)] * 40
+    # Code 3 with a frame count of 0: an invalid packet, which decodes to nothing.
+    empty = [bytes([0x0B, 0x00]) + bytes(20)] * 5000
+    path = write(tmp_path, "empty.ogg", media.ogg_opus(good + empty))
+    with pytest.raises(audio.AudioError, match="decode to nothing"):
+        audio.probe(path)
+
+
+def test_probe_gives_up_past_its_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words, total = media.script(30)
+    path = write(tmp_path, "note.ogg", media.encode(media.speech(words, total), "ogg"))
+    monkeypatch.setattr(audio, "PROBE_BASE_SECONDS", 1e-4)
+    monkeypatch.setattr(audio, "PROBE_SECONDS_PER_MB", 0.0)
+    monkeypatch.setattr(audio, "PROBE_WALL_FACTOR", 1e5)
+    with pytest.raises(audio.AudioError, match="ran out of time"):
+        audio.probe(path)
+
+
+def test_probe_budget_grows_with_the_size_up_to_a_cap() -> None:
+    assert audio.probe_budget(0) == audio.PROBE_BASE_SECONDS
+    assert audio.probe_budget(10_000_000) > audio.probe_budget(1_000_000)
+    assert audio.probe_budget(10**12) == audio.PROBE_MAX_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("packet", "samples"),
+    [
+        (b"", 0),
+        (bytes([0x08]), 960),  # SILK 20 ms, one frame
+        (bytes([0x09, 1, 2]), 1920),  # code 1: two frames
+        (bytes([0x0A]), 0),  # code 2 needs a length byte
+        (bytes([0xF8 | 3, 6]), 6 * 960),  # CELT 20 ms, code 3: six frames (120 ms)
+        (bytes([0xF8 | 3, 7]), 0),  # seven frames: 140 ms, over the 120 ms a packet may hold
+        (bytes([0x03, 0]), 0),  # code 3 with no frames
+        (bytes([0x83, 48]), 48 * 120),  # CELT 2.5 ms, 48 frames
+    ],
+)
+def test_opus_samples_follows_the_toc(packet: bytes, samples: int) -> None:
+    assert audio.opus_samples(packet) == samples
+
+
+def test_opus_samples_never_undercounts_the_decoder(tmp_path: Path) -> None:
+    data, _words, _total = media.voice_note(5)
+    path = write(tmp_path, "note.ogg", data)
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        counted = decoded = 0
+        for packet in container.demux(stream):
+            if packet.size:
+                counted += audio.opus_samples(bytes(packet))
+            decoded += sum(f.samples for f in stream.codec_context.decode(packet))
+    assert decoded <= counted <= decoded + 312 + 960  # pre-skip and end trimming

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,29 @@ from av.audio.stream import AudioStream
 
 log = logging.getLogger(__name__)
 
-# How many audio packets may fail or yield nothing before the file counts as holding no audio:
-# decoders with a delay (AAC) need a few packets before the first frame.
-_DECODE_PROBE_PACKETS = 32
+DEMUXERS = (
+    "ogg",
+    "matroska,webm",
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "mp3",
+    "wav",
+    "flac",
+    "aac",
+    "amr",
+    "amrnb",
+    "amrwb",
+    "asf",
+    "caf",
+    "aiff",
+)
+"""FFmpeg's demuxers a file may be read with: those of the containers the bot takes audio in.
+
+FFmpeg picks the demuxer from the content, not the name: without this list a file called x.mp3
+holding a concat list or an HLS playlist would be read as one and open the files it names. None
+of these demuxers opens another file, and only the `file` protocol is allowed, so what is read is
+the bytes of the one file given and nothing else."""
+
+_OPEN_OPTIONS = {"format_whitelist": ",".join(DEMUXERS), "protocol_whitelist": "file"}
 
 # Containers (PyAV's demuxer names) whose audio goes to Mistral as it is, with the codecs trusted
 # in each: ogg/opus (voice notes), mp3, m4a, wav, flac, webm. Others are remuxed or re-encoded.
@@ -67,21 +88,32 @@ class AudioInfo:
     """Only audio, in a container and codec Mistral takes: sent as it is, no copy needed."""
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(path: Path, *, timeout: float | None = None) -> av.container.InputContainer:
+    """Open `path` as a plain file with one of DEMUXERS; `timeout` bounds the wall time of opening
+    and of the stream analysis that follows."""
     try:
-        return av.open(str(path), "r")
+        # The "file:" prefix keeps a colon in the path from being read as another protocol.
+        container = av.open(
+            f"file:{path}", "r", container_options=_OPEN_OPTIONS, timeout=(timeout, None)
+        )
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
         raise AudioError(f"cannot open {path.name}: {type(exc).__name__}") from exc
+    if container.format.name not in DEMUXERS:
+        container.close()
+        raise AudioError(f"cannot open {path.name}: format {container.format.name}")
+    return container
 
 
 def _audio_stream(container: av.container.InputContainer) -> AudioStream:
-    if not container.streams.audio:
+    # A stream of a codec FFmpeg does not know has no codec context: it cannot be decoded.
+    streams = [s for s in container.streams.audio if s.codec_context is not None]
+    if not streams:
         raise AudioError("no audio stream")
     try:
         stream = container.streams.best("audio")
     except (av.FFmpegError, ValueError):
         stream = None
-    return stream if isinstance(stream, AudioStream) else container.streams.audio[0]
+    return stream if isinstance(stream, AudioStream) and stream in streams else streams[0]
 
 
 def _is_picture(stream: av.stream.Stream) -> bool:
@@ -98,43 +130,102 @@ def _codec_name(stream: AudioStream) -> str:
     return stream.codec_context.codec.canonical_name
 
 
-def _declared_duration(container: av.container.InputContainer, stream: AudioStream) -> float | None:
-    """The duration the file's headers state, if any."""
-    if stream.duration is not None and stream.duration > 0 and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
-    return None
+# How many audio packets may fail or yield nothing before the file counts as holding no audio:
+# decoders with a delay (AAC) need a few packets before the first frame.
+_DECODE_PROBE_PACKETS = 32
+
+PROBE_BASE_SECONDS = 1.0
+"""CPU seconds any probe may take, whatever the file's size (a small file takes milliseconds)."""
+PROBE_SECONDS_PER_MB = 2.0
+"""CPU seconds a probe may take for each megabyte of file on top of PROBE_BASE_SECONDS. The
+costliest audio a megabyte takes about 0.75 s (AMR-NB at 4.75 kbit/s, decoded in full; 3-byte
+Opus packets, counted from their headers, 0.7 s); AAC and MP3 take 0.05 to 0.1 s, FLAC 0.01 s."""
+PROBE_MAX_SECONDS = 60.0
+"""CPU seconds no probe may exceed, however big the file (3 h of FLAC, the costliest an hour,
+takes about 5 s)."""
+PROBE_WALL_FACTOR = 5.0
+"""Wall time a probe may take, as a multiple of its CPU budget: room for a machine busy with
+other work, not for a read that hangs."""
+PROBE_PACKET_ALLOWANCE = 2000
+"""Packets read before the two density bounds below apply: a few seconds of any codec."""
+MAX_PACKETS_PER_SECOND = 500
+"""Packets a second of counted audio: more are a flood of packets that decode to (almost)
+nothing. The shortest frames real encoders make are Opus's 2.5 ms, 400 a second."""
+MIN_MEAN_PACKET_BYTES = 3
+"""The least mean payload of a stream's packets: every packet costs the probe a few microseconds
+however small it is, and real encoders average tens of bytes (a silent Opus or AMR frame can be
+one byte, amid speech, not a stream of millions of them)."""
+_CHECK_EVERY = 64  # packets between two looks at the clocks and the density bounds
+
+_OPUS_RATE = 48000  # Opus packets count samples at 48 kHz whatever the input rate was
+# Samples of one frame for each of the 32 TOC configurations (RFC 6716 §3.1, Table 2).
+_OPUS_FRAME = (480, 960, 1920, 2880) * 3 + (480, 960) * 2 + (120, 240, 480, 960) * 4
+_OPUS_LONGEST_PACKET = 5760  # 120 ms: a packet claiming more is refused by the decoder
 
 
-class _PacketClock:
-    """The time the demuxed packets of one stream span."""
+def probe_budget(size: int) -> float:
+    """CPU seconds a probe of a file of `size` bytes may take before it gives up."""
+    return min(PROBE_MAX_SECONDS, PROBE_BASE_SECONDS + PROBE_SECONDS_PER_MB * size / 1_000_000)
+
+
+def opus_samples(packet: bytes) -> int:
+    """Samples (at 48 kHz) an Opus packet decodes to at most, from its TOC byte and frame count.
+
+    A decoder outputs exactly this for a valid packet (its delay only moves samples between
+    packets, and a frame that fails to decode comes out as silence) and nothing for an invalid
+    one. A packet whose frame count is invalid (none, or over 120 ms) counts 0; one invalid in a
+    way only decoding shows counts in full, so the sum never falls short of the decoder's."""
+    if not packet:
+        return 0
+    toc = packet[0]
+    code = toc & 0x3
+    if code >= 2 and len(packet) < 2:
+        return 0
+    frames = 1 if code == 0 else 2 if code < 3 else packet[1] & 0x3F
+    samples = frames * _OPUS_FRAME[toc >> 3]
+    return samples if 0 < samples <= _OPUS_LONGEST_PACKET else 0
+
+
+class _Budget:
+    """The CPU (this thread's) and wall time one probe may still spend."""
+
+    def __init__(self, cpu_seconds: float) -> None:
+        self.cpu_until = time.thread_time() + cpu_seconds
+        self.wall_seconds = cpu_seconds * PROBE_WALL_FACTOR
+        self.wall_until = time.monotonic() + self.wall_seconds
+
+    def check(self) -> None:
+        if time.thread_time() > self.cpu_until or time.monotonic() > self.wall_until:
+            raise AudioError("unreadable audio: the probe ran out of time")
+
+
+class _Count:
+    """Decoded samples per sample rate, and the packets they came in."""
 
     def __init__(self) -> None:
-        self.first: int | None = None
-        self.end: int | None = None
-        self.summed = 0
+        self.samples: dict[int, int] = {}
+        self.packets = 0
+        self.payload = 0
 
-    def add(self, packet: av.Packet[AudioStream]) -> None:
-        if not packet.size:
+    def add(self, samples: int, rate: int) -> None:
+        if rate <= 0:
+            raise AudioError("decoded audio without a sample rate")
+        self.samples[rate] = self.samples.get(rate, 0) + samples
+
+    def seconds(self) -> float:
+        return sum(n / rate for rate, n in self.samples.items())
+
+    def check_density(self) -> None:
+        """AudioError if the packets are too many for the audio they hold or too small."""
+        if self.packets <= PROBE_PACKET_ALLOWANCE:
             return
-        length = packet.duration or 0
-        self.summed += length
-        ts = packet.pts if packet.pts is not None else packet.dts
-        if ts is not None:
-            self.first = ts if self.first is None else min(self.first, ts)
-            self.end = ts + length if self.end is None else max(self.end, ts + length)
-
-    def seconds(self, stream: AudioStream) -> float:
-        """The longer of the packets' span and their summed durations: either alone could be
-        made to understate what decodes."""
-        if not stream.time_base:
-            return 0.0
-        span = 0 if self.first is None or self.end is None else self.end - self.first
-        return float(max(span, self.summed) * stream.time_base)
+        if self.packets > PROBE_PACKET_ALLOWANCE + MAX_PACKETS_PER_SECOND * self.seconds():
+            raise AudioError("unreadable audio: packets that decode to nothing")
+        if self.payload < MIN_MEAN_PACKET_BYTES * self.packets:
+            raise AudioError("unreadable audio: a flood of empty packets")
 
 
-def _decodes(stream: AudioStream, packet: av.Packet[AudioStream]) -> list[av.AudioFrame]:
+def _decodes(stream: AudioStream, packet: av.Packet[AudioStream] | None) -> list[av.AudioFrame]:
     try:
         return stream.codec_context.decode(packet)
     except (av.FFmpegError, ValueError):
@@ -144,43 +235,66 @@ def _decodes(stream: AudioStream, packet: av.Packet[AudioStream]) -> list[av.Aud
 def probe(path: Path) -> AudioInfo:
     """The audio's real duration and format; AudioError if it has no decodable audio stream.
 
-    The packets are always counted (demuxing without decoding is cheap) and the headers'
-    duration kept only where it agrees with them: a header is written by the sender, and one that
-    claims 5 s for two hours of audio must not slip past the quota, CHUNK_SECONDS or
-    MAX_AUDIO_SECONDS. (Where they agree the header wins: a Xing/LAME header is exact where the
-    packet span includes encoder padding.)
+    The duration is that of the decoded audio: every packet is decoded and its samples counted,
+    except Opus, whose packets state their sample count in their first bytes (opus_samples:
+    counted without decoding, at a fifth of the cost).
+    Container durations, timestamps and packet durations are the sender's word and are not read:
+    a header claiming 0 s for an hour of audio must not slip past the quota, CHUNK_SECONDS or
+    MAX_AUDIO_SECONDS. The reported duration is never below what a decoder outputs (Opus's
+    pre-skip and end trimming are not subtracted: a few milliseconds more).
+
+    The work is bounded: probe_budget(size) of CPU time (PROBE_WALL_FACTOR times that in wall
+    time), MAX_PACKETS_PER_SECOND and MIN_MEAN_PACKET_BYTES; past any of them the file is
+    refused as unreadable (AudioError).
     """
-    with _open(path) as container:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise AudioError(f"cannot open {path.name}: {type(exc).__name__}") from exc
+    budget = _Budget(probe_budget(size))
+    with _open(path, timeout=budget.wall_seconds) as container:
         stream = _audio_stream(container)
-        declared = _declared_duration(container, stream)
+        opus = _codec_name(stream) == "opus"
         sample_rate = stream.codec_context.sample_rate
         channels = stream.codec_context.channels
-        clock = _PacketClock()
+        count = _Count()
         decoded = False
-        tried = 0
         try:
             for packet in container.demux(stream):
-                clock.add(packet)
-                if not decoded:
-                    tried += 1
-                    frames = _decodes(stream, packet)
-                    if frames:
-                        decoded = True
-                        sample_rate = frames[0].sample_rate or sample_rate
-                        channels = frames[0].layout.nb_channels or channels
-                    elif tried >= _DECODE_PROBE_PACKETS:
-                        break
+                if not packet.size:
+                    continue
+                count.packets += 1
+                count.payload += packet.size
+                if count.packets % _CHECK_EVERY == 0:
+                    budget.check()
+                    count.check_density()
+                if opus:
+                    count.add(opus_samples(bytes(memoryview(packet)[:2])), _OPUS_RATE)
+                    if decoded:
+                        continue
+                frames = _decodes(stream, packet)
+                if frames and not decoded:
+                    decoded = True
+                    sample_rate = frames[0].sample_rate or sample_rate
+                    channels = frames[0].layout.nb_channels or channels
+                elif not decoded and count.packets >= _DECODE_PROBE_PACKETS:
+                    break
+                if not opus:
+                    for frame in frames:
+                        count.add(frame.samples, frame.sample_rate)
         except av.FFmpegError as exc:
             # A demuxing error after good audio (a truncated download) only ends the count early.
             if not decoded:
                 raise AudioError(f"unreadable audio: {type(exc).__name__}") from exc
         if not decoded:
             raise AudioError("the audio stream does not decode")
-        duration = counted = clock.seconds(stream)
-        if declared is not None and abs(declared - counted) <= max(0.1, 0.01 * counted):
-            duration = declared
+        if not opus:
+            # Decoders with a delay hand out their last samples when flushed.
+            for frame in _decodes(stream, None):
+                count.add(frame.samples, frame.sample_rate)
+        budget.check()
         return AudioInfo(
-            duration=duration,
+            duration=count.seconds(),
             codec=_codec_name(stream),
             has_video=_has_video(container),
             container=container.format.name,
