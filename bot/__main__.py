@@ -40,7 +40,7 @@ def run() -> None:
 
 async def _transcribe(settings: Settings, path: Path) -> str:
     from bot.telegram import render
-    from bot.transcription import audio
+    from bot.transcription import probing
     from bot.transcription.mistral import MistralClient
     from bot.transcription.transcriber import Transcriber
 
@@ -56,7 +56,7 @@ async def _transcribe(settings: Settings, path: Path) -> str:
         chunk_seconds=settings.CHUNK_SECONDS,
     )
     try:
-        info = await asyncio.to_thread(audio.probe, path)
+        info = await asyncio.to_thread(probing.probe, path)
         with tempfile.TemporaryDirectory(prefix="voxgram-cli-") as workdir:
             transcript = await transcriber.transcribe(path, Path(workdir), duration=info.duration)
     finally:

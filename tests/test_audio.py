@@ -19,7 +19,7 @@ import av
 import numpy as np
 import pytest
 
-from bot.transcription import audio
+from bot.transcription import audio, chunking, probing
 from tests import media
 
 WORDS, TOTAL = media.script(4)
@@ -67,7 +67,7 @@ def test_probe_reads_the_real_duration(
     tmp_path: Path, fmt: str, codec: str, container: str
 ) -> None:
     path = write(tmp_path, f"note.{fmt}", media.encode(SAMPLES, fmt))
-    info = audio.probe(path)
+    info = probing.probe(path)
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
     assert info.codec == codec
     assert info.container == container
@@ -79,7 +79,7 @@ def test_probe_reads_the_real_duration(
 def test_probe_measures_audio_whose_header_has_no_duration(tmp_path: Path) -> None:
     # Raw ADTS AAC: FFmpeg only guesses its duration from the bit rate.
     path = write(tmp_path, "note.aac", encode_with("aac", "adts", SAMPLES))
-    info = audio.probe(path)
+    info = probing.probe(path)
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
     assert info.codec == "aac"
 
@@ -87,12 +87,12 @@ def test_probe_measures_audio_whose_header_has_no_duration(tmp_path: Path) -> No
 def test_probe_of_a_long_note(tmp_path: Path) -> None:
     words, total = media.script(60)
     path = write(tmp_path, "long.ogg", media.encode(media.speech(words, total), "ogg"))
-    assert audio.probe(path).duration == pytest.approx(total, abs=0.05)
+    assert probing.probe(path).duration == pytest.approx(total, abs=0.05)
 
 
 def test_probe_of_a_video_note(tmp_path: Path) -> None:
     path = write(tmp_path, "video.mp4", media.video(SAMPLES))
-    info = audio.probe(path)
+    info = probing.probe(path)
     assert info.has_video
     assert info.codec == "aac"
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
@@ -119,7 +119,7 @@ PNG = bytes.fromhex(
 def test_probe_refuses_what_is_not_audio(tmp_path: Path, name: str, data: bytes) -> None:
     path = write(tmp_path, name, data)
     with pytest.raises(audio.AudioError):
-        audio.probe(path)
+        probing.probe(path)
 
 
 def test_probe_refuses_an_audio_track_of_an_unknown_codec(tmp_path: Path) -> None:
@@ -129,14 +129,14 @@ def test_probe_refuses_an_audio_track_of_an_unknown_codec(tmp_path: Path) -> Non
     with av.open(str(path)) as container:
         assert container.streams.audio[0].codec_context is None
     with pytest.raises(audio.AudioError):
-        audio.probe(path)
+        probing.probe(path)
     with pytest.raises(audio.AudioError):
         audio.extract_audio(path, tmp_path / "work")
 
 
 def test_probe_refuses_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(audio.AudioError):
-        audio.probe(tmp_path / "gone.ogg")
+        probing.probe(tmp_path / "gone.ogg")
 
 
 def test_probe_refuses_a_video_without_sound(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_probe_refuses_a_video_without_sound(tmp_path: Path) -> None:
                 packet.stream = vout
                 out.mux(packet)
     with pytest.raises(audio.AudioError):
-        audio.probe(silent)
+        probing.probe(silent)
 
 
 @pytest.mark.parametrize("fmt", ["ogg", "mp3", "m4a", "wav", "flac"])
@@ -176,7 +176,7 @@ def test_extract_audio_copies_aac_out_of_a_video_note(tmp_path: Path) -> None:
         assert container.streams.audio[0].codec_context.name == "aac"
     # Stream copy: the very same packets, not a re-encoding.
     assert media.audio_packets(out) == media.audio_packets(src)
-    info = audio.probe(out)
+    info = probing.probe(out)
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
     assert not info.has_video
 
@@ -196,7 +196,7 @@ def test_extract_audio_copies_other_codecs(
     src = write(tmp_path, "video.mp4", media.video(SAMPLES, audio_codec=codec))
     out = audio.extract_audio(src, tmp_path / "work")
     assert out.suffix == suffix
-    info = audio.probe(out)
+    info = probing.probe(out)
     assert (info.codec, info.has_video) == (decoded, False)
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
     # Copied, not re-encoded: the same coded bytes (WAV only cuts them into other packets).
@@ -207,7 +207,7 @@ def test_extract_audio_reencodes_a_codec_mistral_does_not_take(tmp_path: Path) -
     src = write(tmp_path, "note.mkv", encode_with("ac3", "matroska", SAMPLES))
     out = audio.extract_audio(src, tmp_path / "work")
     assert out.suffix == ".flac"
-    info = audio.probe(out)
+    info = probing.probe(out)
     assert info.codec == "flac"
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
     assert info.channels == 1
@@ -264,7 +264,7 @@ def test_quietest_point_is_the_middle_of_the_longest_quiet_stretch() -> None:
     short_gap = np.zeros(rate // 2, dtype=np.float32)
     long_gap = np.zeros(2 * rate, dtype=np.float32)
     samples = np.concatenate([loud, short_gap, loud, long_gap, loud])
-    cut = audio.quietest_point(samples)
+    cut = chunking.quietest_point(samples)
     middle = 2.5 * rate + rate  # the long gap spans 2.5 s … 4.5 s
     assert abs(cut - middle) <= 0.05 * rate
 
@@ -272,7 +272,7 @@ def test_quietest_point_is_the_middle_of_the_longest_quiet_stretch() -> None:
 def test_split_at_silences_cuts_only_in_pauses(tmp_path: Path) -> None:
     words, total = media.script(40, word_seconds=1.2, pause_seconds=0.6)
     src = write(tmp_path, "talk.ogg", media.encode(media.speech(words, total), "ogg"))
-    chunks = audio.split_at_silences(src, tmp_path / "chunks", 30)
+    chunks = chunking.split_at_silences(src, tmp_path / "chunks", 30)
     assert len(chunks) == 3
     assert all(c.duration <= 30 for c in chunks)
     # The chunks follow each other with no gap or overlap and cover the whole audio.
@@ -281,9 +281,9 @@ def test_split_at_silences_cuts_only_in_pauses(tmp_path: Path) -> None:
     assert chunks[-1].start + chunks[-1].duration == pytest.approx(total, abs=0.05)
     for cut in (c.start for c in chunks[1:]):
         assert all(not (w.start - 0.1 < cut < w.end + 0.1) for w in words)
-        assert cut >= 30 - audio.search_window(30) - 1  # shortly before the limit
+        assert cut >= 30 - chunking.search_window(30) - 1  # shortly before the limit
     for chunk in chunks:
-        assert audio.probe(chunk.path).duration == pytest.approx(chunk.duration, abs=0.01)
+        assert probing.probe(chunk.path).duration == pytest.approx(chunk.duration, abs=0.01)
 
 
 def test_split_at_silences_bounds_audio_with_no_pause(tmp_path: Path) -> None:
@@ -291,7 +291,7 @@ def test_split_at_silences_bounds_audio_with_no_pause(tmp_path: Path) -> None:
     t = np.arange(95 * rate) / rate
     tone = (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     src = write(tmp_path, "hum.flac", media.encode(tone, "flac", rate))
-    chunks = audio.split_at_silences(src, tmp_path / "chunks", 30)
+    chunks = chunking.split_at_silences(src, tmp_path / "chunks", 30)
     assert all(c.duration <= 30 for c in chunks)
     assert sum(c.duration for c in chunks) == pytest.approx(95, abs=0.01)
 
@@ -300,14 +300,16 @@ def test_split_at_silences_stops_when_cancelled(tmp_path: Path) -> None:
     words, total = media.script(40, word_seconds=1.2, pause_seconds=0.6)
     src = write(tmp_path, "talk.ogg", media.encode(media.speech(words, total), "ogg"))
     cancel = threading.Event()
-    seen: list[audio.Chunk] = []
+    seen: list[chunking.Chunk] = []
 
-    def first_only(chunk: audio.Chunk) -> None:
+    def first_only(chunk: chunking.Chunk) -> None:
         seen.append(chunk)
         cancel.set()
 
     with pytest.raises(audio.AudioError):
-        audio.split_at_silences(src, tmp_path / "chunks", 30, cancelled=cancel, on_chunk=first_only)
+        chunking.split_at_silences(
+            src, tmp_path / "chunks", 30, cancelled=cancel, on_chunk=first_only
+        )
     assert len(seen) == 1
 
 
@@ -321,7 +323,7 @@ def test_probe_decodes_when_the_header_understates_the_length(tmp_path: Path) ->
     src = write(tmp_path, "short.mkv", bytes(data))
     with av.open(str(src)) as container:
         assert container.duration is not None and container.duration / av.time_base < 6
-    info = audio.probe(src)
+    info = probing.probe(src)
     assert info.duration == pytest.approx(total, abs=0.1)
 
 
@@ -330,13 +332,13 @@ def test_probe_says_whether_the_file_goes_to_mistral_as_it_is(
     tmp_path: Path, fmt: str, sendable: bool
 ) -> None:
     src = write(tmp_path, f"note.{fmt}", media.encode(SAMPLES, fmt))
-    assert audio.probe(src).sendable is sendable
+    assert probing.probe(src).sendable is sendable
     assert (audio.extract_audio(src, tmp_path / "w") == src) is sendable
 
 
 def test_probe_of_a_video_is_not_sendable_as_it_is(tmp_path: Path) -> None:
     src = write(tmp_path, "clip.mp4", media.video(SAMPLES))
-    assert audio.probe(src).sendable is False
+    assert probing.probe(src).sendable is False
     assert audio.extract_audio(src, tmp_path / "w") != src
 
 
@@ -363,7 +365,7 @@ def test_probe_reads_every_container_the_bot_takes(
     tmp_path: Path, name: str, codec: str, fmt: str, rate: int, bit_rate: int | None
 ) -> None:
     data = encode_with(codec, fmt, _resampled(SAMPLES, rate), rate, bit_rate)
-    info = audio.probe(write(tmp_path, name, data))
+    info = probing.probe(write(tmp_path, name, data))
     assert info.container in audio.DEMUXERS
     assert info.duration == pytest.approx(TOTAL, abs=0.05)
 
@@ -373,7 +375,7 @@ def test_probe_reads_a_path_with_a_colon_as_a_file(tmp_path: Path) -> None:
     folder = tmp_path / "123456:ABC-def"
     folder.mkdir()
     path = write(folder, "concat:voice.ogg", media.encode(SAMPLES, "ogg"))
-    assert audio.probe(path).duration == pytest.approx(TOTAL, abs=0.05)
+    assert probing.probe(path).duration == pytest.approx(TOTAL, abs=0.05)
 
 
 _IN_ACCESS, _IN_OPEN = 0x01, 0x20  # inotify events: a file was read, a file was opened
@@ -414,7 +416,7 @@ def opens_in(folder: Path) -> Iterator[list[str]]:
 def test_opens_in_sees_what_ffmpeg_opens(tmp_path: Path) -> None:
     path = write(tmp_path, "note.ogg", media.encode(SAMPLES, "ogg"))
     with opens_in(tmp_path) as opened:
-        audio.probe(path)
+        probing.probe(path)
     assert opened == ["note.ogg"]
 
 
@@ -431,7 +433,7 @@ def test_probe_refuses_a_concat_list_named_mp3(
     listing = f"ffconcat version 1.0\nfile {entry.format(other=other_note)}\n"
     path = write(tmp_path, "song.mp3", listing.encode())
     with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
-        audio.probe(path)
+        probing.probe(path)
     assert opened == ["song.mp3"]
 
 
@@ -448,14 +450,14 @@ def test_probe_refuses_an_hls_playlist(
     )
     path = write(tmp_path, name, playlist.encode())
     with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
-        audio.probe(path)
+        probing.probe(path)
     assert opened == [name]
 
 
 def test_probe_refuses_a_concat_list_that_includes_itself(tmp_path: Path) -> None:
     path = write(tmp_path, "loop.mp3", b"ffconcat version 1.0\nfile loop.mp3\n")
     with opens_in(tmp_path) as opened, pytest.raises(audio.AudioError):
-        audio.probe(path)
+        probing.probe(path)
     assert opened == ["loop.mp3"]  # opened once: no recursion
 
 
@@ -468,7 +470,7 @@ def test_probe_decodes_an_m4a_whose_headers_claim_no_time(tmp_path: Path) -> Non
         assert stream.duration is not None and stream.duration * stream.time_base < 0.001
         stamps = [p.pts for p in container.demux(stream) if p.pts is not None]
         assert (max(stamps) - min(stamps)) * stream.time_base < 0.1
-    info = audio.probe(path)
+    info = probing.probe(path)
     assert info.duration == pytest.approx(total, abs=0.05)
 
 
@@ -477,14 +479,14 @@ def test_probe_refuses_a_flood_of_tiny_packets_quickly(tmp_path: Path) -> None:
     path = write(tmp_path, "flood.ogg", media.tiny_packet_ogg(1_000_000))
     started = time.process_time()
     with pytest.raises(audio.AudioError):
-        audio.probe(path)
+        probing.probe(path)
     assert time.process_time() - started < 0.5
 
 
 def test_probe_reads_a_few_tiny_packets(tmp_path: Path) -> None:
     # One-byte packets (a TOC byte alone) are what an encoder with DTX sends in a pause.
     path = write(tmp_path, "pause.ogg", media.tiny_packet_ogg(1000))
-    assert audio.probe(path).duration == pytest.approx(20.0)
+    assert probing.probe(path).duration == pytest.approx(20.0)
 
 
 def test_probe_refuses_packets_that_decode_to_nothing(tmp_path: Path) -> None:
@@ -493,7 +495,7 @@ def test_probe_refuses_packets_that_decode_to_nothing(tmp_path: Path) -> None:
     empty = [bytes([0x0B, 0x00]) + bytes(20)] * 5000
     path = write(tmp_path, "empty.ogg", media.ogg_opus(good + empty))
     with pytest.raises(audio.AudioError, match="decode to nothing"):
-        audio.probe(path)
+        probing.probe(path)
 
 
 def test_probe_gives_up_past_its_time_budget(
@@ -501,17 +503,17 @@ def test_probe_gives_up_past_its_time_budget(
 ) -> None:
     words, total = media.script(30)
     path = write(tmp_path, "note.ogg", media.encode(media.speech(words, total), "ogg"))
-    monkeypatch.setattr(audio, "PROBE_BASE_SECONDS", 1e-4)
-    monkeypatch.setattr(audio, "PROBE_SECONDS_PER_MB", 0.0)
-    monkeypatch.setattr(audio, "PROBE_WALL_FACTOR", 1e5)
+    monkeypatch.setattr(probing, "PROBE_BASE_SECONDS", 1e-4)
+    monkeypatch.setattr(probing, "PROBE_SECONDS_PER_MB", 0.0)
+    monkeypatch.setattr(probing, "PROBE_WALL_FACTOR", 1e5)
     with pytest.raises(audio.AudioError, match="ran out of time"):
-        audio.probe(path)
+        probing.probe(path)
 
 
 def test_probe_budget_grows_with_the_size_up_to_a_cap() -> None:
-    assert audio.probe_budget(0) == audio.PROBE_BASE_SECONDS
-    assert audio.probe_budget(10_000_000) > audio.probe_budget(1_000_000)
-    assert audio.probe_budget(10**12) == audio.PROBE_MAX_SECONDS
+    assert probing.probe_budget(0) == probing.PROBE_BASE_SECONDS
+    assert probing.probe_budget(10_000_000) > probing.probe_budget(1_000_000)
+    assert probing.probe_budget(10**12) == probing.PROBE_MAX_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -528,7 +530,7 @@ def test_probe_budget_grows_with_the_size_up_to_a_cap() -> None:
     ],
 )
 def test_opus_samples_follows_the_toc(packet: bytes, samples: int) -> None:
-    assert audio.opus_samples(packet) == samples
+    assert probing.opus_samples(packet) == samples
 
 
 def test_opus_samples_never_undercounts_the_decoder(tmp_path: Path) -> None:
@@ -539,6 +541,6 @@ def test_opus_samples_never_undercounts_the_decoder(tmp_path: Path) -> None:
         counted = decoded = 0
         for packet in container.demux(stream):
             if packet.size:
-                counted += audio.opus_samples(bytes(packet))
+                counted += probing.opus_samples(bytes(packet))
             decoded += sum(f.samples for f in stream.codec_context.decode(packet))
     assert decoded <= counted <= decoded + 312 + 960  # pre-skip and end trimming

@@ -1,4 +1,4 @@
-"""audio.probe on mutated containers: it refuses or measures, never crashes, never under-reports.
+"""probing.probe on mutated containers: it refuses or measures, never crashes, never under-reports.
 
 Each case starts from a real small file of one container (tests.media) and applies a few seeded
 mutations: bits flipped, bytes overwritten, inserted, deleted or repeated, the file cut short,
@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import pytest
 
-from bot.transcription import audio
+from bot.transcription import audio, probing
 from tests import media
 
 FORMATS = ["ogg", "mp3", "m4a", "wav", "flac", "webm", "aac", "mp4"]
@@ -220,12 +220,12 @@ def test_probe_survives_mutated_files(tmp_path: Path, fmt: str) -> None:
         what = f"{fmt} case {case} ({', '.join(applied)})"
         cpu = time.process_time()
         try:
-            info = audio.probe(path)
+            info = probing.probe(path)
         except audio.AudioError:
             refused += 1
             info = None
         spent = time.process_time() - cpu
-        assert spent < audio.probe_budget(len(data)) + CPU_MARGIN, what
+        assert spent < probing.probe_budget(len(data)) + CPU_MARGIN, what
         if info is not None:
             measured += 1
             decoded = decoded_seconds(path)
@@ -242,4 +242,4 @@ def test_seed_files_probe_to_their_decoded_length(tmp_path: Path) -> None:
         path.write_bytes(data)
         decoded = decoded_seconds(path)
         assert decoded == pytest.approx(TOTAL, abs=0.05), fmt
-        assert audio.probe(path).duration >= decoded - 1e-9, fmt
+        assert probing.probe(path).duration >= decoded - 1e-9, fmt

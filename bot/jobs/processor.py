@@ -18,7 +18,7 @@ from bot.i18n import texts
 from bot.jobs.failures import JobFailed, transcription_failed
 from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
 from bot.jobs.quotas import Quotas
-from bot.transcription import audio
+from bot.transcription import audio, probing
 from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
@@ -78,9 +78,7 @@ class Processor:
                 # Each earlier attempt ended with the process (a file that crashes the decoder,
                 # say): trying again would only crash it again, at every start. A retained
                 # transcript is still sent: that needs no decoding.
-                log.error(
-                    "job=%d chat=%d given up: attempts=%d", job.id, job.chat_id, job.attempts
-                )
+                log.error("job=%d chat=%d given up: attempts=%d", job.id, job.chat_id, job.attempts)
                 t = texts.of(job.user_language)
                 await self._fail(job, Failure.GAVE_UP, t(texts.FAILED))
                 return
@@ -186,7 +184,7 @@ class Processor:
 
     async def _probe(self, path: Path, t: texts.Texts) -> audio.AudioInfo:
         try:
-            return await asyncio.to_thread(audio.probe, path)
+            return await asyncio.to_thread(probing.probe, path)
         except audio.AudioError as exc:
             raise JobFailed(Failure.UNREADABLE, t(texts.UNREADABLE)) from exc
 

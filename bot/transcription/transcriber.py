@@ -1,6 +1,6 @@
 """Audio file → Mistral → one Transcript, with Mistral's slots bounded for the whole bot.
 
-Audio longer than the chunk limit is cut at silences (audio.split_at_silences) in a worker
+Audio longer than the chunk limit is cut at silences (chunking.split_at_silences) in a worker
 thread; each chunk is sent as soon as it is cut, all of them in parallel under the same global
 bound, and their segments are shifted by the chunk's start and merged in order.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.domain.transcript import Segment, Transcript
 from bot.settings import UploadMode
-from bot.transcription import audio
+from bot.transcription import audio, chunking
 from bot.transcription.mistral import MistralClient
 from bot.transcription.slots import FairSlots, Owner
 
@@ -103,7 +103,7 @@ class Transcriber:
         at least MIN_CHUNK_SECONDS (shorter pieces would lose context at every cut for little
         gain). The cut may fall up to a search window early, hence the margin.
         """
-        spread = duration / self.slots.limit + audio.LONGEST_SEARCH_SECONDS
+        spread = duration / self.slots.limit + chunking.LONGEST_SEARCH_SECONDS
         return min(self.chunk_seconds, max(MIN_CHUNK_SECONDS, spread))
 
     async def _chunked(
@@ -115,13 +115,13 @@ class Transcriber:
         on_progress: Progress,
     ) -> Transcript:
         loop = asyncio.get_running_loop()
-        found: asyncio.Queue[audio.Chunk | BaseException | None] = asyncio.Queue()
+        found: asyncio.Queue[chunking.Chunk | BaseException | None] = asyncio.Queue()
         cancelled = threading.Event()
         length = self.chunk_length(duration)
 
         def cut() -> None:
             try:
-                audio.split_at_silences(
+                chunking.split_at_silences(
                     path,
                     workdir / "chunks",
                     length,
@@ -134,12 +134,12 @@ class Transcriber:
                 loop.call_soon_threadsafe(found.put_nowait, None)
 
         # A cut falls at most one search window before each limit: the count is known early.
-        expected = math.ceil(duration / (length - audio.search_window(length)))
-        tasks: list[asyncio.Task[tuple[audio.Chunk, Transcript]]] = []
+        expected = math.ceil(duration / (length - chunking.search_window(length)))
+        tasks: list[asyncio.Task[tuple[chunking.Chunk, Transcript]]] = []
         complete = False  # every chunk is cut: len(tasks) is the total
         done = 0
 
-        async def one(chunk: audio.Chunk) -> tuple[audio.Chunk, Transcript]:
+        async def one(chunk: chunking.Chunk) -> tuple[chunking.Chunk, Transcript]:
             nonlocal done
             result = await send(chunk.path)
             done += 1
@@ -224,7 +224,7 @@ class Transcriber:
         await on_delete(file_id)
 
 
-def merge(parts: list[tuple[audio.Chunk, Transcript]]) -> Transcript:
+def merge(parts: list[tuple[chunking.Chunk, Transcript]]) -> Transcript:
     """One transcript from the chunks' transcripts, in order, with times shifted to the whole.
 
     Without timestamps (a pinned language) each chunk's text is one segment at the chunk's start.

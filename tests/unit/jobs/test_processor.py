@@ -20,7 +20,7 @@ from bot.i18n import texts
 from bot.jobs.ports import DownloadFailed, DownloadTooBig, Progress
 from bot.jobs.processor import MAX_ATTEMPTS, Processor
 from bot.jobs.quotas import Quotas
-from bot.transcription import audio
+from bot.transcription import audio, probing
 from bot.transcription.mistral import (
     MistralAuthError,
     MistralBadResponse,
@@ -56,7 +56,7 @@ def voice_note(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     data, _, _ = media.voice_note(3)
     path = tmp_path_factory.mktemp("media") / "note.ogg"
     path.write_bytes(data)
-    return path, audio.probe(path).duration
+    return path, probing.probe(path).duration
 
 
 class Downloader:
