@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from bot.i18n import texts
-from bot.jobs.delivering import DeliveryRetry
+from bot.jobs.delivering import Delivered, DeliveryRetry, deliver
+from bot.jobs.ports import DeliveryDeferred, DeliveryRefused
 from tests import media
 from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral
@@ -264,3 +265,60 @@ async def test_a_kill_during_retries_delivers_after_the_restart_charged_once(
     assert (reply.text or "").splitlines() == expected_lines(words, mistral.vocabulary)
     assert len(billed(mistral)) == 1
     assert usage_row(db_path, ada["id"]) == (billed(mistral)[0], 0)
+
+
+class Scripted:
+    """A Delivery whose deliver() raises the given errors in turn, then succeeds."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    async def deliver(self, job: Any, transcript: Any, retained_id: Any) -> None:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+def a_job() -> Any:
+    return dataclasses.make_dataclass("J", [("id", int), ("chat_id", int)])(1, 2)
+
+
+async def run_scripted(delivery: Scripted, retry: DeliveryRetry) -> tuple[Delivered, list[float]]:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    outcome = await deliver(delivery, a_job(), None, None, retry, sleep=sleep)
+    return outcome, waits
+
+
+async def test_flood_control_is_waited_out_exactly_and_as_often_as_asked() -> None:
+    delivery = Scripted(*[DeliveryDeferred("flood control", 7.0) for _ in range(5)])
+    outcome, waits = await run_scripted(delivery, DeliveryRetry())
+    assert outcome is Delivered.SENT
+    assert waits == [7.0] * 5
+    assert delivery.calls == 6
+
+
+async def test_passing_trouble_backs_off_capped_with_jitter() -> None:
+    delivery = Scripted(*[DeliveryDeferred("NetworkError: Bad Gateway") for _ in range(8)])
+    outcome, waits = await run_scripted(delivery, DeliveryRetry(initial=1.0, max_wait=10.0))
+    assert outcome is Delivered.SENT
+    ceilings = [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]
+    assert all(c / 2 <= w <= c for w, c in zip(waits, ceilings, strict=True))
+
+
+async def test_a_wait_past_the_bound_gives_up_at_once() -> None:
+    delivery = Scripted(DeliveryDeferred("flood control", 120.0))
+    outcome, waits = await run_scripted(delivery, DeliveryRetry(bound=60.0))
+    assert outcome is Delivered.TIMED_OUT
+    assert waits == []
+
+
+@pytest.mark.parametrize("gone, outcome", [(True, Delivered.GONE), (False, Delivered.REFUSED)])
+async def test_a_refusal_is_not_retried(gone: bool, outcome: Delivered) -> None:
+    delivery = Scripted(DeliveryRefused("Forbidden", gone=gone))
+    assert await run_scripted(delivery, DeliveryRetry()) == (outcome, [])
+    assert delivery.calls == 1
