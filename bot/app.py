@@ -20,6 +20,7 @@ from typing import Any
 import handlers
 from bot.domain.quota import QuotaPolicy
 from bot.health import Heartbeat
+from bot.jobs.delivering import DeliveryRetry
 from bot.jobs.housekeeping import Housekeeper
 from bot.jobs.intake import Intake
 from bot.jobs.processor import Processor
@@ -47,6 +48,11 @@ class Tuning:
     mistral_timeout: float | None = None
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
+    """Retries of a call by PTB's rate limiter after a 429 before it raises RetryAfter."""
+    telegram_timeout: float | None = None
+    """Seconds a Bot API call may take to connect, send or answer (None: PTB's default)."""
+    delivery_retry: DeliveryRetry = field(default_factory=DeliveryRetry)
+    """How long and how often a made transcript is tried again (bound: DELIVERY_BOUND)."""
     progress_every: float = 5.0
     """Seconds between edits of a long note's status message with its progress."""
     overall_rate: float = 30.0
@@ -77,6 +83,7 @@ class Voxgram:
             overall_rate=tuning.overall_rate,
             group_rate=tuning.group_rate,
             max_retries=tuning.telegram_max_retries,
+            timeout=tuning.telegram_timeout,
             hooks=(self._post_init, self._post_stop, self._post_shutdown),
         )
         self.db = Database(settings.DATABASE_PATH)
@@ -155,6 +162,7 @@ class Voxgram:
             workdir=workdir,
             max_audio_seconds=settings.MAX_AUDIO_SECONDS,
             retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
+            delivery_retry=tuning.delivery_retry,
             clock=tuning.clock,
         )
         # More workers than Mistral slots: downloading, probing and sending replies (paced by

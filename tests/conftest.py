@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.app import Tuning, Voxgram
+from bot.jobs.delivering import DeliveryRetry
 from bot.settings import Settings
 from bot.transcription.mistral import RetryPolicy
 from tests.fakes.mistral import FakeMistral
@@ -21,6 +22,7 @@ FAST = Tuning(
     download_backoff=0.05,
     progress_every=0.0,
     group_rate=(1, 0.01),
+    delivery_retry=DeliveryRetry(initial=0.05, max_wait=1.0),
 )
 
 ADMIN_ID = 1000

@@ -21,7 +21,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from tests.fakes.telegram import TOKEN, FakeTelegram
@@ -535,6 +535,55 @@ async def test_group_limit_answers_429(alice: dict[str, Any]) -> None:
         private = tg.private_chat(alice)
         for _ in range(5):
             await bot.send_message(private["id"], "x")
+
+
+async def test_private_pacing_answers_429_with_retry_after(alice: dict[str, Any]) -> None:
+    async with FakeTelegram(private_pacing=1.0) as tg, make_bot(tg) as bot:
+        chat = tg.private_chat(alice)
+        sent = await bot.send_message(chat["id"], "x")
+        with pytest.raises(RetryAfter) as caught:
+            await bot.edit_message_text("y", chat["id"], sent.message_id)
+        assert caught.value.retry_after in (1, dt.timedelta(seconds=1))
+        await asyncio.sleep(1.0)
+        await bot.edit_message_text("y", chat["id"], sent.message_id)
+        assert tg.count_429 == 1
+        tg.group_chat(GROUP_ID)
+        for _ in range(3):
+            await bot.send_message(GROUP_ID, "x")  # groups are not paced by it
+
+
+async def test_fail_next_for_one_chat(tg: FakeTelegram, bot: Bot, alice: dict[str, Any]) -> None:
+    chat = tg.private_chat(alice)
+    other = tg.private_chat(tg.user(1002, "Bob"))
+    tg.fail_next("sendMessage", status=502, description="Bad Gateway", chat_id=chat["id"])
+    await bot.send_message(other["id"], "x")
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await bot.send_message(chat["id"], "x")
+    await bot.send_message(chat["id"], "x")
+
+
+async def test_drop_next_closes_the_connection_unanswered(
+    tg: FakeTelegram, bot: Bot, alice: dict[str, Any]
+) -> None:
+    chat = tg.private_chat(alice)
+    tg.drop_next("sendMessage")
+    with pytest.raises(NetworkError):
+        await bot.send_message(chat["id"], "x")
+    assert tg.bot_messages(chat["id"]) == []
+    await bot.send_message(chat["id"], "x")
+    assert len(tg.calls("sendMessage")) == 2
+
+
+async def test_hang_next_leaves_the_call_to_the_client_timeout(
+    tg: FakeTelegram, bot: Bot, alice: dict[str, Any]
+) -> None:
+    chat = tg.private_chat(alice)
+    tg.hang_next("sendMessage")
+    with pytest.raises(TimedOut):
+        await bot.send_message(chat["id"], "x", read_timeout=0.3)
+    assert tg.bot_messages(chat["id"]) == []
+    await bot.send_message(chat["id"], "x")
+    assert len(tg.calls("sendMessage")) == 2
 
 
 async def test_chat_members(tg: FakeTelegram, bot: Bot, alice: dict[str, Any]) -> None:

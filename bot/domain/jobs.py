@@ -36,3 +36,7 @@ class Failure(StrEnum):
     MISTRAL_UNAVAILABLE = "mistral_unavailable"
     MISTRAL_AUTH = "mistral_auth"
     MISTRAL_REJECTED = "mistral_rejected"
+    UNDELIVERED = "undelivered"
+    """Transcribed and charged, but Telegram did not take the transcript: refused it (not for
+    a blocked bot or a gone chat, which end the job done) or stayed unavailable past
+    DELIVERY_BOUND."""

@@ -18,6 +18,25 @@ class DownloadFailed(Exception):
     """The file could not be fetched (after retries)."""
 
 
+class DeliveryDeferred(Exception):
+    """The messenger cannot take the message now (flood control, a 5xx, a timeout, a dropped
+    connection): try again later."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        """Seconds the messenger asked to wait; None when it did not say."""
+
+
+class DeliveryRefused(Exception):
+    """The messenger refused the message for good: retrying it would not help."""
+
+    def __init__(self, reason: str, *, gone: bool) -> None:
+        super().__init__(reason)
+        self.gone = gone
+        """Nobody is there to read it: the bot was blocked or removed, or the chat is gone."""
+
+
 class Downloader(Protocol):
     async def download(self, file_id: str, dest: Path) -> Path:
         """The file at `dest` (or where it already lies on this machine); raises DownloadTooBig
@@ -43,7 +62,9 @@ class Delivery(Protocol):
     async def deliver(
         self, job: Job, transcript: Transcript | None, retained_id: int | None
     ) -> None:
-        """Send the transcript (None: nothing was heard), with buttons for `retained_id`."""
+        """Send what of the transcript (None: nothing was heard) has not gone out yet, with
+        buttons for `retained_id`; raises DeliveryDeferred or DeliveryRefused. Which parts went
+        out is remembered until forget(job.id), so the next call goes on from there."""
         ...
 
     async def report(self, job: Job, reply: str) -> None:

@@ -15,6 +15,8 @@ from bot.domain import retained
 from bot.domain.jobs import Failure
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
+from bot.jobs import delivering
+from bot.jobs.delivering import Delivered, DeliveryRetry
 from bot.jobs.failures import JobFailed, transcription_failed
 from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
 from bot.jobs.quotas import Quotas
@@ -49,6 +51,7 @@ class Processor:
         workdir: Path,
         max_audio_seconds: int,
         retention_hours: int,
+        delivery_retry: DeliveryRetry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
@@ -61,6 +64,7 @@ class Processor:
         /tmp), and swept at start, so nothing a crash left behind lingers."""
         self.max_audio_seconds = max_audio_seconds
         self.retention_hours = retention_hours
+        self.delivery_retry = delivery_retry or DeliveryRetry()
         self.clock = clock
 
     async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
@@ -100,21 +104,45 @@ class Processor:
             return
         # What is left waits for Telegram's pacing: the worker may take the next note.
         release()
+        await self._finish(job, billed, transcript, started)
+
+    async def _finish(
+        self, job: Job, billed: int, transcript: Transcript | None, started: float
+    ) -> None:
+        """Retain, settle, deliver; done when delivered, failed when Telegram never takes it."""
         # Retained before settling: a restart between the two finds the transcript to send again.
         kept = await self._retain(job, transcript)
         settled = await self.quotas.settle(job.id, billed)
-        try:
-            await self.delivery.deliver(job, transcript, kept)
-        finally:
-            await jobs.mark_done(self.db, job.id)
+        # Settled, not done: a stop or crash from here on requeues the job, and the next start
+        # sends it again (_resume) without charging again. A cancellation must not mark it done.
+        outcome = await delivering.deliver(
+            self.delivery, job, transcript, kept, self.delivery_retry
+        )
+        took_ms = int((time.monotonic() - started) * 1000)
+        if outcome in (Delivered.REFUSED, Delivered.TIMED_OUT):
+            # It stays charged: Mistral transcribed it.
+            await jobs.fail(self.db, job.id, Failure.UNDELIVERED)
+            log.error(
+                "job=%d chat=%d user=%d undelivered (%s) secs=%d settled=%s took_ms=%d",
+                job.id,
+                job.chat_id,
+                job.payer_id,
+                outcome.value,
+                billed,
+                settled,
+                took_ms,
+            )
+            return
+        await jobs.mark_done(self.db, job.id)
         log.info(
-            "job=%d chat=%d user=%d done secs=%d settled=%s took_ms=%d",
+            "job=%d chat=%d user=%d done secs=%d settled=%s delivered=%s took_ms=%d",
             job.id,
             job.chat_id,
             job.payer_id,
             billed,
             settled,
-            int((time.monotonic() - started) * 1000),
+            outcome is Delivered.SENT,
+            took_ms,
         )
 
     async def _fail(
@@ -131,6 +159,7 @@ class Processor:
             return None
         kept = await transcripts.of_job(self.db, job.id, now=int(self.clock()))
         if kept is None:
+            log.info("job=%d settled, its transcript not retained: transcribing again", job.id)
             return None
         transcript, _ = retained.decode(kept.body)
         log.info("job=%d resending its retained transcript", job.id)
@@ -147,7 +176,10 @@ class Processor:
             info = await self._probe(source, t)
             if info.duration > self.max_audio_seconds:
                 raise JobFailed(Failure.TOO_LONG, t.too_long(info.duration, self.max_audio_seconds))
-            await self.quotas.recheck(job, info.duration, t)
+            if job.billed_seconds is None:
+                # A job settled before a restart is transcribed again at no charge: nothing
+                # more is held against the quota for it.
+                await self.quotas.recheck(job, info.duration, t)
             try:
                 transcript = await self.transcriber.transcribe(
                     source,

@@ -37,14 +37,18 @@ def build(
     overall_rate: float = FloodLimit.MESSAGES_PER_SECOND,
     group_rate: tuple[float, float] = (1, 3.0),
     max_retries: int = 3,
+    timeout: float | None = None,
     hooks: tuple[Hook, Hook, Hook],
 ) -> App:
     """The Application, aimed at TELEGRAM_API_URL, paced by PTB's AIORateLimiter;
-    `hooks` are post_init, post_stop and post_shutdown."""
+    `timeout`: seconds to connect, write and read a Bot API call (None: PTB's 5 s; polling
+    keeps its own); `hooks` are post_init, post_stop and post_shutdown."""
     post_init, post_stop, post_shutdown = hooks
+    builder = ApplicationBuilder()
+    if timeout is not None:
+        builder = builder.connect_timeout(timeout).write_timeout(timeout).read_timeout(timeout)
     return (
-        ApplicationBuilder()
-        .token(settings.TELEGRAM_BOT_TOKEN.get_secret_value())
+        builder.token(settings.TELEGRAM_BOT_TOKEN.get_secret_value())
         .base_url(f"{settings.TELEGRAM_API_URL}/bot")
         .base_file_url(f"{settings.TELEGRAM_API_URL}/file/bot")
         .local_mode(settings.TELEGRAM_LOCAL_MODE)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.domain import retained
 from bot.domain.jobs import Trigger
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
-from bot.jobs.ports import Progress
+from bot.jobs.ports import DeliveryDeferred, DeliveryRefused, Progress
 from bot.telegram import render
 from bot.telegram.keyboards import transcript_buttons
 from bot.telegram.progress import NoProgress, StatusProgress
@@ -27,6 +29,16 @@ MAX_MESSAGES = 3
 """Past this many messages the transcript comes as a .txt document with a preview in chat."""
 
 
+@dataclass
+class _Sent:
+    """What of one transcript is in the chat already."""
+
+    first_id: int | None = None
+    """The first part's message, which the others reply to."""
+    parts: int = 0
+    document: bool = False
+
+
 class TelegramDelivery:
     """Sends a job's outcome to its chat; implements bot.jobs.ports.Delivery."""
 
@@ -34,6 +46,8 @@ class TelegramDelivery:
         self.bot = bot
         self.status = status
         self.progress_every = progress_every
+        self._sent: dict[int, _Sent] = {}
+        """Parts of each job's transcript already out, in this process."""
 
     def progress(self, job: Job) -> Progress:
         if job.trigger == Trigger.AUTO:
@@ -53,25 +67,36 @@ class TelegramDelivery:
 
     def forget(self, job_id: int) -> None:
         self.status.forget(job_id)
+        self._sent.pop(job_id, None)
 
     async def deliver(
         self, job: Job, transcript: Transcript | None, retained_id: int | None
     ) -> None:
         """Edit the status message into the first part; further parts and the file reply to
-        the first; the buttons go under the last part. A refusal by Telegram is logged."""
+        the first; the buttons go under the last part. Parts already out (an earlier call for
+        this job) are not sent again. Raises DeliveryDeferred when Telegram may take it later
+        and DeliveryRefused when it never will."""
         t = texts.of(job.user_language)
         buttons = transcript_buttons(retained_id, t) if retained_id is not None else None
         if transcript is None:
             messages, document = [escape(t(texts.NO_SPEECH))], None
         else:
             messages, document = _render(job, transcript, t)
+        sent = self._sent.setdefault(job.id, _Sent())
         try:
-            await self._send_all(job, messages, document, buttons)
-        except Forbidden:
-            # The user blocked the bot or it left the group: nobody to tell; the work was done.
-            log.info("job=%d chat=%d reply forbidden", job.id, job.chat_id)
+            await self._send_all(job, messages, document, buttons, sent)
+        except RetryAfter as exc:
+            raise DeliveryDeferred("flood control", _seconds(exc.retry_after)) from exc
+        except Forbidden as exc:
+            raise DeliveryRefused(_reason(exc), gone=True) from exc
+        except BadRequest as exc:
+            # BadRequest is a NetworkError in PTB: told apart before passing trouble.
+            raise DeliveryRefused(_reason(exc), gone=_chat_gone(exc)) from exc
+        except NetworkError as exc:
+            # 5xx, timeouts (TimedOut) and dropped connections.
+            raise DeliveryDeferred(f"{type(exc).__name__}: {_reason(exc)}") from exc
         except TelegramError as exc:
-            log.error("job=%d chat=%d reply failed: %s", job.id, job.chat_id, _reason(exc))
+            raise DeliveryRefused(f"{type(exc).__name__}: {_reason(exc)}", gone=False) from exc
 
     async def _send_all(
         self,
@@ -79,26 +104,34 @@ class TelegramDelivery:
         messages: list[str],
         document: tuple[str, bytes] | None,
         buttons: InlineKeyboardMarkup | None,
+        sent: _Sent,
     ) -> None:
-        status_id = await self.status.wait(job.id, job.status_message_id)
-        first_markup = buttons if len(messages) == 1 else None
-        first_id: int | None = None
-        if status_id is not None:
-            first_id = await self._edit(job, status_id, messages[0], first_markup)
-        if first_id is None:
-            sent = await self._send(job, messages[0], reply_to=job.message_id, markup=first_markup)
-            first_id = sent.message_id
-        for n, text in enumerate(messages[1:], start=2):
+        """Send what `sent` does not hold yet, recording each part as it goes out."""
+        if sent.first_id is None:
+            status_id = await self.status.wait(job.id, job.status_message_id)
+            first_markup = buttons if len(messages) == 1 else None
+            first_id: int | None = None
+            if status_id is not None:
+                first_id = await self._edit(job, status_id, messages[0], first_markup)
+            if first_id is None:
+                message = await self._send(
+                    job, messages[0], reply_to=job.message_id, markup=first_markup
+                )
+                first_id = message.message_id
+            sent.first_id, sent.parts = first_id, 1
+        for n in range(sent.parts + 1, len(messages) + 1):
             markup = buttons if n == len(messages) else None
-            await self._send(job, text, reply_to=first_id, markup=markup)
-        if document is not None:
+            await self._send(job, messages[n - 1], reply_to=sent.first_id, markup=markup)
+            sent.parts = n
+        if document is not None and not sent.document:
             name, data = document
             await self.bot.send_document(
                 job.chat_id,
                 InputFile(data, filename=name),
                 message_thread_id=job.thread_id,
-                reply_parameters=ReplyParameters(first_id, allow_sending_without_reply=True),
+                reply_parameters=ReplyParameters(sent.first_id, allow_sending_without_reply=True),
             )
+            sent.document = True
 
     async def report(self, job: Job, reply: str) -> None:
         """Tell the user why the job failed (quiet in a group's auto mode)."""
@@ -108,7 +141,12 @@ class TelegramDelivery:
                 await _quietly(self.bot.delete_message(job.chat_id, status_id))
             return
         text = escape(reply)
-        if status_id is not None and await self._edit(job, status_id, text):
+        try:
+            if status_id is not None and await self._edit(job, status_id, text):
+                return
+        except TelegramError as exc:
+            # Blocked, gone or unreachable: a refusal is not worth more than one try.
+            log.info("job=%d chat=%d report not sent: %s", job.id, job.chat_id, _reason(exc))
             return
         await _quietly(self._send(job, text, reply_to=job.message_id))
 
@@ -127,6 +165,8 @@ class TelegramDelivery:
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 return message_id
+            if _chat_gone(exc):
+                raise
             log.info("job=%d status message not editable (%s): sending anew", job.id, exc.message)
             return None
         return message_id
@@ -145,9 +185,13 @@ class TelegramDelivery:
                 reply_markup=markup,
             )
         except BadRequest as exc:
-            log.error(
-                "job=%d send refused: %s (chars=%d)", job.id, _reason(exc), render.utf16_len(text)
-            )
+            if not _chat_gone(exc):
+                log.error(
+                    "job=%d send refused: %s (chars=%d)",
+                    job.id,
+                    _reason(exc),
+                    render.utf16_len(text),
+                )
             raise
 
 
@@ -168,6 +212,15 @@ async def _quietly(call: Awaitable[object]) -> None:
         await call
     except TelegramError as exc:
         log.info("telegram refused a courtesy message: %s", exc.message)
+
+
+def _chat_gone(exc: BadRequest) -> bool:
+    """Telegram no longer knows the chat (deleted, or the bot was never let in again)."""
+    return "chat not found" in exc.message.lower()
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _reason(exc: TelegramError) -> str:

@@ -154,6 +154,7 @@ class _Chat:
     next_message_id: int = 1
     admins: set[int] = field(default_factory=set)
     sends: collections.deque[float] = field(default_factory=collections.deque)
+    last_message: float | None = None  # when the bot last sent or edited here (private pacing)
 
 
 @dataclass
@@ -172,6 +173,7 @@ class _Fault:
     description: str
     retry_after: int | None
     times: int
+    chat_id: int | None = None  # None: any call of the method
 
 
 class FakeTelegram:
@@ -184,10 +186,14 @@ class FakeTelegram:
         local_mode: bool = False,
         group_limit_per_minute: int | None = None,
         group_window_seconds: float = GROUP_WINDOW_SECONDS,
+        private_pacing: float | None = None,
     ) -> None:
         self.token = token
         self.local_mode = local_mode
         self.group_limit_per_minute = group_limit_per_minute
+        # Telegram's flood control in a private chat: about one message a second. Off unless
+        # asked for, so that tests which do not exercise it keep their speed.
+        self.private_pacing = private_pacing
         # Tests shrink the minute so that a burst test takes seconds, not minutes.
         self.group_window_seconds = group_window_seconds
         bot_id = int(token.split(":", 1)[0])
@@ -216,6 +222,8 @@ class FakeTelegram:
         self._callback_ids: set[str] = set()
         self.callback_answers: dict[str, dict[str, Any]] = {}  # query id -> answer params
         self._faults: dict[str, list[_Fault]] = {}
+        self._drops: dict[str, int] = {}
+        self._hangs: dict[str, int] = {}
         self._download_faults: dict[str, list[int]] = {}
         self._ids = itertools.count(1)
         self._poll_generation = 0
@@ -606,11 +614,23 @@ class FakeTelegram:
         description: str,
         retry_after: int | None = None,
         times: int = 1,
+        chat_id: int | None = None,
     ) -> None:
-        """The next ``times`` calls of ``method`` answer this error."""
+        """The next ``times`` calls of ``method`` (to ``chat_id`` only, if given) answer this
+        error."""
         self._faults.setdefault(method.lower(), []).append(
-            _Fault(status, description, retry_after, times)
+            _Fault(status, description, retry_after, times, chat_id)
         )
+
+    def drop_next(self, method: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are recorded, not carried out, and their
+        connection is closed without an answer, as when a proxy or the network drops it."""
+        self._drops[method.lower()] = self._drops.get(method.lower(), 0) + times
+
+    def hang_next(self, method: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are recorded and never answered: the bot's
+        own timeout has to end them (or the fake's stop)."""
+        self._hangs[method.lower()] = self._hangs.get(method.lower(), 0) + times
 
     def stop_answering(self) -> None:
         """Bot API requests are recorded but hang from now on, as when Telegram is unreachable,
@@ -652,6 +672,12 @@ class FakeTelegram:
             parse_error = None
         self.requests.append(RecordedRequest(canonical, params, files))
         self._notify()  # a test may wait for a request that is still being answered (long poll)
+        if self._take(self._drops, canonical):
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError
+        if self._take(self._hangs, canonical):
+            await self._hang()
         while (self._silent or canonical.lower() in self._held) and not self._closing:
             event = asyncio.Event()
             self._waiters.add(event)
@@ -666,7 +692,7 @@ class FakeTelegram:
                 raise ApiError(404, "Not Found")
             if parse_error is not None:
                 raise parse_error
-            self._take_fault(canonical)
+            self._take_fault(canonical, params)
             handler = self._handlers.get(canonical.lower())
             if handler is None:
                 raise ApiError(500, f"Internal Server Error: the fake Bot API lacks {canonical}")
@@ -698,15 +724,41 @@ class FakeTelegram:
                 return _error_response(ApiError(status, _reason(status)))
         return web.FileResponse(stored.disk_path)
 
-    def _take_fault(self, method: str) -> None:
-        faults = self._faults.get(method.lower())
-        if not faults:
+    def _take_fault(self, method: str, params: dict[str, Any]) -> None:
+        faults = self._faults.get(method.lower(), [])
+        fault = next(
+            (
+                f
+                for f in faults
+                if f.chat_id is None or str(f.chat_id) == str(params.get("chat_id"))
+            ),
+            None,
+        )
+        if fault is None:
             return
-        fault = faults[0]
         fault.times -= 1
         if fault.times <= 0:
-            faults.pop(0)
+            faults.remove(fault)
         raise ApiError(fault.status, fault.description, fault.retry_after)
+
+    @staticmethod
+    def _take(counts: dict[str, int], method: str) -> bool:
+        """Spend one of the calls counted for ``method``; False when none is left."""
+        left = counts.get(method.lower(), 0)
+        if left <= 0:
+            return False
+        counts[method.lower()] = left - 1
+        return True
+
+    async def _hang(self) -> None:
+        """Wait until the fake stops; the client giving up cancels this handler."""
+        while not self._closing:
+            event = asyncio.Event()
+            self._waiters.add(event)
+            try:
+                await event.wait()
+            finally:
+                self._waiters.discard(event)
 
     # ------------------------------------------------------------------ methods
 
@@ -892,6 +944,7 @@ class FakeTelegram:
         if thread_id is None and reply_to is not None and reply_to.get("is_topic_message"):
             thread_id = reply_to.get("message_thread_id")
         self._check_group_limit(chat)
+        self._check_private_pacing(chat)
         message: dict[str, Any] = {
             "message_id": self._allocate_id(chat),
             "from": self.bot_user,
@@ -944,6 +997,17 @@ class FakeTelegram:
             return None  # Telegram shows this as external_reply; the fake does not model it.
         return stored.message
 
+    def _check_private_pacing(self, chat: _Chat) -> None:
+        """Sends and edits in one private chat closer than ``private_pacing`` seconds answer
+        429 with the whole seconds to wait, as Telegram's flood control does."""
+        if self.private_pacing is None or chat.data["type"] != "private":
+            return
+        now = time.monotonic()
+        if chat.last_message is not None and now - chat.last_message < self.private_pacing:
+            retry_after = max(1, math.ceil(chat.last_message + self.private_pacing - now))
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        chat.last_message = now
+
     def _check_group_limit(self, chat: _Chat) -> None:
         if self.group_limit_per_minute is None or chat.data["id"] >= 0:
             return
@@ -972,6 +1036,7 @@ class FakeTelegram:
             and stored.message.get("reply_markup") == markup
         ):
             raise ApiError(400, NOT_MODIFIED)
+        self._check_private_pacing(self._chat_for(params))
         stored.message["text"] = text
         _set_or_pop(stored.message, "entities", entities or None)
         _set_or_pop(stored.message, "reply_markup", markup)

@@ -15,6 +15,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot.domain.jobs import Trigger
 from bot.domain.transcript import Segment, Transcript
 from bot.i18n import texts
+from bot.jobs.ports import DeliveryRefused
 from bot.telegram import render
 from bot.telegram.delivery import MAX_MESSAGES, TelegramDelivery
 from bot.telegram.status import StatusBoard
@@ -402,10 +403,11 @@ async def test_a_bot_the_user_blocked_logs_and_does_not_raise(
     bot.send_error = Forbidden("Forbidden: bot was blocked by the user")
     caplog.set_level(logging.INFO, logger="bot.telegram.delivery")
 
-    await delivery.deliver(job(status_message_id=None), ONE, KEPT)
+    with pytest.raises(DeliveryRefused) as refused:
+        await delivery.deliver(job(status_message_id=None), ONE, KEPT)
 
+    assert refused.value.gone
     assert bot.calls == []
-    assert "job=1 chat=42 reply forbidden" in caplog.text
 
 
 async def test_a_refused_reply_is_logged_without_the_transcript_text(
@@ -415,9 +417,11 @@ async def test_a_refused_reply_is_logged_without_the_transcript_text(
     bot.send_error = BadRequest("Bad Request: can't parse entities: my secret words")
     caplog.set_level(logging.INFO, logger="bot.telegram.delivery")
 
-    await delivery.deliver(job(status_message_id=None), secret, None)
+    with pytest.raises(DeliveryRefused) as refused:
+        await delivery.deliver(job(status_message_id=None), secret, None)
 
-    assert "reply failed: Can't parse entities" in caplog.text
+    assert "Can't parse entities" in str(refused.value)
+    assert "secret" not in str(refused.value)
     assert "secret" not in caplog.text
 
 
@@ -495,13 +499,6 @@ async def test_a_failure_told_to_a_user_who_blocked_the_bot_does_not_raise(
     assert bot.calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Forbidden,
-    reason="bug: report() catches only BadRequest when editing the status message, so a user "
-    "who blocked the bot (Forbidden on editMessageText) makes it raise; deliver() logs the "
-    "same refusal, and the runner logs this one as a crash with a traceback",
-)
 async def test_a_failure_whose_status_message_may_not_be_edited_does_not_raise(
     bot: FakeBot, delivery: TelegramDelivery
 ) -> None:
