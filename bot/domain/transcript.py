@@ -13,7 +13,7 @@ class Segment:
     end: float
     text: str
     speaker: str | None = None
-    """Who spoke, as Mistral's diarization named them (e.g. "speaker_1"); None without diarization."""
+    """Who spoke, as diarization named them (e.g. "speaker_1"); None without diarization."""
 
 
 @dataclass(frozen=True, slots=True)
