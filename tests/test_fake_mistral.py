@@ -490,8 +490,9 @@ async def test_stream_events_are_spaced_and_end_with_done(
     segments = [(t, d) for t, kind, d in events if kind == "transcription.segment"]
     names = [DEFAULT_VOCABULARY[w.index] for w in words]
     assert [d["text"] for _, d in segments] == names
-    assert segments[0][0] == pytest.approx(0.5, abs=0.2)
-    assert segments[2][0] - segments[0][0] == pytest.approx(0.4, abs=0.15)
+    # Lower bounds are the fake's sleeps; upper bounds leave room for a busy machine.
+    assert 0.45 <= segments[0][0] < 1.2
+    assert 0.35 <= segments[2][0] - segments[0][0] < 1.0
     deltas = "".join(d["text"] for _, kind, d in events if kind == "transcription.text.delta")
     done = events[-1][2]
     assert deltas == done["text"] == " ".join(names)
