@@ -12,6 +12,8 @@ class Segment:
     start: float
     end: float
     text: str
+    speaker: str | None = None
+    """Who spoke, as diarization named them (e.g. "speaker_1"); None without diarization."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,16 @@
 Retries use tenacity (exponential backoff with jitter, a bound on attempts) rather than a hand-made
 loop; 429 answers wait what `Retry-After` says. Only 429, 5xx, timeouts and dropped connections are
 retried: any other 4xx is the request's fault and retrying would only cost money.
+
+Besides transcription: streamed transcription (segments as they come), diarization, context bias,
+the model list and chat completions. Transcript and chat text is never logged.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,14 @@ from tenacity import (
 )
 
 from bot.domain.transcript import Segment, Transcript
+from bot.transcription.mistral_wire import (
+    StreamBroken,
+    capabilities,
+    chat_content,
+    segment_from,
+    send_streamed,
+    transcription_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,10 @@ class MistralAuthError(MistralError):
 
 class MistralRejected(MistralError):
     """Mistral refused the request itself (a 4xx other than 429): not retried."""
+
+
+class MistralBiasRefused(MistralRejected):
+    """422 naming `context_bias`: this model takes no context bias; ask again without it."""
 
 
 class MistralBadResponse(MistralError):
@@ -142,14 +157,24 @@ class MistralClient:
         file_url: str | None = None,
         path: Path | None = None,
         language: str | None = None,
+        on_segment: Callable[[Segment], None] | None = None,
+        diarize: bool = False,
+        context_bias: Sequence[str] = (),
     ) -> Transcript:
         """Transcribe from a signed URL, or send the file itself (`UPLOAD_MODE=direct`).
 
         With a language pinned no timestamps are asked for: the API answers an empty transcript
         when `language` and `timestamp_granularities` come together.
+
+        `on_segment` streams the answer and previews each segment as it arrives; the returned
+        Transcript is the authority (a stream that breaks is asked again without streaming).
+        `diarize` names each segment's speaker (it needs timestamps: no pinned language).
+        `context_bias` terms steer the spelling of names; MistralBiasRefused if the model
+        refuses them. ValueError for a term that breaks the API's rule or more than 100 terms.
         """
         if (file_url is None) == (path is None):
             raise ValueError("give exactly one of file_url and path")
+        extra = transcription_options(language=language, diarize=diarize, bias=context_bias)
         fields: dict[str, Any] = {"model": self.model}
         if language:
             fields["language"] = language
@@ -157,6 +182,7 @@ class MistralClient:
             fields["timestamp_granularities"] = ["segment"]
         if file_url is not None:
             fields["file_url"] = file_url
+        fields.update(extra)
 
         async def send() -> httpx.Response:
             if path is None:
@@ -168,8 +194,65 @@ class MistralClient:
                     files={"file": (path.name, audio, "application/octet-stream")},
                 )
 
-        body = await self._call("transcribe", send)
+        if on_segment is not None:
+            streamed = await self._transcribe_streaming(fields, path, on_segment)
+            if streamed is not None:
+                return streamed
+        body = await self._call("transcribe", _bias_guarded(send, fields))
         return _parse_transcription(body, timestamps=not language)
+
+    async def _transcribe_streaming(
+        self, fields: dict[str, Any], path: Path | None, on_segment: Callable[[Segment], None]
+    ) -> Transcript | None:
+        """Transcribe with `stream=true`; None if the stream broke after it had started."""
+        fields = {**fields, "stream": "true"}
+
+        async def send() -> httpx.Response:
+            if path is None:
+                request = self._http.build_request("POST", _TRANSCRIPTIONS, data=fields)
+                return await send_streamed(self._http, request, on_segment)
+            with path.open("rb") as audio:
+                request = self._http.build_request(
+                    "POST",
+                    _TRANSCRIPTIONS,
+                    data=fields,
+                    files={"file": (path.name, audio, "application/octet-stream")},
+                )
+                return await send_streamed(self._http, request, on_segment)
+
+        try:
+            body = await self._call("transcribe", _bias_guarded(send, fields))
+        except StreamBroken as exc:
+            # Whatever was previewed, the transcript (and the bill) comes from a plain request.
+            log.warning("mistral transcribe stream broke (%s); asking without streaming", exc)
+            return None
+        return _parse_transcription(body, timestamps="language" not in fields)
+
+    async def model_capabilities(self, model: str) -> set[str] | None:
+        """The capabilities `model` has (e.g. "audio_transcription"); None if Mistral lists no
+        such model."""
+
+        async def send() -> httpx.Response:
+            return await self._http.get("/v1/models")
+
+        body = await self._call("models", send)
+        try:
+            return capabilities(body, model)
+        except ValueError as exc:
+            raise MistralBadResponse("models: answer holds no model list") from exc
+
+    async def chat(self, messages: list[dict[str, str]], *, model: str) -> str:
+        """Ask a chat model (`messages` of `role` and `content`); return its answer's text."""
+        payload = {"model": model, "messages": messages}
+
+        async def send() -> httpx.Response:
+            return await self._http.post("/v1/chat/completions", json=payload)
+
+        body = await self._call("chat", send)
+        try:
+            return chat_content(body)
+        except ValueError as exc:
+            raise MistralBadResponse("chat: answer lacks the message content") from exc
 
     async def _call(
         self,
@@ -233,6 +316,26 @@ class MistralClient:
         return float(self._backoff(state))
 
 
+_TRANSCRIPTIONS = "/v1/audio/transcriptions"
+
+
+def _bias_guarded(
+    send: Callable[[], Awaitable[httpx.Response]], fields: dict[str, Any]
+) -> Callable[[], Awaitable[httpx.Response]]:
+    """`send`, raising MistralBiasRefused for a 422 about the context_bias it sent."""
+    if not fields.get("context_bias"):
+        return send
+
+    async def guarded() -> httpx.Response:
+        response = await send()
+        if response.status_code == 422 and "context_bias" in response.text:
+            log.warning("mistral transcribe context_bias refused status=422")
+            raise MistralBiasRefused("transcribe: context_bias refused (422)", 422)
+        return response
+
+    return guarded
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -251,6 +354,11 @@ def _error_message(response: httpx.Response) -> str:
         return "<not json>"
     if isinstance(body, dict):
         message = body.get("message") or body.get("detail") or ""
+        if isinstance(message, dict):
+            message = message.get("detail") or message
+        if isinstance(message, list):
+            # Validation details echo the refused input (a transcript, a term): keep where and why.
+            message = [(d.get("loc"), d.get("msg")) for d in message if isinstance(d, dict)]
         return str(message)[:200]
     return "<unexpected>"
 
@@ -266,10 +374,7 @@ def _parse_transcription(body: Any, *, timestamps: bool) -> Transcript:
     if not isinstance(body, dict):
         raise MistralBadResponse("transcription answer is not an object")
     try:
-        segments = tuple(
-            Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"]))
-            for s in body.get("segments") or ()
-        )
+        segments = tuple(segment_from(s) for s in body.get("segments") or ())
         text = str(body.get("text") or "")
         usage = body.get("usage") or {}
         billed = usage.get("prompt_audio_seconds")

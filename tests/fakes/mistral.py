@@ -3,6 +3,29 @@
 It answers as Mistral's published OpenAPI spec says the real API does, and hears
 the "tone words" of tests/media.py: each non-silent stretch of the received audio is a word whose
 dominant frequency 300 + 50·k names vocabulary[k]. Decoding runs in a thread, off the event loop.
+
+Beyond the plain transcription it speaks:
+
+- Streaming (`stream=true`): a `text/event-stream` of `transcription.language`, then per word a
+  `transcription.text.delta` and (with segment timestamps) a `transcription.segment`, then
+  `transcription.done` with the whole answer and its usage; no `[DONE]` sentinel. The word events
+  wait `stream_first_delay` seconds before the first word and `stream_gap` before each next one.
+  break_stream_next() drops the connection (or sends garbage, or just ends) midway; a broken stream
+  has no `response`, so it bills nothing.
+- Diarization (`diarize=true`, with `timestamp_granularities=segment`): each segment gets a
+  `speaker_id`. The rule: the heard words fall into turns, a new turn starting after a pause of at
+  least TURN_PAUSE_SECONDS (1 s; tests/media.py's script() pauses 0.4 s, so one script is one
+  turn); a turn is a low voice if the mean frequency of its words is below SPEAKER_SPLIT_HZ
+  (vocabulary 0–49) and a high voice otherwise (50–99). Each voice is one speaker, numbered per
+  request in order of first appearance: `speaker_format.format(n=1)` ("speaker_1"), then n=2.
+- Context bias (`context_bias`, repeated): each item must match `^[^,\\s]+$` and there may be at
+  most 100, else 422. `mishear` maps a vocabulary word to what the fake writes instead (e.g.
+  {"Voxtral": "box trawl"}) unless the word is among the request's context_bias terms (compared
+  case-insensitively). `refuse_context_bias = True` answers 422 to any request that has some, as
+  models without context bias do.
+- GET /v1/models and /v1/models/{id}: `models` maps a model id to its true capabilities.
+- POST /v1/chat/completions: answers deterministically, see chat_answer(); `chats` records the
+  calls, fail_chats() injects error statuses.
 """
 
 from __future__ import annotations
@@ -13,6 +36,7 @@ import io
 import json
 import math
 import mimetypes
+import re
 import secrets
 import time
 import uuid
@@ -36,6 +60,60 @@ WORD_GAP_SECONDS = 0.15  # quieter stretches shorter than this are inside one wo
 MIN_WORD_SECONDS = 0.04  # shorter blips are codec artefacts, not words
 FILE_PURPOSES = ("fine-tune", "batch", "ocr", "audio")  # the spec's enum plus the documented one
 TIMESTAMP_GRANULARITIES = ("segment", "word")
+DEFAULT_MODEL = "voxtral-mini-latest"
+MAX_CONTEXT_BIAS = 100
+CONTEXT_BIAS_ITEM = re.compile(r"^[^,\s]+$")
+TURN_PAUSE_SECONDS = 1.0  # a pause this long between words starts a new speaker turn
+SPEAKER_SPLIT_HZ = 2775.0  # between word 49 (2750 Hz) and word 50 (2800 Hz): low and high voices
+# GET /v1/models: each model's true capabilities (the others are false), as FakeMistral.models.
+DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
+    DEFAULT_MODEL: ("audio", "audio_transcription", "completion_chat"),
+    "voxtral-small-latest": ("audio", "completion_chat", "function_calling"),
+    "mistral-small-latest": ("completion_chat", "function_calling", "vision"),
+    "mistral-medium-latest": ("completion_chat", "function_calling", "vision"),
+    "mistral-large-latest": ("completion_chat", "function_calling", "vision"),
+    "ministral-8b-latest": ("completion_chat", "function_calling"),
+}
+# The spec's ModelCapabilities, every one of them in each model card.
+MODEL_CAPABILITIES = (
+    "completion_chat",
+    "function_calling",
+    "reasoning",
+    "completion_fim",
+    "fine_tuning",
+    "vision",
+    "ocr",
+    "classification",
+    "moderation",
+    "audio",
+    "audio_transcription",
+    "audio_transcription_realtime",
+    "audio_speech",
+    "unified_resources",
+)
+CHAT_ROLES = ("system", "user", "assistant", "tool")
+# chat_answer(): the target of a translation, named by code or by English name.
+LANGUAGE_NAMES = {
+    "arabic": "ar",
+    "chinese": "zh",
+    "dutch": "nl",
+    "english": "en",
+    "french": "fr",
+    "german": "de",
+    "hindi": "hi",
+    "italian": "it",
+    "japanese": "ja",
+    "korean": "ko",
+    "polish": "pl",
+    "portuguese": "pt",
+    "russian": "ru",
+    "spanish": "es",
+    "turkish": "tr",
+    "ukrainian": "uk",
+}
+# Pydantic's reading of a form field as a boolean.
+_TRUE = ("1", "on", "t", "true", "y", "yes")
+_FALSE = ("0", "off", "f", "false", "n", "no")
 # The file a request was about, set by the handler that learns it (for Span).
 FILE_ID = web.RequestKey("file_id", str)
 
@@ -143,6 +221,8 @@ class TranscriptionCall:
     status: int  # 0 while in progress and when the connection was dropped
     filename: str | None = None
     response: dict[str, Any] | None = None
+    stream: bool = False  # asked with stream=true and answered with an event stream
+    broken: str | None = None  # how break_stream_next() ended this stream, if it did
 
     @property
     def billed_seconds(self) -> int:
@@ -172,6 +252,30 @@ class _Failure:
     times: int
     retry_after: float | None
     body: str | None
+
+
+@dataclass
+class ChatCall:
+    """One chat completion request as the fake received it, and what it answered."""
+
+    body: Any
+    status: int = 0
+    content: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model") if isinstance(self.body, dict) else None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        messages = self.body.get("messages") if isinstance(self.body, dict) else None
+        return messages if isinstance(messages, list) else []
+
+
+@dataclass
+class _StreamBreak:
+    after: int  # word events sent before the break
+    how: str  # "drop" | "garbage" | "end"
 
 
 @dataclass
@@ -229,6 +333,15 @@ class FakeMistral:
         self.route_counts: Counter[str] = Counter()
         self.signed_urls: list[str] = []
         self.base_url = ""
+        self.stream_first_delay = 0.0
+        self.stream_gap = 0.0
+        self.mishear: dict[str, str] = {}
+        self.refuse_context_bias = False
+        self.speaker_format = "speaker_{n}"
+        self.models: dict[str, set[str]] = {k: set(v) for k, v in DEFAULT_MODELS.items()}
+        self.chats: list[ChatCall] = []
+        self._stream_breaks: list[_StreamBreak] = []
+        self._chat_failures: list[_Failure] = []
         self._created: dict[str, int] = {}
         self._signatures: dict[str, _Signature] = {}
         self._failures: list[_Failure] = []
@@ -262,6 +375,9 @@ class FakeMistral:
         app.router.add_get("/v1/files/{file_id}/url", self._signed_url)
         app.router.add_get("/v1/files/{file_id}/content", self._download)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
+        app.router.add_get("/v1/models", self._list_models)
+        app.router.add_get("/v1/models/{model_id}", self._retrieve_model)
+        app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/signed/{file_id}", self._signed_get)
         # A short shutdown timeout: a test that ends while hang_next() holds a request must not
         # wait a minute for it.
@@ -315,6 +431,25 @@ class FakeMistral:
         """Make the next `times` transcription requests wait `seconds` before answering
         (`hanging` counts them while they wait; release_hangs() ends the wait early)."""
         self._hangs.extend([seconds] * times)
+
+    def break_stream_next(self, after_words: int = 1, *, how: str = "drop", times: int = 1) -> None:
+        """Break the next `times` streamed transcriptions after `after_words` word events:
+        "drop" aborts the connection, "garbage" sends an event whose data is not JSON and ends,
+        "end" ends the stream cleanly without a done event."""
+        if how not in ("drop", "garbage", "end"):
+            raise ValueError(f"unknown way to break a stream: {how!r}")
+        self._stream_breaks.extend([_StreamBreak(after_words, how)] * times)
+
+    def fail_chats(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        body: str | None = None,
+    ) -> None:
+        """Answer the next `times` chat completions (-1: all) with this status."""
+        self._chat_failures.append(_Failure(status, times, retry_after, body))
 
     def gather(self, requests: int) -> None:
         """Hold each transcription until `requests` are in flight together (or fail the test's
@@ -564,7 +699,7 @@ class FakeMistral:
 
     async def _transcription(
         self, request: web.Request, call: TranscriptionCall
-    ) -> web.Response | None:
+    ) -> web.StreamResponse | None:
         form = await _read_form(request)
         if isinstance(form, web.Response):
             return form
@@ -641,7 +776,10 @@ class FakeMistral:
         delay = self.latency + self.latency_per_audio_second * hearing.duration
         if delay > 0:
             await asyncio.sleep(delay)
-        call.response = self._response(texts, hearing)
+        answer = self._response(texts, hearing)
+        if _flag(texts, "stream"):
+            return await self._stream(request, call, answer)
+        call.response = answer
         return web.json_response(call.response)
 
     async def _hang(self, seconds: float) -> None:
@@ -656,14 +794,15 @@ class FakeMistral:
             self.hanging -= 1
             await self._notify()
 
-    def _next_failure(self) -> web.Response | None:
-        if not self._failures:
+    def _next_failure(self, failures: list[_Failure] | None = None) -> web.Response | None:
+        failures = self._failures if failures is None else failures
+        if not failures:
             return None
-        failure = self._failures[0]
+        failure = failures[0]
         if failure.times > 0:
             failure.times -= 1
             if failure.times == 0:
-                self._failures.pop(0)
+                failures.pop(0)
         headers = {}
         if failure.retry_after is not None:
             headers["Retry-After"] = f"{failure.retry_after:g}"
@@ -715,12 +854,14 @@ class FakeMistral:
                 "string_pattern_mismatch",
                 language,
             )
-        return None
+        return self._validate_options(texts)
 
     def _response(self, texts: dict[str, list[str]], hearing: Hearing) -> dict[str, Any]:
         language = texts.get("language", [""])[-1] or None
         timestamps = bool(texts.get("timestamp_granularities"))
         words = [self.vocabulary[w.index % len(self.vocabulary)] for w in hearing.words]
+        bias = {term.casefold() for term in texts.get("context_bias", [])}
+        words = [w if w.casefold() in bias else self.mishear.get(w, w) for w in words]
         segments = [
             {
                 "text": text,
@@ -730,6 +871,9 @@ class FakeMistral:
             }
             for text, w in zip(words, hearing.words, strict=True)
         ]
+        if _flag(texts, "diarize"):
+            for segment, speaker in zip(segments, self._speakers(hearing.words), strict=True):
+                segment["speaker_id"] = speaker
         if language and timestamps:
             # The real API answers an empty transcript for this combination.
             words, segments = [], []
@@ -752,6 +896,266 @@ class FakeMistral:
             },
             "finish_reason": "stop",
         }
+
+    def _validate_options(self, texts: dict[str, list[str]]) -> web.Response | None:
+        """stream, diarize and context_bias as the spec types them; refuse_context_bias."""
+        for name in ("stream", "diarize"):
+            value = texts.get(name, ["false"])[-1]
+            if value.strip().lower() not in _TRUE + _FALSE:
+                return _validation_error(
+                    ["body", name],
+                    "Input should be a valid boolean, unable to interpret input",
+                    "bool_parsing",
+                    value,
+                )
+        if _flag(texts, "diarize") and "segment" not in texts.get("timestamp_granularities", []):
+            return _validation_error(
+                ["body", "diarize"],
+                "Value error, diarize requires timestamp_granularities=['segment']",
+                "value_error",
+                True,
+            )
+        bias = texts.get("context_bias", [])
+        if len(bias) > MAX_CONTEXT_BIAS:
+            return _validation_error(
+                ["body", "context_bias"],
+                f"List should have at most {MAX_CONTEXT_BIAS} items after validation, "
+                f"not {len(bias)}",
+                "too_long",
+                bias,
+            )
+        for index, term in enumerate(bias):
+            if not CONTEXT_BIAS_ITEM.match(term):
+                return _validation_error(
+                    ["body", "context_bias", index],
+                    "String should match pattern '^[^,\\s]+$'",
+                    "string_pattern_mismatch",
+                    term,
+                )
+        if bias and self.refuse_context_bias:
+            model = texts.get("model", [""])[-1]
+            return _error(
+                422,
+                f"context_bias is not supported for model {model}",
+                "invalid_request_error",
+                "3001",
+            )
+        return None
+
+    def _speakers(self, words: list[HeardWord]) -> list[str]:
+        """Each word's speaker by the module docstring's rule: turns, then the turn's pitch band."""
+        turns: list[list[HeardWord]] = []
+        for word in words:
+            if turns and word.start - turns[-1][-1].end < TURN_PAUSE_SECONDS:
+                turns[-1].append(word)
+            else:
+                turns.append([word])
+        labels: dict[bool, str] = {}
+        speakers: list[str] = []
+        for turn in turns:
+            high = sum(w.freq for w in turn) / len(turn) >= SPEAKER_SPLIT_HZ
+            if high not in labels:
+                labels[high] = self.speaker_format.format(n=len(labels) + 1)
+            speakers.extend([labels[high]] * len(turn))
+        return speakers
+
+    async def _stream(
+        self, request: web.Request, call: TranscriptionCall, answer: dict[str, Any]
+    ) -> web.StreamResponse | None:
+        """Send the answer as transcription events, word by word; None to drop the connection."""
+        call.stream = True
+        cut = self._stream_breaks.pop(0) if self._stream_breaks else None
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        await _send_event(
+            response, "transcription.language", {"audio_language": answer["language"]}
+        )
+        segments = answer["segments"]
+        words = [s["text"] for s in segments] if segments else answer["text"].split()
+        for n, word in enumerate(words):
+            if cut is not None and n == cut.after:
+                break
+            await asyncio.sleep(self.stream_first_delay if n == 0 else self.stream_gap)
+            await _send_event(response, "transcription.text.delta", {"text": f" {word}"[n == 0 :]})
+            if segments:
+                segment = {k: v for k, v in segments[n].items() if k != "type"}
+                await _send_event(response, "transcription.segment", segment)
+        if cut is not None:
+            call.broken = cut.how
+            if cut.how == "drop":
+                return None  # _transcribe() aborts the connection
+            if cut.how == "garbage":
+                await response.write(b'event: transcription.segment\ndata: {"text": "cut\n\n')
+            await response.write_eof()
+            return response
+        done = {k: answer[k] for k in ("model", "text", "language", "segments", "usage")}
+        await _send_event(response, "transcription.done", done)
+        await response.write_eof()
+        call.response = answer
+        return response
+
+    # --- models and chat -------------------------------------------------------------------
+
+    def _model_card(self, model_id: str) -> dict[str, Any]:
+        capabilities = self.models[model_id]
+        flags = {name: name in capabilities for name in MODEL_CAPABILITIES}
+        flags.update({name: True for name in capabilities})
+        return {
+            "id": model_id,
+            "object": "model",
+            "created": 1756746619,
+            "owned_by": "mistralai",
+            "capabilities": flags,
+            "name": model_id,
+            "description": f"{model_id} (fake)",
+            "max_context_length": 32768,
+            "aliases": [],
+            "deprecation": None,
+            "deprecation_replacement_model": None,
+            "default_model_temperature": None,
+            "type": "base",
+        }
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        data = [self._model_card(m) for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _retrieve_model(self, request: web.Request) -> web.Response:
+        model_id = request.match_info["model_id"]
+        if model_id not in self.models:
+            return _error(404, f"Model {model_id} not found", "invalid_request_error", "1500")
+        return web.json_response(self._model_card(model_id))
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        call = ChatCall(body)
+        self.chats.append(call)
+        response = self._next_failure(self._chat_failures) or self._chat_answer(call)
+        call.status = response.status
+        return response
+
+    def _chat_answer(self, call: ChatCall) -> web.Response:
+        invalid = _validate_chat(call.body)
+        if invalid is not None:
+            return invalid
+        model = call.body["model"]
+        if "completion_chat" not in self.models.get(model, set()):
+            return _error(400, f"Invalid model: {model}", "invalid_model", "1500")
+        call.content = chat_answer(call.messages)
+        prompt = sum(len(_text(m.get("content"))) // 4 + 1 for m in call.messages)
+        completion = len(call.content) // 4 + 1
+        message = {"role": "assistant", "content": call.content, "tool_calls": None}
+        return web.json_response(
+            {
+                "id": uuid.uuid4().hex,
+                "object": "chat.completion",
+                "model": model,
+                "created": int(time.time()),
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            }
+        )
+
+
+def chat_answer(messages: Sequence[dict[str, Any]]) -> str:
+    """The fake's deterministic chat answer.
+
+    The material is the last user message; the instructions are the other messages (system
+    prompts, earlier turns), or the material itself when there are none. n counts the material's
+    words and "first words" are its first eight.
+
+    - Instructions mentioning "summar": `SUMMARY(<n>): <first words>`.
+    - Instructions mentioning "translat" and naming a target as "into xx", "to xx" or
+      "language: xx" (an ISO code or an English name, e.g. "into French"): every line of the
+      material prefixed with `[xx] `.
+    - Anything else: `REPLY(<n>): <first words>`.
+    """
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    material = _text(messages[users[-1]].get("content")) if users else ""
+    others = [
+        _text(m.get("content")) for i, m in enumerate(messages) if not users or i != users[-1]
+    ]
+    instructions = " ".join(others) if any(others) else material
+    words = material.split()
+    lowered = instructions.casefold()
+    if "summar" in lowered:
+        return f"SUMMARY({len(words)}): {' '.join(words[:8])}"
+    target = _target_language(lowered) if "translat" in lowered else None
+    if target is not None:
+        return "\n".join(f"[{target}] {line}" for line in material.split("\n"))
+    return f"REPLY({len(words)}): {' '.join(words[:8])}"
+
+
+def _target_language(instructions: str) -> str | None:
+    codes = set(LANGUAGE_NAMES.values())
+    for match in re.finditer(r"\b(?:into|to|language:?)\s+([a-z]+)", instructions):
+        name = match.group(1)
+        if name in codes:
+            return name
+        if name in LANGUAGE_NAMES:
+            return LANGUAGE_NAMES[name]
+    return None
+
+
+def _text(content: Any) -> str:
+    """A message's content as text: a string, or its text chunks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+    return ""
+
+
+def _validate_chat(body: Any) -> web.Response | None:
+    if not isinstance(body, dict):
+        return _validation_error(
+            ["body"], "Input should be a valid dictionary", "model_attributes_type", body
+        )
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return _validation_error(["body", "model"], "Field required", "missing", None)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return _validation_error(
+            ["body", "messages"], "Input should be a non-empty list", "list_type", messages
+        )
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in CHAT_ROLES:
+            return _validation_error(
+                ["body", "messages", index, "role"],
+                "Input tag not found",
+                "union_tag_invalid",
+                role,
+            )
+        if not isinstance(message.get("content"), str | list):
+            return _validation_error(
+                ["body", "messages", index, "content"],
+                "Input should be a valid string",
+                "string_type",
+                message.get("content"),
+            )
+    if body.get("stream"):
+        return _error(400, "The fake answers chat without streaming", "invalid_request_error", None)
+    return None
+
+
+def _flag(texts: dict[str, list[str]], name: str) -> bool:
+    """A boolean form field (checked by _validate_options()); false when absent."""
+    return texts.get(name, ["false"])[-1].strip().lower() in _TRUE
+
+
+async def _send_event(response: web.StreamResponse, kind: str, data: dict[str, Any]) -> None:
+    payload = json.dumps({"type": kind, **data}, ensure_ascii=False)
+    await response.write(f"event: {kind}\ndata: {payload}\n\n".encode())
 
 
 def _absolute_url(raw: str) -> bool:
