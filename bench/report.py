@@ -154,10 +154,10 @@ class Table:
                 cells = "".join(
                     f"{line.values.get(c, ''):>{w}}" for c, w in zip(columns, widths, strict=True)
                 )
-                out.append(
-                    f"  {line.label:<{width - 2}}{cells}   {line.bound:<{bound_width}}"
-                    f"{line.verdict}".rstrip()
-                )
+                bound = f"{line.bound:<{bound_width}}"
+                if len(line.bound) >= bound_width:
+                    bound = f"{line.bound}   "
+                out.append(f"  {line.label:<{width - 2}}{cells}   {bound}{line.verdict}".rstrip())
         return "\n".join(out)
 
     def markdown(self) -> str:
