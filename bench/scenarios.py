@@ -167,25 +167,33 @@ class Transcripts:
 
 
 def mistral_seconds(mistral: FakeMistral, transcripts: Transcripts) -> dict[NoteKey, float]:
-    """The fake Mistral's time on each note: its file's upload, URL, transcription, deletion.
+    """The fake Mistral's time on each note between its update and its transcript: its file's
+    upload, URL, transcription (and deletion, if the bot waited for it).
 
-    A note is found by the words the fake heard in it; notes whose words others share too are
-    left out (their time cannot be told apart).
+    Only the part of a request inside that window counts, so a deletion made after the
+    transcript (Voxgram's, in the background; the naive bot makes none) is not taken off the
+    note's time. A note is found by the words the fake heard in it; notes whose words others
+    share too are left out (their time cannot be told apart).
     """
     by_text: dict[str, list[NoteKey]] = defaultdict(list)
     for key, note in transcripts.notes.items():
         by_text[note.text].append(key)
-    per_file: dict[str, float] = defaultdict(float)
-    for span in mistral.spans:
-        if span.file_id is not None:
-            per_file[span.file_id] += span.end - span.start
-    seconds: dict[NoteKey, float] = {}
+    note_of_file: dict[str, NoteKey] = {}
     for call in mistral.transcriptions:
         if call.status != 200 or call.response is None or call.file_id is None:
             continue
         keys = by_text.get(str(call.response["text"]), [])
-        if len(keys) == 1:
-            seconds[keys[0]] = seconds.get(keys[0], 0.0) + per_file[call.file_id]
+        if len(keys) == 1 and keys[0] in transcripts.arrived:
+            note_of_file[call.file_id] = keys[0]
+    seconds = dict.fromkeys(note_of_file.values(), 0.0)
+    for span in mistral.spans:
+        found = note_of_file.get(span.file_id) if span.file_id is not None else None
+        if found is None:
+            continue
+        key = found
+        start = max(span.start, transcripts.pushed[key])
+        end = min(span.end, transcripts.arrived[key])
+        seconds[key] += max(0.0, end - start)
     return seconds
 
 
