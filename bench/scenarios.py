@@ -1,8 +1,9 @@
 """The runs the benchmark makes; each starts its own fakes and a fresh bot process.
 
 Times come from the fakes' records, on this process's monotonic clock: when an update was
-pushed into the fake's getUpdates queue, when the bot's editMessageText (the transcript) or last
-message arrived, and how long the fake Mistral spent on each file (upload, signed URL,
+pushed into the fake's getUpdates queue, when the bot's transcript arrived (Voxgram's
+editMessageText of its status message, the naive bot's sendMessage replying to the note) or its
+last message, and how long the fake Mistral spent on each file (upload, signed URL,
 transcription, deletion).
 """
 
@@ -12,18 +13,37 @@ import asyncio
 import functools
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.audio import Note
-from bench.world import World, world
+from bench.world import VOXGRAM, World, world
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
 
 NoteKey = tuple[int, int]  # (chat id, message id of the voice note)
 DELIVERIES = frozenset({"sendMessage", "editMessageText", "sendDocument"})
+# Telegram lets a bot send about 30 messages a second (edits and drafts aside).
+MESSAGES_PER_SECOND = 30
+# Methods that leave a message in the chat but whose name does not start with "send".
+PERSISTENT_OTHERS = frozenset({"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"})
+# Sends that leave nothing behind: a chat action, a draft being typed.
+TRANSIENT_SENDS = frozenset({"sendChatAction", "sendMessageDraft"})
+# What concurrent_updates(True) means in python-telegram-bot: 256 updates handled at once.
+NAIVE_CONCURRENCY = 256
+# After a lone note's transcript, how long to wait for the bot's last calls about it.
+SETTLE_SECONDS = 0.5
+
+
+def persistent(method: str) -> bool:
+    """Whether a Bot API call leaves a message in the chat (sendMessage, sendDocument, …), as
+    opposed to an edit, a draft or a chat action."""
+    if method in TRANSIENT_SENDS:
+        return False
+    return method.startswith("send") or method in PERSISTENT_OTHERS
 
 
 @dataclass
@@ -42,11 +62,26 @@ class Run:
     peak_rss: int  # bytes, the most the bot ever held
     max_in_flight: int  # transcription requests at the fake Mistral at once, at most
     note_bytes: int  # size of one note (the first)
+    bot: str = VOXGRAM  # the module run: "bot" or "bench.naive"
+    calls: dict[str, int] = field(default_factory=dict)  # Bot API calls by method, polls aside
+    # Bot API calls by method for one short note sent alone to an idle bot (steady runs only)
+    calls_per_note: dict[str, int] = field(default_factory=dict)
 
     @property
     def ideal(self) -> float:
         """ceil(N/C)·L: the makespan if only Mistral took time."""
         return math.ceil(self.notes / self.concurrency) * self.latency
+
+    @property
+    def persistent_messages(self) -> int:
+        """Messages the bot left in the chats during the run (not edits, drafts or actions)."""
+        return sum(n for method, n in self.calls.items() if persistent(method))
+
+    @property
+    def bound(self) -> float:
+        """max(ceil(N/C)·L, persistent messages ÷ 30 per s): neither Mistral nor Telegram's
+        pacing of messages lets the run end sooner."""
+        return max(self.ideal, self.persistent_messages / MESSAGES_PER_SECOND)
 
 
 @dataclass
@@ -91,9 +126,12 @@ class Transcripts:
         while self._seen < len(requests):
             request = requests[self._seen]
             self._seen += 1
-            if request.method != "editMessageText":
+            if request.method == "editMessageText":
+                key = self._note_of_status(int(request.params["chat_id"]), request.params)
+            elif request.method == "sendMessage":
+                key = self._note_replied_to(request.params)
+            else:
                 continue
-            key = self._note_of_status(int(request.params["chat_id"]), request.params)
             if key is None or key in self.arrived:
                 continue
             text = str(request.params.get("text", ""))
@@ -108,6 +146,17 @@ class Transcripts:
                 return key if key in self.notes else None
         return None
 
+    def _note_replied_to(self, params: dict[str, Any]) -> NoteKey | None:
+        """The note a sendMessage replies to (the naive bot's transcript), if it is one."""
+        reply = params.get("reply_parameters")
+        message_id = reply.get("message_id") if isinstance(reply, dict) else None
+        if message_id is None:
+            message_id = params.get("reply_to_message_id")
+        if message_id is None:
+            return None
+        key = (int(params["chat_id"]), int(message_id))
+        return key if key in self.notes else None
+
     def complete(self) -> bool:
         self.scan()
         return len(self.arrived) == len(self.notes)
@@ -118,25 +167,33 @@ class Transcripts:
 
 
 def mistral_seconds(mistral: FakeMistral, transcripts: Transcripts) -> dict[NoteKey, float]:
-    """The fake Mistral's time on each note: its file's upload, URL, transcription, deletion.
+    """The fake Mistral's time on each note between its update and its transcript: its file's
+    upload, URL, transcription (and deletion, if the bot waited for it).
 
-    A note is found by the words the fake heard in it; notes whose words others share too are
-    left out (their time cannot be told apart).
+    Only the part of a request inside that window counts, so a deletion made after the
+    transcript (Voxgram's, in the background; the naive bot makes none) is not taken off the
+    note's time. A note is found by the words the fake heard in it; notes whose words others
+    share too are left out (their time cannot be told apart).
     """
     by_text: dict[str, list[NoteKey]] = defaultdict(list)
     for key, note in transcripts.notes.items():
         by_text[note.text].append(key)
-    per_file: dict[str, float] = defaultdict(float)
-    for span in mistral.spans:
-        if span.file_id is not None:
-            per_file[span.file_id] += span.end - span.start
-    seconds: dict[NoteKey, float] = {}
+    note_of_file: dict[str, NoteKey] = {}
     for call in mistral.transcriptions:
         if call.status != 200 or call.response is None or call.file_id is None:
             continue
         keys = by_text.get(str(call.response["text"]), [])
-        if len(keys) == 1:
-            seconds[keys[0]] = seconds.get(keys[0], 0.0) + per_file[call.file_id]
+        if len(keys) == 1 and keys[0] in transcripts.arrived:
+            note_of_file[call.file_id] = keys[0]
+    seconds = dict.fromkeys(note_of_file.values(), 0.0)
+    for span in mistral.spans:
+        found = note_of_file.get(span.file_id) if span.file_id is not None else None
+        if found is None:
+            continue
+        key = found
+        start = max(span.start, transcripts.pushed[key])
+        end = min(span.end, transcripts.arrived[key])
+        seconds[key] += max(0.0, end - start)
     return seconds
 
 
@@ -148,11 +205,13 @@ def _run(
     w: World,
     transcripts: Transcripts,
     *,
+    bot: str,
     users: int,
     concurrency: int,
     latency: float,
     ready: float,
     ready_rss: int,
+    first_request: int,
 ) -> Run:
     used = w.usage()
     spent = mistral_seconds(w.mistral, transcripts)
@@ -175,23 +234,47 @@ def _run(
         peak_rss=used.peak_rss,
         max_in_flight=w.mistral.max_in_flight,
         note_bytes=len(transcripts.notes[keys[0]].data),
+        bot=bot,
+        calls=calls_since(w, first_request),
     )
 
 
+def calls_since(w: World, first: int) -> dict[str, int]:
+    """Bot API calls by method from request number `first` on, long polls aside."""
+    counts = Counter(r.method for r in w.tg.requests[first:] if r.method != "getUpdates")
+    return dict(sorted(counts.items()))
+
+
+def _world(bot: str, latency: float, concurrency: int) -> AbstractAsyncContextManager[World]:
+    """A world running `bot`: Voxgram with its default settings but C, or the naive bot (which
+    has no settings)."""
+    if bot == VOXGRAM:
+        return world(latency=latency, MAX_CONCURRENT_TRANSCRIPTIONS=concurrency)
+    return world(latency=latency, module=bot)
+
+
 async def burst(
-    notes: Sequence[Note], *, users: int, latency: float, concurrency: int, hold: float = 0.0
+    notes: Sequence[Note],
+    *,
+    users: int,
+    latency: float,
+    concurrency: int,
+    hold: float = 0.0,
+    bot: str = VOXGRAM,
 ) -> Run:
     """All notes at once, from `users` users in their private chats (note i from user i mod M).
 
     `hold` keeps each transcription request waiting that long at the fake Mistral before it
-    decodes, so that all notes are in flight together (for the memory figure).
+    decodes, so that all notes are in flight together (for the memory figure). `bot` is the
+    module run (the naive bot takes every note at once: give it NAIVE_CONCURRENCY).
     """
-    async with world(latency=latency, MAX_CONCURRENT_TRANSCRIPTIONS=concurrency) as w:
+    async with _world(bot, latency, concurrency) as w:
         if hold:
             w.mistral.hang_next(hold, times=len(notes))
         people = w.users(min(users, len(notes)))
         transcripts = Transcripts(w.tg)
         ready = w.usage()
+        first_request = len(w.tg.requests)
         for i, note in enumerate(notes):
             user, chat = people[i % len(people)]
             transcripts.send(user, chat, note)
@@ -201,50 +284,83 @@ async def burst(
         return _run(
             w,
             transcripts,
+            bot=bot,
             users=len(people),
             concurrency=concurrency,
             latency=latency,
             ready=ready.cpu_seconds,
             ready_rss=ready.rss,
+            first_request=first_request,
         )
 
 
-async def steady(notes: Sequence[Note], *, senders: int, latency: float, concurrency: int) -> Run:
+async def lone_note_calls(
+    w: World, user: dict[str, Any], chat: dict[str, Any], note: Note, wait: float
+) -> dict[str, int]:
+    """One short note sent alone: the Bot API calls it took, by method, polls aside.
+
+    Counted from the update to SETTLE_SECONDS after the transcript, so that calls the bot makes
+    once the transcript is out (a keyboard, a cleanup) are counted too.
+    """
+    first = len(w.tg.requests)
+    transcripts = Transcripts(w.tg)
+    transcripts.send(user, chat, note)
+    await w.tg.wait_for(transcripts.complete, timeout=wait)
+    await asyncio.sleep(SETTLE_SECONDS)
+    return calls_since(w, first)
+
+
+async def steady(
+    notes: Sequence[Note],
+    *,
+    senders: int,
+    latency: float,
+    concurrency: int,
+    bot: str = VOXGRAM,
+) -> Run:
     """`senders` users each send their next note as soon as the last one's transcript is in.
 
     With fewer senders than slots no note waits for one, so what a note takes beyond Mistral's
-    time is the bot's own overhead, under steady load. A first round of one note per sender
-    warms the bot up (connections, thread pools, caches) and is not counted. The senders then
-    start L/senders apart, so notes arrive spread out as different people's do, not in lockstep
-    (simultaneous notes are what the burst measures).
+    time is the bot's own overhead, under steady load. First one note is sent alone to the idle
+    bot, to count the Bot API calls a short note takes (Run.calls_per_note); then a round of one
+    note per sender warms the bot up (connections, thread pools, caches). Neither is counted in
+    the overhead. The senders then start L/senders apart, so notes arrive spread out as different
+    people's do, not in lockstep (simultaneous notes are what the burst measures).
     """
-    async with world(latency=latency, MAX_CONCURRENT_TRANSCRIPTIONS=concurrency) as w:
+    async with _world(bot, latency, concurrency) as w:
         people = w.users(senders)
         each = _timeout(1, 1, latency)
+        user, chat = people[0]
+        lone = await lone_note_calls(w, user, chat, notes[-senders - 1], each)
         warm_up = Transcripts(w.tg)
         for (user, chat), note in zip(people, notes[-senders:], strict=True):
             warm_up.send(user, chat, note)
         await w.tg.wait_for(warm_up.complete, timeout=each)
         transcripts = Transcripts(w.tg)
         ready = w.usage()
+        first_request = len(w.tg.requests)
 
         async def sender(n: int) -> None:
             user, chat = people[n]
             await asyncio.sleep(n * latency / senders)
-            for note in notes[n : len(notes) - senders : senders]:
+            for note in notes[n : len(notes) - senders - 1 : senders]:
                 key = transcripts.send(user, chat, note)
                 await w.tg.wait_for(functools.partial(transcripts.has, key), timeout=each)
 
         await asyncio.gather(*(sender(n) for n in range(senders)))
-        return _run(
+        run = _run(
             w,
             transcripts,
+            bot=bot,
             users=senders,
             concurrency=concurrency,
             latency=latency,
             ready=ready.cpu_seconds,
             ready_rss=ready.rss,
+            first_request=first_request,
         )
+        run.calls_per_note = lone
+        return run
 
 
 async def recording(

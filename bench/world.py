@@ -1,7 +1,8 @@
-"""One scenario's world: the two fakes in this process, the real bot as a child process.
+"""One scenario's world: the two fakes in this process, a bot as a child process.
 
 The bot runs as operators start it, `python -m bot` with environment variables, so its CPU time
-and peak memory are its own and can be read from /proc (Linux only).
+and peak memory are its own and can be read from /proc (Linux only). The naive baseline
+(`python -m bench.naive`) runs the same way, with the same environment.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ STOP_TIMEOUT = 20.0
 # Quotas must never refuse a benchmark note; the quota code still runs for every one.
 UNLIMITED_QUOTA = 10**9
 FIRST_USER_ID = 10_000
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: bench/ is not an installed package
+VOXGRAM = "bot"
+NAIVE = "bench.naive"
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,13 @@ async def world(
     latency: float,
     latency_per_audio_second: float = 0.0,
     local_mode: bool = False,
+    module: str = VOXGRAM,
     **settings: int | str,
 ) -> AsyncIterator[World]:
-    """Start the fakes and `python -m bot` aimed at them; yields once the bot polls for updates.
+    """Start the fakes and `python -m <module>` aimed at them; yields once it polls for updates.
 
-    `settings` are the bot's environment variables (e.g. MAX_CONCURRENT_TRANSCRIPTIONS=16).
+    `module` is VOXGRAM (`bot`) or NAIVE (`bench.naive`); `settings` are the bot's environment
+    variables (e.g. MAX_CONCURRENT_TRANSCRIPTIONS=16).
     """
     with tempfile.TemporaryDirectory(prefix="voxgram-bench-") as tmp:
         workdir = Path(tmp)
@@ -127,11 +133,15 @@ async def world(
                 **{name: str(value) for name, value in settings.items()},
             }
             env = bot_env(tg, mistral, db_path, **values)
+            if module != VOXGRAM:
+                env["PYTHONPATH"] = os.pathsep.join(
+                    p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
+                )
             log_path = workdir / "bot.log"
             with log_path.open("wb") as log:
                 # cwd is the scratch folder, so a developer's .env never leaks into the run.
                 process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", env=env, cwd=workdir, stdout=log, stderr=log
+                    sys.executable, "-m", module, env=env, cwd=workdir, stdout=log, stderr=log
                 )
             w = World(tg, mistral, process, workdir, db_path, log_path)
             try:
