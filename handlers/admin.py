@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Message, MessageOriginUser, Update
+from telegram import Message, MessageOriginHiddenUser, MessageOriginUser, Update
 from telegram.ext import ContextTypes
 
+from bot.domain.ids import parse_id, parse_seconds
 from bot.domain.quota import UNLIMITED, period_key
 from bot.i18n import texts
 from bot.settings import Settings
@@ -44,9 +45,13 @@ class AdminCommands:
         replied = message.reply_to_message
         target: int | None = None
         amount: int | None = None
-        if len(args) == 2 and _user_id(args[0]) is not None:
-            target, amount = _user_id(args[0]), _amount(args[1])
+        if len(args) == 2:
+            target, amount = parse_id(args[0]), _amount(args[1])
         elif len(args) == 1 and replied is not None:
+            if isinstance(replied.forward_origin, MessageOriginHiddenUser):
+                # The forwarder is not the author, and the author's id is not given to bots.
+                await message.reply_text(t(texts.SENDER_HIDDEN))
+                return
             target, amount = _author(replied), _amount(args[0])
         if target is None or amount is None:
             await message.reply_text(t(texts.USAGE_SETQUOTA))
@@ -123,27 +128,20 @@ def _texts(update: Update) -> texts.Texts:
 
 
 def _author(message: Message) -> int | None:
-    """Who wrote a message: the original sender of a forward when Telegram reveals them."""
+    """Who wrote a message: the original sender of a forward when Telegram reveals them (the
+    caller handles hidden senders)."""
     origin = message.forward_origin
     if isinstance(origin, MessageOriginUser):
         return origin.sender_user.id
     return message.from_user.id if message.from_user else None
 
 
-def _user_id(value: str) -> int | None:
-    if value.isdigit() and 0 < len(value) < 20:
-        return int(value)
-    return None
-
-
 def _single_user_id(args: list[str] | None) -> int | None:
-    return _user_id(args[0]) if args and len(args) == 1 else None
+    return parse_id(args[0]) if args and len(args) == 1 else None
 
 
 def _amount(value: str) -> int | None:
     """Seconds per period, or UNLIMITED for the word 'unlimited'."""
     if value.lower() == "unlimited":
         return UNLIMITED
-    if value.isdigit() and len(value) < 12:
-        return int(value)
-    return None
+    return parse_seconds(value)

@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
+from bot.domain.ids import parse_id
 from bot.domain.languages import AUTO, LANGUAGES
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
@@ -52,10 +53,10 @@ class UsageCommand:
             if user.id not in self.settings.ADMIN_IDS:
                 await message.reply_text(t(texts.ADMIN_ONLY))
                 return
-            if len(args) != 1 or not _is_user_id(args[0]):
+            target = parse_id(args[0]) if len(args) == 1 else None
+            if target is None:
                 await message.reply_text(t(texts.USAGE_USAGE))
                 return
-            target = int(args[0])
         await message.reply_text(await usage_report(self.quotas, t, user.id, target))
 
 
@@ -114,7 +115,3 @@ async def usage_report(quotas: Quotas, t: texts.Texts, asker: int, target: int |
         reset_at=quotas.policy.resets_at(),
         blocked=standing.blocked,
     )
-
-
-def _is_user_id(value: str) -> bool:
-    return value.lstrip("-").isdigit() and len(value) < 20
