@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Message, MessageOriginHiddenUser, MessageOriginUser, Update
+from telegram import (
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+)
 from telegram.ext import ContextTypes
 
 from bot.domain.ids import parse_id, parse_seconds
 from bot.domain.quota import UNLIMITED, period_key
 from bot.i18n import texts
 from bot.settings import Settings
+from bot.telegram.notes import sender_of
 from storage import usage
 from storage.db import Database
 
@@ -36,7 +44,8 @@ class AdminCommands:
         return message
 
     async def setquota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/setquota <user_id> <seconds|unlimited>, or as a reply with only the amount."""
+        """/setquota <user_id> <seconds|unlimited>, or as a reply with only the amount; a
+        negative id is a chat that posts as itself (a channel, a group's anonymous admins)."""
         message = await self._admin_message(update)
         if message is None:
             return
@@ -128,12 +137,17 @@ def _texts(update: Update) -> texts.Texts:
 
 
 def _author(message: Message) -> int | None:
-    """Who wrote a message: the original sender of a forward when Telegram reveals them (the
-    caller handles hidden senders)."""
+    """Who wrote a message (the original sender of a forward), as the id they pay under: a
+    chat's id for what was sent on behalf of a chat. The caller handles hidden senders."""
     origin = message.forward_origin
     if isinstance(origin, MessageOriginUser):
         return origin.sender_user.id
-    return message.from_user.id if message.from_user else None
+    if isinstance(origin, MessageOriginChat):
+        return origin.sender_chat.id
+    if isinstance(origin, MessageOriginChannel):
+        return origin.chat.id
+    sender = sender_of(message)
+    return sender.id if sender else None
 
 
 def _single_user_id(args: list[str] | None) -> int | None:
