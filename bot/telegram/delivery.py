@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.constants import ParseMode
@@ -60,7 +60,19 @@ class TelegramDelivery:
         """Edit the status message into the first part; further parts and the file reply to
         the first; the buttons go under the last part. A refusal by Telegram is logged."""
         t = texts.of(job.user_language)
-        buttons = transcript_buttons(retained_id, t) if retained_id is not None else None
+
+        def buttons(reply_to: int) -> InlineKeyboardMarkup | None:
+            """The buttons for a part replying to `reply_to`: their data is bound to it."""
+            if retained_id is None:
+                return None
+            return transcript_buttons(
+                self.bot.token,
+                chat_id=job.chat_id,
+                reply_to=reply_to,
+                transcript_id=retained_id,
+                t=t,
+            )
+
         if transcript is None:
             messages, document = [escape(t(texts.NO_SPEECH))], None
         else:
@@ -78,10 +90,10 @@ class TelegramDelivery:
         job: Job,
         messages: list[str],
         document: tuple[str, bytes] | None,
-        buttons: InlineKeyboardMarkup | None,
+        buttons: Callable[[int], InlineKeyboardMarkup | None],
     ) -> None:
         status_id = await self.status.wait(job.id, job.status_message_id)
-        first_markup = buttons if len(messages) == 1 else None
+        first_markup = buttons(job.message_id) if len(messages) == 1 else None
         first_id: int | None = None
         if status_id is not None:
             first_id = await self._edit(job, status_id, messages[0], first_markup)
@@ -89,7 +101,7 @@ class TelegramDelivery:
             sent = await self._send(job, messages[0], reply_to=job.message_id, markup=first_markup)
             first_id = sent.message_id
         for n, text in enumerate(messages[1:], start=2):
-            markup = buttons if n == len(messages) else None
+            markup = buttons(first_id) if n == len(messages) else None
             await self._send(job, text, reply_to=first_id, markup=markup)
         if document is not None:
             name, data = document
