@@ -31,8 +31,8 @@ from bot.telegram.files import TelegramFiles
 from bot.telegram.menu import set_commands
 from bot.telegram.notes import NoteDesk
 from bot.telegram.status import StatusBoard
-from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
-from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
+from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, ReadTimeout, RetryPolicy
+from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Deadline, Transcriber
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ class Tuning:
 
     mistral_retry: RetryPolicy = field(default_factory=RetryPolicy)
     mistral_timeout: float | None = None
+    transcription_read: ReadTimeout = field(default_factory=ReadTimeout)
+    """One transcription request's read timeout from its audio's length (at most the above)."""
+    transcription_deadline: Deadline = field(default_factory=Deadline)
+    """One note's whole transcription, retries included, from its audio's length."""
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
     progress_every: float = 5.0
@@ -94,6 +98,7 @@ class Voxgram:
             settings.MISTRAL_MODEL,
             retry=tuning.mistral_retry,
             timeout=timeout,
+            read_timeout=tuning.transcription_read,
         )
         self.files = TelegramFiles(
             bot,
@@ -107,6 +112,7 @@ class Voxgram:
             mode=settings.UPLOAD_MODE,
             limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
             chunk_seconds=settings.CHUNK_SECONDS,
+            deadline=tuning.transcription_deadline,
         )
         status = StatusBoard()
         workdir = settings.DATABASE_PATH.parent / "work"

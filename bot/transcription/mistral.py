@@ -71,6 +71,19 @@ class RetryPolicy:
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=120.0, pool=30.0)
+"""Every request's bounds; a transcription's read bound is shorter for shorter audio."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTimeout:
+    """How long one transcription request may take to answer, from its audio's length:
+    `base` plus `per_audio_second` for each second, at most the client's read timeout."""
+
+    base: float = 30.0
+    per_audio_second: float = 2.0
+
+    def for_audio(self, seconds: float, cap: float) -> float:
+        return min(cap, self.base + self.per_audio_second * max(0.0, seconds))
 
 
 class MistralClient:
@@ -84,9 +97,12 @@ class MistralClient:
         *,
         retry: RetryPolicy = RetryPolicy(),
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        read_timeout: ReadTimeout = ReadTimeout(),
     ) -> None:
         self.model = model
         self._retry = retry
+        self._timeout = timeout
+        self._read_timeout = read_timeout
         # Exponential backoff plus jitter so that many jobs do not retry in lockstep.
         self._backoff = wait_exponential(
             multiplier=retry.initial, max=retry.max_wait
@@ -142,11 +158,14 @@ class MistralClient:
         file_url: str | None = None,
         path: Path | None = None,
         language: str | None = None,
+        audio_seconds: float | None = None,
     ) -> Transcript:
         """Transcribe from a signed URL, or send the file itself (`UPLOAD_MODE=direct`).
 
         With a language pinned no timestamps are asked for: the API answers an empty transcript
-        when `language` and `timestamp_granularities` come together.
+        when `language` and `timestamp_granularities` come together. Given the audio's length,
+        each attempt waits for the answer only as long as that audio can take (ReadTimeout):
+        a stalled request of a short note is retried or given up in seconds, not minutes.
         """
         if (file_url is None) == (path is None):
             raise ValueError("give exactly one of file_url and path")
@@ -157,15 +176,24 @@ class MistralClient:
             fields["timestamp_granularities"] = ["segment"]
         if file_url is not None:
             fields["file_url"] = file_url
+        timeout = self._timeout
+        if audio_seconds is not None and timeout.read is not None:
+            read = self._read_timeout.for_audio(audio_seconds, cap=timeout.read)
+            timeout = httpx.Timeout(
+                connect=timeout.connect, read=read, write=timeout.write, pool=timeout.pool
+            )
 
         async def send() -> httpx.Response:
             if path is None:
-                return await self._http.post("/v1/audio/transcriptions", data=fields)
+                return await self._http.post(
+                    "/v1/audio/transcriptions", data=fields, timeout=timeout
+                )
             with path.open("rb") as audio:
                 return await self._http.post(
                     "/v1/audio/transcriptions",
                     data=fields,
                     files={"file": (path.name, audio, "application/octet-stream")},
+                    timeout=timeout,
                 )
 
         body = await self._call("transcribe", send)
