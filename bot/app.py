@@ -34,7 +34,8 @@ from bot.telegram.menu import set_commands
 from bot.telegram.notes import NoteDesk
 from bot.telegram.status import StatusBoard
 from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
-from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
+from bot.transcription.mistral_wire import ReadTimeout
+from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Deadline, Transcriber
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,10 @@ class Tuning:
 
     mistral_retry: RetryPolicy = field(default_factory=RetryPolicy)
     mistral_timeout: float | None = None
+    transcription_read: ReadTimeout = field(default_factory=ReadTimeout)
+    """One transcription request's read timeout from its audio's length (at most the above)."""
+    transcription_deadline: Deadline = field(default_factory=Deadline)
+    """One note's whole transcription, retries included, from its audio's length."""
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
     """Retries of a call by PTB's rate limiter after a 429 before it raises RetryAfter."""
@@ -133,6 +138,7 @@ class Voxgram:
             settings.MISTRAL_MODEL,
             retry=tuning.mistral_retry,
             timeout=timeout,
+            read_timeout=tuning.transcription_read,
         )
         self.files = TelegramFiles(
             self.application.bot,
@@ -146,6 +152,7 @@ class Voxgram:
             mode=settings.UPLOAD_MODE,
             limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
             chunk_seconds=settings.CHUNK_SECONDS,
+            deadline=tuning.transcription_deadline,
         )
 
     def _build_jobs(self, status: StatusBoard, workdir: Path) -> None:

@@ -19,7 +19,7 @@ from telegram.ext import (
 
 from bot.jobs.quotas import Quotas
 from bot.settings import Settings
-from bot.telegram.keyboards import CALLBACK_PATTERN as TRANSCRIPT_BUTTON
+from bot.telegram.keyboards import TRANSCRIPT_PATTERN as TRANSCRIPT_BUTTON
 from bot.telegram.notes import NoteDesk
 from handlers import errors, privacy
 from handlers.admin import AdminCommands

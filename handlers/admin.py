@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Message, MessageOriginUser, Update
+from telegram import (
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+)
 from telegram.ext import ContextTypes
 
+from bot.domain.ids import parse_id, parse_seconds
 from bot.domain.quota import UNLIMITED, period_key
 from bot.i18n import texts
 from bot.settings import Settings
+from bot.telegram.notes import sender_of
 from storage import usage
 from storage.db import Database
 
@@ -35,7 +44,8 @@ class AdminCommands:
         return message
 
     async def setquota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/setquota <user_id> <seconds|unlimited>, or as a reply with only the amount."""
+        """/setquota <user_id> <seconds|unlimited>, or as a reply with only the amount; a
+        negative id is a chat that posts as itself (a channel, a group's anonymous admins)."""
         message = await self._admin_message(update)
         if message is None:
             return
@@ -44,9 +54,13 @@ class AdminCommands:
         replied = message.reply_to_message
         target: int | None = None
         amount: int | None = None
-        if len(args) == 2 and _user_id(args[0]) is not None:
-            target, amount = _user_id(args[0]), _amount(args[1])
+        if len(args) == 2:
+            target, amount = parse_id(args[0]), _amount(args[1])
         elif len(args) == 1 and replied is not None:
+            if isinstance(replied.forward_origin, MessageOriginHiddenUser):
+                # The forwarder is not the author, and the author's id is not given to bots.
+                await message.reply_text(t(texts.SENDER_HIDDEN))
+                return
             target, amount = _author(replied), _amount(args[0])
         if target is None or amount is None:
             await message.reply_text(t(texts.USAGE_SETQUOTA))
@@ -123,27 +137,25 @@ def _texts(update: Update) -> texts.Texts:
 
 
 def _author(message: Message) -> int | None:
-    """Who wrote a message: the original sender of a forward when Telegram reveals them."""
+    """Who wrote a message (the original sender of a forward), as the id they pay under: a
+    chat's id for what was sent on behalf of a chat. The caller handles hidden senders."""
     origin = message.forward_origin
     if isinstance(origin, MessageOriginUser):
         return origin.sender_user.id
-    return message.from_user.id if message.from_user else None
-
-
-def _user_id(value: str) -> int | None:
-    if value.isdigit() and 0 < len(value) < 20:
-        return int(value)
-    return None
+    if isinstance(origin, MessageOriginChat):
+        return origin.sender_chat.id
+    if isinstance(origin, MessageOriginChannel):
+        return origin.chat.id
+    sender = sender_of(message)
+    return sender.id if sender else None
 
 
 def _single_user_id(args: list[str] | None) -> int | None:
-    return _user_id(args[0]) if args and len(args) == 1 else None
+    return parse_id(args[0]) if args and len(args) == 1 else None
 
 
 def _amount(value: str) -> int | None:
     """Seconds per period, or UNLIMITED for the word 'unlimited'."""
     if value.lower() == "unlimited":
         return UNLIMITED
-    if value.isdigit() and len(value) < 12:
-        return int(value)
-    return None
+    return parse_seconds(value)

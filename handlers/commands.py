@@ -8,10 +8,12 @@ from telegram import Update
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
+from bot.domain.ids import parse_id
 from bot.domain.languages import AUTO, LANGUAGES
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.settings import Settings
+from bot.telegram.notes import sender_of
 from handlers.groups import may_configure
 from storage import prefs
 from storage.db import Database
@@ -42,21 +44,23 @@ class UsageCommand:
         self.quotas = quotas
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message, user = update.effective_message, update.effective_user
-        if message is None or user is None:
+        message = update.effective_message
+        # Sent on behalf of a chat (anonymous admins): that chat's standing, as it pays.
+        sender = sender_of(message) if message is not None else None
+        if message is None or sender is None:
             return
-        t = texts.of(user.language_code)
+        t = texts.of(sender.language)
         args = context.args or []
         target: int | None = None  # None: one's own
         if args:
-            if user.id not in self.settings.ADMIN_IDS:
+            if sender.id not in self.settings.ADMIN_IDS:
                 await message.reply_text(t(texts.ADMIN_ONLY))
                 return
-            if len(args) != 1 or not _is_user_id(args[0]):
+            target = parse_id(args[0]) if len(args) == 1 else None
+            if target is None:
                 await message.reply_text(t(texts.USAGE_USAGE))
                 return
-            target = int(args[0])
-        await message.reply_text(await usage_report(self.quotas, t, user.id, target))
+        await message.reply_text(await usage_report(self.quotas, t, sender.id, target))
 
 
 class LanguageCommand:
@@ -114,7 +118,3 @@ async def usage_report(quotas: Quotas, t: texts.Texts, asker: int, target: int |
         reset_at=quotas.policy.resets_at(),
         blocked=standing.blocked,
     )
-
-
-def _is_user_id(value: str) -> bool:
-    return value.lstrip("-").isdigit() and len(value) < 20

@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot.domain import retained
 from bot.i18n import texts
-from bot.telegram.keyboards import parse_transcript_button
+from bot.telegram.keyboards import pressed_transcript_button
 from bot.telegram.render import render_file
 from storage import transcripts
 from storage.db import Database
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class TranscriptFiles:
-    """A press on .srt or .txt: the file, sent to the chat replying to the transcript.
+    """A press on .srt or .txt: the file, sent to the chat replying to the transcript. Anyone
+    who sees the transcript may press; the data only counts on the message it was put on.
 
     Expired transcripts are purged on every press (besides the periodic purge), so a press
     after the retention period never finds text that should be gone.
@@ -34,9 +35,11 @@ class TranscriptFiles:
         query = update.callback_query
         if query is None:
             return
-        pressed = parse_transcript_button(query.data)
         message = query.message
+        pressed = pressed_transcript_button(context.bot.token, query.data, message)
         if pressed is None or message is None:
+            # Data that was never on this message: it changes and sends nothing.
+            log.info("user=%d pressed forged transcript button data", query.from_user.id)
             await query.answer()
             return
         kind, transcript_id = pressed

@@ -12,7 +12,7 @@ from telegram.ext import ContextTypes
 from bot.domain.jobs import Trigger
 from bot.i18n import texts
 from bot.settings import Settings
-from bot.telegram.notes import NoteDesk, note_of
+from bot.telegram.notes import NoteDesk, note_of, sender_of
 from storage import prefs
 from storage.db import Database
 
@@ -41,23 +41,25 @@ async def may_configure(message: Message, settings: Settings) -> bool:
 
 
 class TranscribeCommand:
-    """/transcribe as a reply: transcribe that message, paid by whoever asked."""
+    """/transcribe as a reply: transcribe that message, paid by whoever asked (a chat, when
+    asked on behalf of one)."""
 
     def __init__(self, desk: NoteDesk) -> None:
         self.desk = desk
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
-        if message is None or message.from_user is None:
+        asker = sender_of(message) if message is not None else None
+        if message is None or asker is None:
             return
         target = message.reply_to_message
         note = note_of(target) if target is not None else None
         if target is None or note is None:
-            t = texts.of(message.from_user.language_code)
+            t = texts.of(asker.language)
             await message.reply_text(t(texts.TRANSCRIBE_HINT), do_quote=True)
             return
         await self.desk.submit(
-            target, note, payer=message.from_user, trigger=Trigger.COMMAND, answer_to=message
+            target, note, payer=asker, trigger=Trigger.COMMAND, answer_to=message
         )
 
 

@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 from bot.domain.jobs import Trigger
 from bot.domain.notes import AUTO_KINDS
 from bot.i18n import texts
-from bot.telegram.notes import NoteDesk, note_of
+from bot.telegram.notes import NoteDesk, note_of, sender_of
 from storage import prefs
 from storage.db import Database
 
@@ -27,21 +27,22 @@ class MediaHandler:
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
-        if message is None or message.from_user is None:
+        sender = sender_of(message) if message is not None else None
+        if message is None or sender is None:
             return
         note = note_of(message)
         if message.chat.type == ChatType.PRIVATE:
             if note is None:
                 log.info("chat=%d msg=%d not audio", message.chat.id, message.message_id)
-                t = texts.of(message.from_user.language_code)
+                t = texts.of(sender.language)
                 await message.reply_text(t(texts.NOT_AUDIO))
                 return
             # The sender pays; for a forwarded note that is the forwarder.
-            await self.desk.submit(message, note, payer=message.from_user, trigger=Trigger.PRIVATE)
+            await self.desk.submit(message, note, payer=sender, trigger=Trigger.PRIVATE)
             return
         if note is None or note.kind not in AUTO_KINDS:
             return
         if not await prefs.auto_transcribe(self.db, message.chat.id):
             return
-        # Auto mode: the poster (or forwarder) pays.
-        await self.desk.submit(message, note, payer=message.from_user, trigger=Trigger.AUTO)
+        # Auto mode: the poster (or forwarder) pays; a channel or anonymous admin as that chat.
+        await self.desk.submit(message, note, payer=sender, trigger=Trigger.AUTO)

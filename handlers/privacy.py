@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import logging
-import re
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.domain.quota import period_key, resets_at
 from bot.i18n import texts
 from bot.settings import Settings
+from bot.telegram.keyboards import FORGET_PATTERN, forget_buttons, pressed_forget_button
 from storage.db import Database
 from storage.forget import forget_user
 
 log = logging.getLogger(__name__)
 
-# "forget:yes:<user id>" / "forget:no:<user id>": only that user's press counts.
-CALLBACK_PATTERN = re.compile(r"^forget:(yes|no):(\d{1,18})$")
+CALLBACK_PATTERN = FORGET_PATTERN
+"""The buttons' data names the choice and the asker: only the asker's press counts."""
 
 
 class ForgetMe:
@@ -28,32 +29,44 @@ class ForgetMe:
         self.db = db
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/forgetme: say what would be deleted, with Delete and Cancel buttons."""
+        """/forgetme: say what would be deleted, with Delete and Cancel buttons.
+
+        The buttons are added once the question is sent: their data is bound to its id, the
+        one thing a press always names, even on a message Telegram marks inaccessible."""
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
             return
         t = texts.of(user.language_code)
-        yes = InlineKeyboardButton(t(texts.FORGET_YES), callback_data=f"forget:yes:{user.id}")
-        no = InlineKeyboardButton(t(texts.FORGET_NO), callback_data=f"forget:no:{user.id}")
-        await message.reply_text(
-            t(texts.FORGET_CONFIRM), reply_markup=InlineKeyboardMarkup([[yes, no]]), do_quote=True
+        question = await message.reply_text(t(texts.FORGET_CONFIRM), do_quote=True)
+        buttons = forget_buttons(
+            context.bot.token,
+            chat_id=question.chat.id,
+            question_id=question.message_id,
+            user_id=user.id,
+            t=t,
         )
+        try:
+            await question.edit_reply_markup(buttons)
+        except TelegramError as exc:
+            log.warning("chat=%d /forgetme buttons not added: %s", question.chat.id, exc.message)
 
     async def confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A press on Delete or Cancel."""
         query = update.callback_query
         if query is None:
             return
-        match = CALLBACK_PATTERN.match(query.data or "")
-        if match is None:
+        pressed = pressed_forget_button(context.bot.token, query.data, query.message)
+        if pressed is None:
+            # Data that was never on this message: it changes nothing there.
+            log.info("user=%d pressed forged /forgetme data", query.from_user.id)
             await query.answer()
             return
-        choice, user_id = match[1], int(match[2])
+        delete, user_id = pressed
         t = texts.of(query.from_user.language_code)
         if query.from_user.id != user_id:
             await query.answer(t(texts.FORGET_NOT_YOURS), show_alert=True)
             return
-        if choice == "no":
+        if not delete:
             await query.answer()
             await _replace(context, query, t(texts.FORGET_CANCELLED))
             return

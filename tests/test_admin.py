@@ -92,7 +92,14 @@ async def test_non_admins_are_refused_and_nothing_changes(
         ("/setquota abc 10", "Usage: /setquota"),
         ("/setquota 600 lots", "Usage: /setquota"),
         ("/setquota 600 10 20", "Usage: /setquota"),
+        # Digits beyond ASCII 0-9: Python's isdigit() and int() accept some of them.
+        ("/setquota ² 5", "Usage: /setquota"),
+        ("/setquota 600 ²", "Usage: /setquota"),
+        ("/setquota 600 ５", "Usage: /setquota"),
         ("/usage x", "Usage: /usage"),
+        ("/usage ²", "Usage: /usage"),
+        ("/usage --5", "Usage: /usage"),
+        ("/block ٣", "Usage: /block"),
         ("/resetusage", "Usage: /resetusage"),
         ("/block me", "Usage: /block"),
         ("/unblock", "Usage: /unblock"),
@@ -128,3 +135,24 @@ async def test_an_edited_command_does_not_run_again(tg: FakeTelegram, run_bot: R
     assert cmd["message_id"] > block["message_id"]
     assert "Blocked" not in status
     assert sum("is blocked" in (m.text or "") for m in tg.bot_messages(admin_chat["id"])) == 1
+
+
+async def test_setquota_in_reply_to_a_note_from_a_hidden_sender_changes_nothing(
+    tg: FakeTelegram, run_bot: RunBot
+) -> None:
+    admin = tg.user(ADMIN_ID, "Admin")
+    admin_chat = tg.private_chat(admin)
+    ivo = tg.user(700, "Ivo")
+    group = tg.group_chat(-5100, "Team")
+    hidden = {"type": "hidden_user", "date": 1, "sender_user_name": "Hidden Hugo"}
+    async with run_bot():
+        before = {uid: await ask(tg, admin_chat, admin, f"/usage {uid}") for uid in (700, ADMIN_ID)}
+        # Forwarded by Ivo, and by the admin: neither is the note's author.
+        for forwarder in (ivo, admin):
+            note = tg.send_text(group, forwarder, "a forwarded message", forward_origin=hidden)
+            cmd = tg.send_text(group, admin, "/setquota 5", reply_to_message=note)
+            answer = await tg.wait_for(lambda c=cmd: answer_to(tg, group["id"], c["message_id"]))
+            assert "original sender of that message is hidden" in (answer.text or "")
+            assert len((answer.text or "").splitlines()) == 1
+        after = {uid: await ask(tg, admin_chat, admin, f"/usage {uid}") for uid in (700, ADMIN_ID)}
+    assert after == before

@@ -47,6 +47,7 @@ async def say(tg: FakeTelegram, user: User, chat: Chat, text: str) -> BotMessage
 
 async def press(tg: FakeTelegram, chat: Chat, ask: BotMessage, user: User, label: str) -> str:
     """A user taps a button of `ask`; the text of the bot's answer to the tap."""
+    await tg.wait_for(lambda: ask.reply_markup)  # added once the question is out
     query = tg.press(chat["id"], ask.message_id, user, button(ask, label))
     await tg.wait_for(lambda: query in tg.callback_answers)
     return str(tg.callback_answers[query].get("text") or "")
@@ -198,6 +199,7 @@ async def test_forgetme_buttons_work_on_a_message_telegram_marks_inaccessible(
 
     async def press_inaccessible(label: str) -> BotMessage:
         ask = await say(tg, ola, chat, "/forgetme")
+        await tg.wait_for(lambda: ask.reply_markup)
         query = tg.press(chat["id"], ask.message_id, ola, button(ask, label), inaccessible=True)
         await tg.wait_for(lambda: query in tg.callback_answers)
         return ask

@@ -89,6 +89,10 @@ USAGE_SETQUOTA = N_(
     "Usage: /setquota <user_id> <seconds|unlimited>, "
     "or reply to the user's message with /setquota <seconds|unlimited>"
 )
+SENDER_HIDDEN = N_(
+    "The original sender of that message is hidden, so nothing was changed: "
+    "use /setquota <user_id> <seconds|unlimited>."
+)
 USAGE_USAGE = N_("Usage: /usage, or /usage <user_id> for admins")
 USAGE_RESETUSAGE = N_("Usage: /resetusage <user_id>")
 USAGE_BLOCK = N_("Usage: /block <user_id>")

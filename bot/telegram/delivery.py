@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -77,7 +77,19 @@ class TelegramDelivery:
         this job) are not sent again. Raises DeliveryDeferred when Telegram may take it later
         and DeliveryRefused when it never will."""
         t = texts.of(job.user_language)
-        buttons = transcript_buttons(retained_id, t) if retained_id is not None else None
+
+        def buttons(reply_to: int) -> InlineKeyboardMarkup | None:
+            """The buttons for a part replying to `reply_to`: their data is bound to it."""
+            if retained_id is None:
+                return None
+            return transcript_buttons(
+                self.bot.token,
+                chat_id=job.chat_id,
+                reply_to=reply_to,
+                transcript_id=retained_id,
+                t=t,
+            )
+
         if transcript is None:
             messages, document = [escape(t(texts.NO_SPEECH))], None
         else:
@@ -103,13 +115,13 @@ class TelegramDelivery:
         job: Job,
         messages: list[str],
         document: tuple[str, bytes] | None,
-        buttons: InlineKeyboardMarkup | None,
+        buttons: Callable[[int], InlineKeyboardMarkup | None],
         sent: _Sent,
     ) -> None:
         """Send what `sent` does not hold yet, recording each part as it goes out."""
         if sent.first_id is None:
             status_id = await self.status.wait(job.id, job.status_message_id)
-            first_markup = buttons if len(messages) == 1 else None
+            first_markup = buttons(job.message_id) if len(messages) == 1 else None
             first_id: int | None = None
             if status_id is not None:
                 first_id = await self._edit(job, status_id, messages[0], first_markup)
@@ -120,7 +132,7 @@ class TelegramDelivery:
                 first_id = message.message_id
             sent.first_id, sent.parts = first_id, 1
         for n in range(sent.parts + 1, len(messages) + 1):
-            markup = buttons if n == len(messages) else None
+            markup = buttons(sent.first_id) if n == len(messages) else None
             await self._send(job, messages[n - 1], reply_to=sent.first_id, markup=markup)
             sent.parts = n
         if document is not None and not sent.document:

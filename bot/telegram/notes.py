@@ -4,6 +4,7 @@ its admission (a status message or a refusal) goes back from here."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from telegram import (
@@ -13,7 +14,6 @@ from telegram import (
     MessageOriginHiddenUser,
     MessageOriginUser,
     ReplyParameters,
-    User,
 )
 from telegram.error import TelegramError
 
@@ -67,13 +67,35 @@ def origin_name(message: Message) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who a message counts as: who pays for its note, who is blocked, whose language it gets."""
+
+    id: int
+    """A user id, or the (negative) id of the chat the message was sent on behalf of."""
+    language: str | None
+    """The user's Telegram language; None for a chat, which has none (answers in English)."""
+
+
+def sender_of(message: Message) -> Sender | None:
+    """The sender of a message. One sent on behalf of a chat (a channel, a group's anonymous
+    admins, a linked channel's automatic forward) counts as that chat: its `from` is a
+    placeholder user Telegram shares between all such chats (Channel_Bot, GroupAnonymousBot)."""
+    if message.sender_chat is not None:
+        return Sender(message.sender_chat.id, None)
+    if message.from_user is not None:
+        return Sender(message.from_user.id, message.from_user.language_code)
+    return None
+
+
 def thread_of(message: Message) -> int | None:
     """The forum topic a message is in, so replies stay in that topic."""
     return message.message_thread_id if message.is_topic_message else None
 
 
-def request_of(message: Message, note: Note, payer: User, trigger: Trigger) -> NoteRequest:
+def request_of(message: Message, note: Note, payer: Sender, trigger: Trigger) -> NoteRequest:
     """The plain request for the note in `message`, paid by `payer`."""
+    author = sender_of(message)
     return NoteRequest(
         note=note,
         chat_id=message.chat.id,
@@ -81,8 +103,8 @@ def request_of(message: Message, note: Note, payer: User, trigger: Trigger) -> N
         message_id=message.message_id,
         thread_id=thread_of(message),
         payer_id=payer.id,
-        payer_language=payer.language_code,
-        author_id=message.from_user.id if message.from_user else None,
+        payer_language=payer.language,
+        author_id=author.id if author else None,
         trigger=trigger,
         forwarded_from=origin_name(message),
     )
@@ -100,7 +122,7 @@ class NoteDesk:
         note_message: Message,
         note: Note,
         *,
-        payer: User,
+        payer: Sender,
         trigger: Trigger,
         answer_to: Message | None = None,
     ) -> None:
@@ -120,7 +142,7 @@ class NoteDesk:
             return
         message_id: int | None = None
         try:
-            t = texts.of(payer.language_code)
+            t = texts.of(payer.language)
             sent = await reply(note_message, t(texts.STATUS))
             if sent is not None:
                 message_id = sent.message_id

@@ -29,9 +29,12 @@ from tenacity import (
 
 from bot.domain.transcript import Segment, Transcript
 from bot.transcription.mistral_wire import (
+    ReadTimeout,
     StreamBroken,
     capabilities,
     chat_content,
+    error_message,
+    retry_after,
     segment_from,
     send_streamed,
     transcription_options,
@@ -86,6 +89,7 @@ class RetryPolicy:
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=120.0, pool=30.0)
+"""Every request's bounds; a transcription's read bound is shorter for shorter audio."""
 
 
 class MistralClient:
@@ -99,9 +103,12 @@ class MistralClient:
         *,
         retry: RetryPolicy = RetryPolicy(),
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        read_timeout: ReadTimeout | None = None,
     ) -> None:
         self.model = model
         self._retry = retry
+        self._timeout = timeout
+        self._read_timeout = read_timeout or ReadTimeout()
         # Exponential backoff plus jitter so that many jobs do not retry in lockstep.
         self._backoff = wait_exponential(
             multiplier=retry.initial, max=retry.max_wait
@@ -160,11 +167,14 @@ class MistralClient:
         on_segment: Callable[[Segment], None] | None = None,
         diarize: bool = False,
         context_bias: Sequence[str] = (),
+        audio_seconds: float | None = None,
     ) -> Transcript:
         """Transcribe from a signed URL, or send the file itself (`UPLOAD_MODE=direct`).
 
         With a language pinned no timestamps are asked for: the API answers an empty transcript
-        when `language` and `timestamp_granularities` come together.
+        when `language` and `timestamp_granularities` come together. Given the audio's length,
+        each attempt waits for the answer only as long as that audio can take (ReadTimeout):
+        a stalled request of a short note is retried or given up in seconds, not minutes.
 
         `on_segment` streams the answer and previews each segment as it arrives; the returned
         Transcript is the authority (a stream that breaks is asked again without streaming).
@@ -183,33 +193,53 @@ class MistralClient:
         if file_url is not None:
             fields["file_url"] = file_url
         fields.update(extra)
+        timeout = self._timeout_for(audio_seconds)
 
         async def send() -> httpx.Response:
             if path is None:
-                return await self._http.post("/v1/audio/transcriptions", data=fields)
+                return await self._http.post(
+                    "/v1/audio/transcriptions", data=fields, timeout=timeout
+                )
             with path.open("rb") as audio:
                 return await self._http.post(
                     "/v1/audio/transcriptions",
                     data=fields,
                     files={"file": (path.name, audio, "application/octet-stream")},
+                    timeout=timeout,
                 )
 
         if on_segment is not None:
-            streamed = await self._transcribe_streaming(fields, path, on_segment)
+            streamed = await self._transcribe_streaming(fields, path, on_segment, timeout)
             if streamed is not None:
                 return streamed
         body = await self._call("transcribe", _bias_guarded(send, fields))
         return _parse_transcription(body, timestamps=not language)
 
+    def _timeout_for(self, audio_seconds: float | None) -> httpx.Timeout:
+        """The client's timeouts, with the read timeout scaled to the audio's length."""
+        timeout = self._timeout
+        if audio_seconds is None or timeout.read is None:
+            return timeout
+        read = self._read_timeout.for_audio(audio_seconds, cap=timeout.read)
+        return httpx.Timeout(
+            connect=timeout.connect, read=read, write=timeout.write, pool=timeout.pool
+        )
+
     async def _transcribe_streaming(
-        self, fields: dict[str, Any], path: Path | None, on_segment: Callable[[Segment], None]
+        self,
+        fields: dict[str, Any],
+        path: Path | None,
+        on_segment: Callable[[Segment], None],
+        limits: httpx.Timeout,
     ) -> Transcript | None:
         """Transcribe with `stream=true`; None if the stream broke after it had started."""
         fields = {**fields, "stream": "true"}
 
         async def send() -> httpx.Response:
             if path is None:
-                request = self._http.build_request("POST", _TRANSCRIPTIONS, data=fields)
+                request = self._http.build_request(
+                    "POST", _TRANSCRIPTIONS, data=fields, timeout=limits
+                )
                 return await send_streamed(self._http, request, on_segment)
             with path.open("rb") as audio:
                 request = self._http.build_request(
@@ -217,6 +247,7 @@ class MistralClient:
                     _TRANSCRIPTIONS,
                     data=fields,
                     files={"file": (path.name, audio, "application/octet-stream")},
+                    timeout=limits,
                 )
                 return await send_streamed(self._http, request, on_segment)
 
@@ -289,18 +320,16 @@ class MistralClient:
         status = response.status_code
         log.debug("mistral %s attempt=%d status=%d took_ms=%d", what, attempt, status, took_ms)
         if status == 429:
-            retry_after = _retry_after(response)
-            log.warning(
-                "mistral %s attempt=%d rate limited retry_after=%s", what, attempt, retry_after
-            )
-            raise MistralRateLimited(f"{what}: rate limited", retry_after)
+            wait = retry_after(response)
+            log.warning("mistral %s attempt=%d rate limited retry_after=%s", what, attempt, wait)
+            raise MistralRateLimited(f"{what}: rate limited", wait)
         if status >= 500:
             log.warning("mistral %s attempt=%d status=%d", what, attempt, status)
             raise MistralUnavailable(f"{what}: server error {status}", status)
         if status in (401, 403):
             raise MistralAuthError(f"{what}: API key refused ({status})", status)
         if status >= 400:
-            log.warning("mistral %s status=%d error=%s", what, status, _error_message(response))
+            log.warning("mistral %s status=%d error=%s", what, status, error_message(response))
             raise MistralRejected(f"{what}: refused ({status})", status)
         try:
             return response.json()
@@ -334,33 +363,6 @@ def _bias_guarded(
         return response
 
     return guarded
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # An HTTP date: rare from an API; fall back to backoff.
-
-
-def _error_message(response: httpx.Response) -> str:
-    """Mistral's own error text, shortened: it names the problem without quoting secrets."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "<not json>"
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("detail") or ""
-        if isinstance(message, dict):
-            message = message.get("detail") or message
-        if isinstance(message, list):
-            # Validation details echo the refused input (a transcript, a term): keep where and why.
-            message = [(d.get("loc"), d.get("msg")) for d in message if isinstance(d, dict)]
-        return str(message)[:200]
-    return "<unexpected>"
 
 
 def _field(body: Any, name: str) -> Any:

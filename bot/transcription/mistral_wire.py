@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -192,3 +193,42 @@ def chat_content(body: Any) -> str:
             if isinstance(chunk, dict) and chunk.get("type") == "text"
         )
     raise ValueError("chat answer content is neither text nor chunks")
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # An HTTP date: rare from an API; fall back to backoff.
+
+
+def error_message(response: httpx.Response) -> str:
+    """Mistral's own error text, shortened: it names the problem without quoting secrets."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "<not json>"
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("detail") or ""
+        if isinstance(message, dict):
+            message = message.get("detail") or message
+        if isinstance(message, list):
+            # Validation details echo the refused input (a transcript, a term): keep where and why.
+            message = [(d.get("loc"), d.get("msg")) for d in message if isinstance(d, dict)]
+        return str(message)[:200]
+    return "<unexpected>"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTimeout:
+    """How long one transcription request may take to answer, from its audio's length:
+    `base` plus `per_audio_second` for each second, at most the client's read timeout."""
+
+    base: float = 30.0
+    per_audio_second: float = 2.0
+
+    def for_audio(self, seconds: float, cap: float) -> float:
+        return min(cap, self.base + self.per_audio_second * max(0.0, seconds))

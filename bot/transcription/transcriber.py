@@ -13,13 +13,13 @@ import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.domain.transcript import Segment, Transcript
 from bot.settings import UploadMode
 from bot.transcription import audio, chunking
-from bot.transcription.mistral import MistralClient
+from bot.transcription.mistral import MistralClient, MistralUnavailable
 from bot.transcription.slots import FairSlots, Owner
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,19 @@ def _no_progress(done: int, total: int) -> None:
 MIN_CHUNK_SECONDS = 300.0
 
 
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """How long one note's whole transcription may take, uploads, waits for a slot and retries
+    included: `per_audio_second` for each second of audio, at least `minimum` seconds. Past
+    it the note fails as Mistral's trouble, and its slots are free for the others."""
+
+    minimum: float = 180.0
+    per_audio_second: float = 3.0
+
+    def for_audio(self, seconds: float) -> float:
+        return max(self.minimum, self.per_audio_second * seconds)
+
+
 class Transcriber:
     """Sends audio to Mistral the way the settings say, never more than `limit` at once.
 
@@ -58,11 +71,13 @@ class Transcriber:
         mode: UploadMode,
         limit: int,
         chunk_seconds: float = 600,
+        deadline: Deadline = Deadline(),
     ) -> None:
         self.mistral = mistral
         self.mode = mode
         self.slots = FairSlots(limit)
         self.chunk_seconds = chunk_seconds
+        self.deadline = deadline
         self._deletes: set[asyncio.Task[None]] = set()
 
     async def transcribe(
@@ -79,7 +94,47 @@ class Transcriber:
         sendable: bool = False,
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`.
-        Mistral's slots are shared fairly between chats, then between notes of a chat."""
+        Mistral's slots are shared fairly between chats, then between notes of a chat; past
+        the note's Deadline it is given up with MistralUnavailable."""
+        limit = self.deadline.for_audio(duration)
+        bound = asyncio.timeout(limit)
+        try:
+            async with bound:
+                return await self._transcribe(
+                    path,
+                    workdir,
+                    duration=duration,
+                    language=language,
+                    on_upload=on_upload,
+                    on_delete=on_delete,
+                    on_progress=on_progress,
+                    chat=chat,
+                    sendable=sendable,
+                )
+        except TimeoutError as exc:
+            if not bound.expired():
+                raise
+            log.warning(
+                "chat=%s transcription past its deadline secs=%.1f deadline_s=%.0f",
+                chat,
+                duration,
+                limit,
+            )
+            raise MistralUnavailable("transcription: past its deadline") from exc
+
+    async def _transcribe(
+        self,
+        path: Path,
+        workdir: Path,
+        *,
+        duration: float,
+        language: str | None,
+        on_upload: FileHook,
+        on_delete: FileHook,
+        on_progress: Progress,
+        chat: Hashable,
+        sendable: bool,
+    ) -> Transcript:
         send = functools.partial(
             self._send,
             owner=(chat, object()),
@@ -92,7 +147,7 @@ class Transcriber:
             track = (
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
-            return await send(track)
+            return await send(track, duration)
         return await self._chunked(path, workdir, duration, send, on_progress)
 
     def chunk_length(self, duration: float) -> float:
@@ -111,7 +166,7 @@ class Transcriber:
         path: Path,
         workdir: Path,
         duration: float,
-        send: Callable[[Path], Awaitable[Transcript]],
+        send: Callable[[Path, float], Awaitable[Transcript]],
         on_progress: Progress,
     ) -> Transcript:
         loop = asyncio.get_running_loop()
@@ -141,7 +196,7 @@ class Transcriber:
 
         async def one(chunk: chunking.Chunk) -> tuple[chunking.Chunk, Transcript]:
             nonlocal done
-            result = await send(chunk.path)
+            result = await send(chunk.path, chunk.duration)
             done += 1
             on_progress(done, len(tasks) if complete else max(expected, len(tasks)))
             return chunk, result
@@ -165,6 +220,7 @@ class Transcriber:
     async def _send(
         self,
         track: Path,
+        seconds: float,
         *,
         owner: Owner,
         language: str | None,
@@ -173,7 +229,9 @@ class Transcriber:
     ) -> Transcript:
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
-                return await self.mistral.transcribe(path=track, language=language)
+                return await self.mistral.transcribe(
+                    path=track, language=language, audio_seconds=seconds
+                )
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made. The signed URL is taken
         # in the slot, so it cannot expire while the note waits for one.
@@ -183,7 +241,9 @@ class Transcriber:
             await on_upload(file_id)
             async with self.slots.hold(owner):
                 url = await self.mistral.signed_url(file_id)
-                return await self.mistral.transcribe(file_url=url, language=language)
+                return await self.mistral.transcribe(
+                    file_url=url, language=language, audio_seconds=seconds
+                )
         except asyncio.CancelledError:
             cancelled = True
             raise

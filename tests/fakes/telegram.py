@@ -520,9 +520,11 @@ class FakeTelegram:
         callback_data: str,
         *,
         inaccessible: bool = False,
+        forged: bool = False,
     ) -> str:
         """A user taps an inline button of a bot message; pushes the callback_query update and
-        returns its id. Telegram only sends the data of a button the message really has.
+        returns its id. Official apps send the data of a button the message really has;
+        `forged`: any data, as Telegram accepts from a modified client.
         `inaccessible`: the update carries the message as an InaccessibleMessage, as Telegram
         does for a message the bot can no longer access (an old one, say)."""
         stored = self._chat_or_raise(chat_id).messages.get(message_id)
@@ -530,7 +532,7 @@ class FakeTelegram:
             raise KeyError(f"no bot message {message_id} in chat {chat_id}")
         markup = stored.message.get("reply_markup") or {}
         buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
-        if not any(b.get("callback_data") == callback_data for b in buttons):
+        if not forged and not any(b.get("callback_data") == callback_data for b in buttons):
             raise ValueError(f"message {message_id} has no button with data {callback_data!r}")
         query_id = str(next(self._ids) * 7919)
         self.push_update(
