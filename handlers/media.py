@@ -34,7 +34,7 @@ class MediaHandler:
             if note is None:
                 log.info("chat=%d msg=%d not audio", message.chat.id, message.message_id)
                 t = texts.of(message.from_user.language_code)
-                await message.reply_text(t(texts.NOT_AUDIO))
+                self.desk.outbox.refuse(message, message.from_user.id, t(texts.NOT_AUDIO))
                 return
             # The sender pays; for a forwarded note that is the forwarder.
             await self.desk.submit(message, note, payer=message.from_user, trigger=Trigger.PRIVATE)

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot.domain.quota import period_key, resets_at
 from bot.i18n import texts
 from bot.settings import Settings
+from bot.telegram.outbox import Outbox
 from storage.db import Database
 from storage.forget import forget_user
 
@@ -23,9 +24,10 @@ CALLBACK_PATTERN = re.compile(r"^forget:(yes|no):(\d{1,18})$")
 class ForgetMe:
     """/forgetme asks; the button of the same user deletes (or cancels)."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, outbox: Outbox) -> None:
         self.settings = settings
         self.db = db
+        self.outbox = outbox
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/forgetme: say what would be deleted, with Delete and Cancel buttons."""
@@ -35,8 +37,11 @@ class ForgetMe:
         t = texts.of(user.language_code)
         yes = InlineKeyboardButton(t(texts.FORGET_YES), callback_data=f"forget:yes:{user.id}")
         no = InlineKeyboardButton(t(texts.FORGET_NO), callback_data=f"forget:no:{user.id}")
-        await message.reply_text(
-            t(texts.FORGET_CONFIRM), reply_markup=InlineKeyboardMarkup([[yes, no]]), do_quote=True
+        self.outbox.reply(
+            message,
+            t(texts.FORGET_CONFIRM),
+            reply_markup=InlineKeyboardMarkup([[yes, no]]),
+            quote=True,
         )
 
     async def confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -55,7 +60,7 @@ class ForgetMe:
             return
         if choice == "no":
             await query.answer()
-            await _replace(context, query, t(texts.FORGET_CANCELLED))
+            self._replace(context, query, t(texts.FORGET_CANCELLED))
             return
         period = self.settings.QUOTA_PERIOD
         forgotten = await forget_user(self.db, user_id, period_key(period))
@@ -71,7 +76,7 @@ class ForgetMe:
             forgotten.carried_seconds,
         )
         await query.answer()
-        await _replace(
+        self._replace(
             context,
             query,
             t.forgotten(
@@ -87,12 +92,15 @@ class ForgetMe:
             ),
         )
 
-
-async def _replace(context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, text: str) -> None:
-    """Replace the question with `text`, addressed by the ids the callback carries: Telegram
-    may send the message as an InaccessibleMessage, which has no edit shortcut."""
-    message = query.message
-    if message is not None:
-        await context.bot.edit_message_text(
-            text, chat_id=message.chat.id, message_id=message.message_id
+    def _replace(self, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, text: str) -> None:
+        """Replace the question with `text`, addressed by the ids the callback carries:
+        Telegram may send the message as an InaccessibleMessage, which has no edit shortcut."""
+        message = query.message
+        if message is None:
+            return
+        chat_id, message_id = message.chat.id, message.message_id
+        self.outbox.post(
+            chat_id,
+            "edit",
+            lambda: context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id),
         )
