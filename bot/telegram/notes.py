@@ -115,7 +115,11 @@ class NoteDesk:
         admission = await self.intake.admit(request, on_queued)
         if admission.verdict is not Verdict.QUEUED:
             if admission.reply is not None:
-                self.outbox.refuse(answer_to or note_message, payer.id, admission.reply, quote=True)
+                # Each note refused gets its answer (what is left, when it resets): not paced
+                # per user like command refusals, only bounded by the chat's queue.
+                self.outbox.reply(
+                    answer_to or note_message, admission.reply, quote=True, what="refusal"
+                )
             return
         job_id = admission.job_id
         assert job_id is not None
