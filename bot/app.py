@@ -32,7 +32,9 @@ from bot.telegram.delivery import TelegramDelivery
 from bot.telegram.files import TelegramFiles
 from bot.telegram.menu import set_commands
 from bot.telegram.notes import NoteDesk
+from bot.telegram.outbox import Outbox
 from bot.telegram.status import StatusBoard
+from bot.telegram.updates import Backoff
 from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
 from bot.transcription.mistral_wire import ReadTimeout
 from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Deadline, Transcriber
@@ -69,6 +71,14 @@ class Tuning:
     """Wall-clock seconds for transcript retention; tests move it forward instead of waiting."""
     purge_interval: float = 600.0
     """How often expired transcripts and usage carried over from past periods are deleted."""
+    telegram_backoff: Backoff = field(default_factory=Backoff)
+    """Waits between attempts while Telegram does not answer (start, polls, setWebhook)."""
+    replies_per_chat: int = 20
+    """Replies one chat may have waiting to be sent; more are dropped with a log line."""
+    refusal_every: float = 5.0
+    """A user gets at most one refusal (admin only, over quota, not audio, …) this often."""
+    replies_at_stop: float = 5.0
+    """Seconds waiting replies may still take at a stop before they are dropped."""
 
 
 WORKERS_PER_SLOT = 4
@@ -98,6 +108,7 @@ class Voxgram:
         self.quotas = Quotas(self.db, policy)
         self._build_transcription()
         status = StatusBoard()
+        self.outbox = Outbox(per_chat=tuning.replies_per_chat, refusal_every=tuning.refusal_every)
         workdir = settings.DATABASE_PATH.parent / "work"
         self._build_jobs(status, workdir)
         self.housekeeper = Housekeeper(
@@ -120,7 +131,8 @@ class Voxgram:
                 settings=settings,
                 db=self.db,
                 quotas=self.quotas,
-                desk=NoteDesk(intake, status),
+                desk=NoteDesk(intake, status, self.outbox),
+                outbox=self.outbox,
                 clock=tuning.clock,
                 beat=self.heartbeat.beat,
             ),
@@ -206,6 +218,7 @@ class Voxgram:
         await self.close()
 
     async def _stop_jobs(self) -> None:
+        await self.outbox.close(self.tuning.replies_at_stop)
         self.transcriber.slots.close()
         await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
         await self.transcriber.drain(CANCELLED_DELETE_SECONDS)
@@ -228,17 +241,18 @@ class Voxgram:
         async with app:
             try:
                 await self.start()  # inside: a start cut short still closes what it opened
-                await telegram_app.start_polling(app)
+                polling = telegram_app.Polling(app, self.tuning.telegram_backoff)
+                await polling.start()
                 try:
                     yield self
                 finally:
-                    await telegram_app.stop_polling(app)
+                    await polling.stop()
             finally:
                 await self.stop()
 
     def run(self) -> None:
         """The real start, until SIGINT/SIGTERM."""
-        telegram_app.serve(self.application, self.settings)
+        telegram_app.serve(self.application, self.settings, self.tuning.telegram_backoff)
 
     async def _post_init(self, _: Any) -> None:
         await self.start()

@@ -21,6 +21,7 @@ from bot.jobs.quotas import Quotas
 from bot.settings import Settings
 from bot.telegram.keyboards import TRANSCRIPT_PATTERN as TRANSCRIPT_BUTTON
 from bot.telegram.notes import NoteDesk
+from bot.telegram.outbox import Outbox
 from handlers import errors, privacy
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
@@ -47,6 +48,8 @@ class Deps:
     db: Database
     quotas: Quotas
     desk: NoteDesk
+    outbox: Outbox
+    """Where replies go: sent in the background, so handlers never wait on a chat's pacing."""
     clock: Callable[[], float]
     """Wall-clock seconds for transcript retention."""
     beat: Callable[[], None]
@@ -55,7 +58,7 @@ class Deps:
 
 def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
     """Every handler, in the order Telegram updates should meet them."""
-    settings, db = deps.settings, deps.db
+    settings, db, outbox = deps.settings, deps.db, deps.outbox
 
     async def beat(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         deps.beat()
@@ -63,15 +66,17 @@ def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
     # Every update Telegram delivers (polled or by webhook) is a sign of life for health.
     app.add_handler(TypeHandler(Update, beat), group=-1)
     # Help, usage and the recognition language for everyone.
-    app.add_handler(CommandHandler(["start", "help"], HelpCommand(settings), filters=NEW))
-    app.add_handler(CommandHandler("usage", UsageCommand(settings, deps.quotas), filters=NEW))
-    app.add_handler(CommandHandler("language", LanguageCommand(settings, db), filters=NEW))
+    app.add_handler(CommandHandler(["start", "help"], HelpCommand(settings, outbox), filters=NEW))
+    app.add_handler(
+        CommandHandler("usage", UsageCommand(settings, deps.quotas, outbox), filters=NEW)
+    )
+    app.add_handler(CommandHandler("language", LanguageCommand(settings, db, outbox), filters=NEW))
     # Privacy: /forgetme asks, its button deletes.
-    forget = privacy.ForgetMe(settings, db)
+    forget = privacy.ForgetMe(settings, db, outbox)
     app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))
     app.add_handler(CallbackQueryHandler(forget.confirm, pattern=privacy.CALLBACK_PATTERN))
     # Bot admins' commands: each refuses non-admins itself, with a reply.
-    admin = AdminCommands(settings, db)
+    admin = AdminCommands(settings, db, outbox)
     app.add_handler(CommandHandler("setquota", admin.setquota, filters=NEW))
     app.add_handler(CommandHandler("resetusage", admin.resetusage, filters=NEW))
     app.add_handler(CommandHandler("block", admin.block, filters=NEW))
@@ -80,16 +85,16 @@ def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
     # Groups: on-demand transcription, the auto-mode switch, onboarding, migration.
     app.add_handler(CommandHandler("transcribe", TranscribeCommand(deps.desk), filters=NEW))
     app.add_handler(
-        CommandHandler("autotranscribe", AutoTranscribeCommand(settings, db), filters=NEW)
+        CommandHandler("autotranscribe", AutoTranscribeCommand(settings, db, outbox), filters=NEW)
     )
-    app.add_handler(ChatMemberHandler(MembershipHandler(db)))
+    app.add_handler(ChatMemberHandler(MembershipHandler(db, outbox)))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, MigrationHandler(db)))
     # Media; only new messages: an edited caption is not a new note.
     app.add_handler(MessageHandler(NEW & MEDIA, MediaHandler(deps.desk, db)))
     # The .srt/.txt buttons under transcripts.
     app.add_handler(
-        CallbackQueryHandler(TranscriptFiles(db, deps.clock), pattern=TRANSCRIPT_BUTTON)
+        CallbackQueryHandler(TranscriptFiles(db, deps.clock, outbox), pattern=TRANSCRIPT_BUTTON)
     )
     # Any other button is still answered.
     app.add_handler(CallbackQueryHandler(errors.unknown_button))
-    app.add_error_handler(errors.on_error)
+    app.add_error_handler(errors.ErrorHandler(outbox))

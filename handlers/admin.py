@@ -19,6 +19,7 @@ from bot.domain.quota import UNLIMITED, period_key
 from bot.i18n import texts
 from bot.settings import Settings
 from bot.telegram.notes import sender_of
+from bot.telegram.outbox import Outbox
 from storage import usage
 from storage.db import Database
 
@@ -28,9 +29,10 @@ log = logging.getLogger(__name__)
 class AdminCommands:
     """One object for all admin commands; each refuses non-admins before touching anything."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, outbox: Outbox) -> None:
         self.settings = settings
         self.db = db
+        self.outbox = outbox
 
     async def _admin_message(self, update: Update) -> Message | None:
         """The command's message if its sender is a bot admin; otherwise refuse and None."""
@@ -39,7 +41,7 @@ class AdminCommands:
             return None
         if user.id not in self.settings.ADMIN_IDS:
             log.info("user=%d refused an admin command", user.id)
-            await message.reply_text(texts.of(user.language_code)(texts.ADMIN_ONLY))
+            self.outbox.refuse(message, user.id, texts.of(user.language_code)(texts.ADMIN_ONLY))
             return None
         return message
 
@@ -59,16 +61,16 @@ class AdminCommands:
         elif len(args) == 1 and replied is not None:
             if isinstance(replied.forward_origin, MessageOriginHiddenUser):
                 # The forwarder is not the author, and the author's id is not given to bots.
-                await message.reply_text(t(texts.SENDER_HIDDEN))
+                self.outbox.reply(message, t(texts.SENDER_HIDDEN))
                 return
             target, amount = _author(replied), _amount(args[0])
         if target is None or amount is None:
-            await message.reply_text(t(texts.USAGE_SETQUOTA))
+            self.outbox.reply(message, t(texts.USAGE_SETQUOTA))
             return
         assert update.effective_user is not None
         await usage.set_quota(self.db, target, amount, by=update.effective_user.id)
         log.info("admin=%d set quota user=%d secs=%d", update.effective_user.id, target, amount)
-        await message.reply_text(t.quota_set(target, None if amount == UNLIMITED else amount))
+        self.outbox.reply(message, t.quota_set(target, None if amount == UNLIMITED else amount))
 
     async def resetusage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/resetusage <user_id>: zero that user's usage for the current period."""
@@ -78,11 +80,11 @@ class AdminCommands:
         t = _texts(update)
         target = _single_user_id(context.args)
         if target is None:
-            await message.reply_text(t(texts.USAGE_RESETUSAGE))
+            self.outbox.reply(message, t(texts.USAGE_RESETUSAGE))
             return
         cleared = await usage.reset_usage(self.db, target, period_key(self.settings.QUOTA_PERIOD))
         log.info("usage reset user=%d cleared_secs=%d", target, cleared)
-        await message.reply_text(t.usage_reset(target, cleared))
+        self.outbox.reply(message, t.usage_reset(target, cleared))
 
     async def block(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/block <user_id>: that user's media is ignored from now on."""
@@ -101,11 +103,11 @@ class AdminCommands:
         t = _texts(update)
         target = _single_user_id(context.args)
         if target is None:
-            await message.reply_text(t(texts.USAGE_BLOCK if blocked else texts.USAGE_UNBLOCK))
+            self.outbox.reply(message, t(texts.USAGE_BLOCK if blocked else texts.USAGE_UNBLOCK))
             return
         await usage.set_blocked(self.db, target, blocked)
         log.info("user=%d blocked=%s", target, blocked)
-        await message.reply_text(t.blocked(target, blocked=blocked))
+        self.outbox.reply(message, t.blocked(target, blocked=blocked))
 
     async def stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats: users, seconds this period, jobs done and failed, top users."""
@@ -114,11 +116,12 @@ class AdminCommands:
             return
         t = _texts(update)
         if context.args:
-            await message.reply_text(t(texts.USAGE_STATS))
+            self.outbox.reply(message, t(texts.USAGE_STATS))
             return
         period = self.settings.QUOTA_PERIOD
         figures = await usage.stats(self.db, period_key(period))
-        await message.reply_text(
+        self.outbox.reply(
+            message,
             t.stats(
                 users=figures.users,
                 seconds=figures.seconds,
@@ -126,7 +129,7 @@ class AdminCommands:
                 failed=figures.jobs_failed,
                 top=figures.top,
                 period=period.value,
-            )
+            ),
         )
 
 

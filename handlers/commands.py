@@ -14,6 +14,7 @@ from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.settings import Settings
 from bot.telegram.notes import sender_of
+from bot.telegram.outbox import Outbox
 from handlers.groups import may_configure
 from storage import prefs
 from storage.db import Database
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 class HelpCommand:
     """/start and /help: what the bot does and how to use it in groups."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, outbox: Outbox) -> None:
         self.settings = settings
+        self.outbox = outbox
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
@@ -33,15 +35,16 @@ class HelpCommand:
             return
         t = texts.of(user.language_code if user else None)
         admin = user is not None and user.id in self.settings.ADMIN_IDS
-        await message.reply_text(t.help(admin=admin), parse_mode=ParseMode.HTML)
+        self.outbox.reply(message, t.help(admin=admin), parse_mode=ParseMode.HTML)
 
 
 class UsageCommand:
     """/usage: one's own seconds used and left; /usage <user_id> is the admins'."""
 
-    def __init__(self, settings: Settings, quotas: Quotas) -> None:
+    def __init__(self, settings: Settings, quotas: Quotas, outbox: Outbox) -> None:
         self.settings = settings
         self.quotas = quotas
+        self.outbox = outbox
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -54,21 +57,22 @@ class UsageCommand:
         target: int | None = None  # None: one's own
         if args:
             if sender.id not in self.settings.ADMIN_IDS:
-                await message.reply_text(t(texts.ADMIN_ONLY))
+                self.outbox.refuse(message, sender.id, t(texts.ADMIN_ONLY))
                 return
             target = parse_id(args[0]) if len(args) == 1 else None
             if target is None:
-                await message.reply_text(t(texts.USAGE_USAGE))
+                self.outbox.reply(message, t(texts.USAGE_USAGE))
                 return
-        await message.reply_text(await usage_report(self.quotas, t, sender.id, target))
+        self.outbox.reply(message, await usage_report(self.quotas, t, sender.id, target))
 
 
 class LanguageCommand:
     """/language <code> | auto: one's own notes in private; the group's (admins only) in a group."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, outbox: Outbox) -> None:
         self.settings = settings
         self.db = db
+        self.outbox = outbox
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
@@ -80,18 +84,18 @@ class LanguageCommand:
         args = [a.lower() for a in context.args or []]
         if not args:
             current = await prefs.recognition_language(self.db, chat_id=chat_id, user_id=user.id)
-            await message.reply_text(t.language_current(current, group=group))
+            self.outbox.reply(message, t.language_current(current, group=group))
             return
         if group and not await may_configure(message, self.settings):
             log.info("chat=%d /language refused", message.chat.id)
-            await message.reply_text(t(texts.GROUP_ADMINS_ONLY), do_quote=True)
+            self.outbox.refuse(message, user.id, t(texts.GROUP_ADMINS_ONLY), quote=True)
             return
         if len(args) != 1:
-            await message.reply_text(t(texts.USAGE_LANGUAGE))
+            self.outbox.reply(message, t(texts.USAGE_LANGUAGE))
             return
         code = args[0]
         if code != AUTO and code not in LANGUAGES:
-            await message.reply_text(t.unknown_language(code[:16]))
+            self.outbox.reply(message, t.unknown_language(code[:16]))
             return
         language = None if code == AUTO else code
         if group:
@@ -99,10 +103,11 @@ class LanguageCommand:
         else:
             await prefs.set_user_language(self.db, user.id, language)
         log.info("chat=%d user=%d language=%s", message.chat.id, user.id, code)
-        await message.reply_text(
+        self.outbox.reply(
+            message,
             t.language_auto(group=group)
             if language is None
-            else t.language_set(language, group=group)
+            else t.language_set(language, group=group),
         )
 
 

@@ -9,6 +9,7 @@ from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.i18n import texts
+from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -20,17 +21,20 @@ async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await update.callback_query.answer()
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+class ErrorHandler:
     """One error handler: log with ids only; the user gets a short apology in private."""
-    update_id = update.update_id if isinstance(update, Update) else None
-    log.error("update=%s failed", update_id, exc_info=context.error)
-    if not isinstance(update, Update):
-        return
-    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
-    if message is None or chat is None or chat.type != ChatType.PRIVATE:
-        return
-    t = texts.of(user.language_code if user else None)
-    try:
-        await message.reply_text(t(texts.FAILED))
-    except Exception:
-        log.warning("update=%s apology not sent", update_id)
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update=%s failed", update_id, exc_info=context.error)
+        if not isinstance(update, Update):
+            return
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None or chat.type != ChatType.PRIVATE:
+            return
+        user = update.effective_user
+        t = texts.of(user.language_code if user else None)
+        self.outbox.reply(message, t(texts.FAILED), what="apology")

@@ -6,12 +6,12 @@ import logging
 from collections.abc import Callable
 
 from telegram import InputFile, Message, ReplyParameters, Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.domain import retained
 from bot.i18n import texts
 from bot.telegram.keyboards import pressed_transcript_button
+from bot.telegram.outbox import Outbox
 from bot.telegram.render import render_file
 from storage import transcripts
 from storage.db import Database
@@ -27,9 +27,10 @@ class TranscriptFiles:
     after the retention period never finds text that should be gone.
     """
 
-    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float], outbox: Outbox) -> None:
         self.db = db
         self.clock = clock
+        self.outbox = outbox
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -52,10 +53,12 @@ class TranscriptFiles:
         if kept is None or kept.chat_id != chat_id:
             log.info("chat=%d transcript=%d expired", chat_id, transcript_id)
             await query.answer(t(texts.EXPIRED), show_alert=True)
-            try:
-                await context.bot.edit_message_reply_markup(chat_id, message.message_id)
-            except TelegramError as exc:
-                log.info("chat=%d buttons not removed: %s", chat_id, exc.message)
+            message_id = message.message_id
+            self.outbox.post(
+                chat_id,
+                "buttons removal",
+                lambda: context.bot.edit_message_reply_markup(chat_id, message_id),
+            )
             return
         await query.answer()
         transcript, header = retained.decode(kept.body)
@@ -66,10 +69,15 @@ class TranscriptFiles:
             if isinstance(message, Message) and message.is_topic_message
             else None
         )
-        await context.bot.send_document(
+        reply_to = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        self.outbox.post(
             chat_id,
-            InputFile(data, filename=name),
-            message_thread_id=thread,
-            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+            f"transcript {kind}",
+            lambda: context.bot.send_document(
+                chat_id,
+                InputFile(data, filename=name),
+                message_thread_id=thread,
+                reply_parameters=reply_to,
+            ),
         )
-        log.info("chat=%d transcript=%d sent as %s", chat_id, transcript_id, kind)
+        log.info("chat=%d transcript=%d queued as %s", chat_id, transcript_id, kind)

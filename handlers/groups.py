@@ -13,6 +13,7 @@ from bot.domain.jobs import Trigger
 from bot.i18n import texts
 from bot.settings import Settings
 from bot.telegram.notes import NoteDesk, note_of, sender_of
+from bot.telegram.outbox import Outbox
 from storage import prefs
 from storage.db import Database
 
@@ -56,7 +57,7 @@ class TranscribeCommand:
         note = note_of(target) if target is not None else None
         if target is None or note is None:
             t = texts.of(asker.language)
-            await message.reply_text(t(texts.TRANSCRIBE_HINT), do_quote=True)
+            self.desk.outbox.reply(message, t(texts.TRANSCRIBE_HINT), quote=True)
             return
         await self.desk.submit(
             target, note, payer=asker, trigger=Trigger.COMMAND, answer_to=message
@@ -66,9 +67,10 @@ class TranscribeCommand:
 class AutoTranscribeCommand:
     """/autotranscribe on|off: for the group's admins and the bot's admins."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, outbox: Outbox) -> None:
         self.settings = settings
         self.db = db
+        self.outbox = outbox
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -76,27 +78,29 @@ class AutoTranscribeCommand:
             return
         t = texts.of(message.from_user.language_code if message.from_user else None)
         if message.chat.type == ChatType.PRIVATE:
-            await message.reply_text(t(texts.AUTOTRANSCRIBE_IN_GROUPS))
+            self.outbox.reply(message, t(texts.AUTOTRANSCRIBE_IN_GROUPS))
             return
         if not await may_configure(message, self.settings):
             log.info("chat=%d /autotranscribe refused", message.chat.id)
-            await message.reply_text(t(texts.GROUP_ADMINS_ONLY), do_quote=True)
+            refused = message.from_user.id if message.from_user else message.chat.id
+            self.outbox.refuse(message, refused, t(texts.GROUP_ADMINS_ONLY), quote=True)
             return
         args = [a.lower() for a in context.args or []]
         if args not in (["on"], ["off"]):
-            await message.reply_text(t(texts.USAGE_AUTOTRANSCRIBE), do_quote=True)
+            self.outbox.reply(message, t(texts.USAGE_AUTOTRANSCRIBE), quote=True)
             return
         on = args == ["on"]
         await prefs.set_auto_transcribe(self.db, message.chat.id, on)
         log.info("chat=%d auto_transcribe=%s", message.chat.id, on)
-        await message.reply_text(t(texts.AUTO_ON if on else texts.AUTO_OFF), do_quote=True)
+        self.outbox.reply(message, t(texts.AUTO_ON if on else texts.AUTO_OFF), quote=True)
 
 
 class MembershipHandler:
     """The bot was added to a group: explain, once, how to use it there."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
+        self.outbox = outbox
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         change = update.my_chat_member
@@ -109,12 +113,10 @@ class MembershipHandler:
         if not joined or not await prefs.mark_onboarded(self.db, change.chat.id):
             return
         log.info("chat=%d bot added; onboarding sent", change.chat.id)
-        try:
-            # In the language of whoever added the bot: the group has none of its own.
-            t = texts.of(change.from_user.language_code)
-            await context.bot.send_message(change.chat.id, t(texts.ONBOARDING))
-        except TelegramError as exc:
-            log.warning("chat=%d onboarding not sent: %s", change.chat.id, exc.message)
+        # In the language of whoever added the bot: the group has none of its own.
+        text = texts.of(change.from_user.language_code)(texts.ONBOARDING)
+        chat_id = change.chat.id
+        self.outbox.post(chat_id, "onboarding", lambda: context.bot.send_message(chat_id, text))
 
 
 class MigrationHandler:

@@ -35,7 +35,7 @@ class MediaHandler:
             if note is None:
                 log.info("chat=%d msg=%d not audio", message.chat.id, message.message_id)
                 t = texts.of(sender.language)
-                await message.reply_text(t(texts.NOT_AUDIO))
+                self.desk.outbox.refuse(message, sender.id, t(texts.NOT_AUDIO))
                 return
             # The sender pays; for a forwarded note that is the forwarder.
             await self.desk.submit(message, note, payer=sender, trigger=Trigger.PRIVATE)

@@ -12,6 +12,7 @@ from bot.domain.quota import period_key, resets_at
 from bot.i18n import texts
 from bot.settings import Settings
 from bot.telegram.keyboards import FORGET_PATTERN, forget_buttons, pressed_forget_button
+from bot.telegram.outbox import Outbox
 from storage.db import Database
 from storage.forget import forget_user
 
@@ -24,9 +25,10 @@ CALLBACK_PATTERN = FORGET_PATTERN
 class ForgetMe:
     """/forgetme asks; the button of the same user deletes (or cancels)."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, outbox: Outbox) -> None:
         self.settings = settings
         self.db = db
+        self.outbox = outbox
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/forgetme: say what would be deleted, with Delete and Cancel buttons.
@@ -37,18 +39,26 @@ class ForgetMe:
         if message is None or user is None:
             return
         t = texts.of(user.language_code)
-        question = await message.reply_text(t(texts.FORGET_CONFIRM), do_quote=True)
-        buttons = forget_buttons(
-            context.bot.token,
-            chat_id=question.chat.id,
-            question_id=question.message_id,
-            user_id=user.id,
-            t=t,
-        )
-        try:
-            await question.edit_reply_markup(buttons)
-        except TelegramError as exc:
-            log.warning("chat=%d /forgetme buttons not added: %s", question.chat.id, exc.message)
+
+        async def ask_and_bind() -> None:
+            question = await message.reply_text(
+                t(texts.FORGET_CONFIRM), do_quote=True, allow_sending_without_reply=True
+            )
+            buttons = forget_buttons(
+                context.bot.token,
+                chat_id=question.chat.id,
+                question_id=question.message_id,
+                user_id=user.id,
+                t=t,
+            )
+            try:
+                await question.edit_reply_markup(buttons)
+            except TelegramError as exc:
+                log.warning(
+                    "chat=%d /forgetme buttons not added: %s", question.chat.id, exc.message
+                )
+
+        self.outbox.post(message.chat.id, "forgetme", ask_and_bind)
 
     async def confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A press on Delete or Cancel."""
@@ -68,7 +78,7 @@ class ForgetMe:
             return
         if not delete:
             await query.answer()
-            await _replace(context, query, t(texts.FORGET_CANCELLED))
+            self._replace(context, query, t(texts.FORGET_CANCELLED))
             return
         period = self.settings.QUOTA_PERIOD
         forgotten = await forget_user(self.db, user_id, period_key(period))
@@ -84,7 +94,7 @@ class ForgetMe:
             forgotten.carried_seconds,
         )
         await query.answer()
-        await _replace(
+        self._replace(
             context,
             query,
             t.forgotten(
@@ -100,12 +110,15 @@ class ForgetMe:
             ),
         )
 
-
-async def _replace(context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, text: str) -> None:
-    """Replace the question with `text`, addressed by the ids the callback carries: Telegram
-    may send the message as an InaccessibleMessage, which has no edit shortcut."""
-    message = query.message
-    if message is not None:
-        await context.bot.edit_message_text(
-            text, chat_id=message.chat.id, message_id=message.message_id
+    def _replace(self, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, text: str) -> None:
+        """Replace the question with `text`, addressed by the ids the callback carries:
+        Telegram may send the message as an InaccessibleMessage, which has no edit shortcut."""
+        message = query.message
+        if message is None:
+            return
+        chat_id, message_id = message.chat.id, message.message_id
+        self.outbox.post(
+            chat_id,
+            "edit",
+            lambda: context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sqlite3
@@ -392,3 +393,44 @@ async def test_a_restart_after_the_reply_resends_it_and_charges_nothing_more(
     assert usage_row(db_path, uma["id"]) == charged  # …and not charged again
     # With the transcript retained, Mistral is not paid twice; without, it must hear it again.
     assert len(mistral.transcriptions) == (1 if retention else 2)
+
+
+def confirmed_past(tg: FakeTelegram, update_id: int) -> bool:
+    """Whether the bot has told Telegram it handled `update_id`: a later getUpdates offset."""
+    return any(int(c.params.get("offset") or 0) > update_id for c in tg.calls("getUpdates"))
+
+
+async def test_sigkill_before_the_job_row_is_written_keeps_the_update_for_the_restart(
+    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+) -> None:
+    env = bot_env(tg, mistral, db_path)
+    data, words, total = media.voice_note(2)
+    wes = tg.user(1450, "Wes")
+    chat = tg.private_chat(wes)
+    async with bot_process(env, tmp_path) as first:
+        await tg.wait_for(lambda: tg.calls("getUpdates"))  # started: the database exists
+        # Another process holds SQLite's write lock: the handler waits to write the job row.
+        lock = sqlite3.connect(db_path, timeout=10, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            note = tg.send_voice(chat, wes, data, duration=round(total))
+            update_id = tg.last_update_id
+            # The pending long poll returns the update at once; then time enough for a poller
+            # that confirms before its handlers finish to do so.
+            with contextlib.suppress(AssertionError):
+                await tg.wait_for(lambda: confirmed_past(tg, update_id), timeout=3)
+            confirmed = confirmed_past(tg, update_id)
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        finally:
+            lock.rollback()
+            lock.close()
+    assert job_statuses(db_path) == []
+    assert not confirmed, "Telegram was told the update was handled before its job row existed"
+
+    async with bot_process(env, tmp_path) as second:
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), timeout=20)
+    assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    assert job_statuses(db_path) == ["done"]

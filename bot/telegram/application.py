@@ -1,10 +1,17 @@
-"""The python-telegram-bot Application: built with the bot's pacing, run by polling or webhook."""
+"""The python-telegram-bot Application: built with the bot's pacing, run by polling or webhook.
+
+The Application has no Updater: updates come from bot.telegram.updates, which confirms them
+to Telegram only once their handlers have returned. Its post_init, post_stop and post_shutdown
+hooks run here as `run_polling` would run them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +23,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bot.health import POLL_TIMEOUT
 from bot.settings import Settings
 from bot.telegram.heartbeat import PollRequest
+from bot.telegram.updates import Backoff, Poller, WebhookServer, connect, retrying
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,29 @@ ALLOWED_UPDATES = [
 
 App = Application[Any, Any, Any, Any, Any, Any]
 Hook = Callable[[App], Any]
+
+UNPACED = frozenset({"getChat", "getChatMember", "getChatAdministrators"})
+"""Reads about a chat: Telegram's per-chat limits are on messages sent, and a handler asking
+whether someone is a group admin must not wait behind that group's replies."""
+
+
+class Pacing(AIORateLimiter):
+    """PTB's AIORateLimiter for everything that sends; reads in UNPACED go straight through."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if endpoint in UNPACED:
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
 
 
 def build(
@@ -52,13 +83,15 @@ def build(
         .base_url(f"{settings.TELEGRAM_API_URL}/bot")
         .base_file_url(f"{settings.TELEGRAM_API_URL}/file/bot")
         .local_mode(settings.TELEGRAM_LOCAL_MODE)
+        # Updates come from bot.telegram.updates, confirmed only once handled.
+        .updater(None)
         # Its own client for getUpdates, as PTB does by default, which also records every
         # successful poll for `voxgram health`.
         .get_updates_request(PollRequest(on_poll))
         # Handlers only queue jobs, so they may run side by side; workers do the waiting.
         .concurrent_updates(True)
         .rate_limiter(
-            AIORateLimiter(
+            Pacing(
                 overall_max_rate=overall_rate,
                 group_max_rate=group_rate[0],
                 group_time_period=group_rate[1],
@@ -72,43 +105,95 @@ def build(
     )
 
 
-def serve(application: App, settings: Settings) -> None:
+def serve(application: App, settings: Settings, backoff: Backoff) -> None:
     """Run until SIGINT/SIGTERM: webhooks when WEBHOOK_URL is set, else long polling.
     Pending updates are kept either way: notes sent while down are transcribed."""
-    if settings.WEBHOOK_URL:
-        # The proxy in front forwards Telegram's POSTs to the same path on this port.
-        application.run_webhook(
-            listen=settings.WEBHOOK_LISTEN,
-            port=settings.WEBHOOK_PORT,
-            url_path=urlsplit(settings.WEBHOOK_URL).path,
-            webhook_url=settings.WEBHOOK_URL,
-            secret_token=settings.WEBHOOK_SECRET.get_secret_value() or None,
-            allowed_updates=ALLOWED_UPDATES,
-            drop_pending_updates=False,
-            close_loop=False,
-        )
+    asyncio.run(_serve(application, settings, backoff))
+
+
+async def _serve(application: App, settings: Settings, backoff: Backoff) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if not await connect(application, stop, backoff):
         return
-    application.run_polling(
-        timeout=POLL_TIMEOUT,
-        allowed_updates=ALLOWED_UPDATES,
-        drop_pending_updates=False,
-        close_loop=False,
+    try:
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        try:
+            if settings.WEBHOOK_URL:
+                await _webhook(application, settings, stop, backoff)
+            else:
+                poller = Poller(
+                    application,
+                    timeout=POLL_TIMEOUT,
+                    allowed_updates=ALLOWED_UPDATES,
+                    backoff=backoff,
+                )
+                await poller.run(stop)
+        finally:
+            await application.stop()
+            if application.post_stop:
+                await application.post_stop(application)
+    finally:
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+
+
+async def _webhook(
+    application: App, settings: Settings, stop: asyncio.Event, backoff: Backoff
+) -> None:
+    """Serve Telegram's POSTs until `stop`; the webhook is set once the server listens."""
+    # The proxy in front forwards Telegram's POSTs to the same path on this port.
+    server = WebhookServer(
+        application,
+        listen=settings.WEBHOOK_LISTEN,
+        port=settings.WEBHOOK_PORT,
+        path=urlsplit(settings.WEBHOOK_URL).path,
+        secret=settings.WEBHOOK_SECRET.get_secret_value(),
     )
+    server.start()
+    try:
+        await retrying(
+            "setWebhook",
+            lambda: application.bot.set_webhook(
+                settings.WEBHOOK_URL,
+                secret_token=settings.WEBHOOK_SECRET.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            ),
+            stop,
+            backoff,
+        )
+        await stop.wait()
+    finally:
+        await server.stop()
 
 
-async def start_polling(application: App) -> None:
-    """Poll inside `async with application` (tests, the benchmark)."""
-    assert application.updater is not None
-    await application.updater.start_polling(
-        poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES
-    )
-    await application.start()
+class Polling:
+    """The poller in the background inside `async with application` (tests, the benchmark)."""
 
+    def __init__(self, application: App, backoff: Backoff) -> None:
+        self.application = application
+        self.poller = Poller(
+            application, timeout=1, allowed_updates=ALLOWED_UPDATES, backoff=backoff
+        )
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
-async def stop_polling(application: App) -> None:
-    assert application.updater is not None
-    await application.updater.stop()
-    await application.stop()
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.poller.run(self._stop))
+        await self.application.start()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.application.stop()
 
 
 async def watch_webhook(bot: Bot, url: str, beat: Callable[[], None]) -> None:

@@ -21,6 +21,7 @@ from bot.domain.jobs import Trigger
 from bot.domain.notes import Kind, Note, NoteRequest, is_audio_document
 from bot.i18n import texts
 from bot.jobs.intake import Intake, Verdict
+from bot.telegram.outbox import Outbox
 from bot.telegram.status import StatusBoard
 from storage import jobs
 
@@ -111,11 +112,13 @@ def request_of(message: Message, note: Note, payer: Sender, trigger: Trigger) ->
 
 
 class NoteDesk:
-    """Hands notes to the intake and answers in the chat: a status message or a refusal."""
+    """Hands notes to the intake and answers in the chat: a status message or a refusal, both
+    through the outbox, so the handler returns once the job row is committed."""
 
-    def __init__(self, intake: Intake, status: StatusBoard) -> None:
+    def __init__(self, intake: Intake, status: StatusBoard, outbox: Outbox) -> None:
         self.intake = intake
         self.status = status
+        self.outbox = outbox
 
     async def submit(
         self,
@@ -134,22 +137,35 @@ class NoteDesk:
         admission = await self.intake.admit(request, on_queued)
         if admission.verdict is not Verdict.QUEUED:
             if admission.reply is not None:
-                await reply(answer_to or note_message, admission.reply)
+                # Each note refused gets its answer (what is left, when it resets): not paced
+                # per user like command refusals, only bounded by the chat's queue.
+                self.outbox.reply(
+                    answer_to or note_message, admission.reply, quote=True, what="refusal"
+                )
             return
         job_id = admission.job_id
         assert job_id is not None
         if request.quiet:
             return
-        message_id: int | None = None
-        try:
-            t = texts.of(payer.language)
-            sent = await reply(note_message, t(texts.STATUS))
-            if sent is not None:
-                message_id = sent.message_id
-                await jobs.set_status_message(self.intake.db, job_id, message_id)
-        finally:
-            # Whatever edits the status message waits for this (bot.telegram.status).
-            self.status.sent(job_id, message_id)
+        text = texts.of(payer.language)(texts.STATUS)
+
+        async def send_status() -> None:
+            message_id: int | None = None
+            try:
+                sent = await reply(note_message, text)
+                if sent is not None:
+                    message_id = sent.message_id
+                    await jobs.set_status_message(self.intake.db, job_id, message_id)
+            finally:
+                # Whatever edits the status message waits for this (bot.telegram.status).
+                self.status.sent(job_id, message_id)
+
+        self.outbox.post(
+            note_message.chat.id,
+            "status",
+            send_status,
+            dropped=lambda: self.status.sent(job_id, None),
+        )
 
 
 async def reply(message: Message, text: str) -> Message | None:

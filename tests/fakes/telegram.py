@@ -385,6 +385,11 @@ class FakeTelegram:
         stored_chat.messages[message["message_id"]] = _Stored(message, from_bot=False)
         return message
 
+    @property
+    def last_update_id(self) -> int:
+        """The id of the update pushed last (0: none yet)."""
+        return self._next_update_id - 1
+
     def push_update(self, **fields: Any) -> dict[str, Any]:
         """Queues an update (e.g. ``message=msg``) for getUpdates and returns it."""
         update: dict[str, Any] = {"update_id": self._next_update_id, **fields}
