@@ -124,6 +124,7 @@ class Voxgram:
             self.runner,
             max_file_size=self.files.max_file_size,
             max_audio_seconds=settings.MAX_AUDIO_SECONDS,
+            max_pending=settings.MAX_PENDING_PER_USER,
         )
         handlers.register(
             self.application,

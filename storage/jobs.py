@@ -325,3 +325,12 @@ async def forget_upload(db: Database, file_id: str) -> None:
 async def leftover_uploads(db: Database) -> list[str]:
     rows = await db.fetchall("SELECT file_id FROM mistral_files ORDER BY created_at")
     return [str(r[0]) for r in rows]
+
+
+async def pending_of(db: Database, payer_id: int) -> int:
+    """How many of the payer's jobs are queued or running."""
+    row = await db.fetchone(
+        "SELECT COUNT(*) FROM jobs WHERE payer_id = ? AND status IN ('queued', 'running')",
+        (payer_id,),
+    )
+    return int(row[0]) if row is not None else 0

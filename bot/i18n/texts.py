@@ -45,6 +45,10 @@ SERVICE_BUSY = N_(
 SERVICE_REFUSED = N_("The transcription service could not process this audio. Nothing was charged.")
 FAILED = N_("Sorry, something went wrong with this note. Nothing was charged; please try again.")
 ALREADY = N_("This note is already transcribed (or on its way).")
+TOO_MANY_PENDING = N_(
+    "You have many notes waiting already, so I did not take this one. Send it again once "
+    "some of them are done."
+)
 TRANSCRIBE_HINT = N_(
     "Reply to a voice note, audio, video note or video with /transcribe to transcribe it."
 )

@@ -13,7 +13,7 @@ from bot.domain.notes import NoteRequest
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.jobs.runner import JobRunner
-from storage import prefs, usage
+from storage import jobs, prefs, usage
 from storage.jobs import Accepted, NewJob
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ class Admission:
     job_id: int | None = None
     reply: str | None = None
     """What to answer, in the payer's language; None: nothing."""
+    paced: bool = False
+    """Answered at most once in a while per payer (a flood gets one answer)."""
 
 
 class Intake:
@@ -45,12 +47,14 @@ class Intake:
         *,
         max_file_size: int,
         max_audio_seconds: int,
+        max_pending: int,
     ) -> None:
         self.quotas = quotas
         self.db = quotas.db
         self.runner = runner
         self.max_file_size = max_file_size
         self.max_audio_seconds = max_audio_seconds
+        self.max_pending = max_pending
 
     async def admit(
         self, request: NoteRequest, on_queued: Callable[[int], None] = lambda job_id: None
@@ -73,6 +77,12 @@ class Intake:
         if note.duration is not None and note.duration > limit:
             log.info("%s refused: too long secs=%d", where, note.duration)
             return self._refuse(request, t.too_long(note.duration, limit))
+        pending = await jobs.pending_of(self.db, request.payer_id)
+        if pending >= self.max_pending:
+            log.info("%s refused: pending=%d", where, pending)
+            # One short answer per burst: the answer is paced per payer.
+            said = None if request.quiet else t(texts.TOO_MANY_PENDING)
+            return Admission(Verdict.REFUSED, reply=said, paced=True)
         job = await self._new_job(request, t)
         reserve = math.ceil(note.duration) if note.duration else 0
         acceptance = await self.quotas.accept(job, reserve)

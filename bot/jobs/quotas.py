@@ -11,7 +11,7 @@ from bot.i18n import texts
 from bot.jobs.failures import JobFailed
 from storage import jobs, usage
 from storage.db import Database
-from storage.jobs import Acceptance, Job, NewJob
+from storage.jobs import Acceptance, Accepted, Job, NewJob
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,12 @@ class Quotas:
         self.policy = policy
 
     async def accept(self, job: NewJob, reserve: int) -> Acceptance:
-        """Write the job with `reserve` seconds held, if they fit."""
+        """Write the job with `reserve` seconds held, if they fit. A note of unknown length
+        (nothing to reserve) is refused when nothing is left: it is not even downloaded."""
+        if reserve == 0:
+            standing = await self.standing(job.payer_id)
+            if standing.limit is not None and standing.used + standing.reserved >= standing.limit:
+                return Acceptance(Accepted.OVER_QUOTA, left_seconds=0)
         return await jobs.accept(
             self.db,
             job,

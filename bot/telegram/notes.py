@@ -136,12 +136,13 @@ class NoteDesk:
         on_queued = (lambda job_id: None) if request.quiet else self.status.expect
         admission = await self.intake.admit(request, on_queued)
         if admission.verdict is not Verdict.QUEUED:
-            if admission.reply is not None:
+            answer = answer_to or note_message
+            if admission.reply is not None and admission.paced:
+                self.outbox.refuse(answer, request.payer_id, admission.reply, quote=True)
+            elif admission.reply is not None:
                 # Each note refused gets its answer (what is left, when it resets): not paced
                 # per user like command refusals, only bounded by the chat's queue.
-                self.outbox.reply(
-                    answer_to or note_message, admission.reply, quote=True, what="refusal"
-                )
+                self.outbox.reply(answer, admission.reply, quote=True, what="refusal")
             return
         job_id = admission.job_id
         assert job_id is not None

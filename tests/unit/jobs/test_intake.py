@@ -24,6 +24,7 @@ GROUP = -100123
 MAX_FILE_SIZE = 20 * 1024 * 1024
 MAX_AUDIO_SECONDS = 3600
 DEFAULT_QUOTA = 600
+MAX_PENDING = 3
 
 en = texts.of("en")
 
@@ -53,6 +54,7 @@ class Desk:
             cast(JobRunner, self.runner),
             max_file_size=MAX_FILE_SIZE,
             max_audio_seconds=MAX_AUDIO_SECONDS,
+            max_pending=MAX_PENDING,
         )
 
     async def admit(self, request: NoteRequest) -> Admission:
@@ -383,9 +385,43 @@ async def test_a_fraction_of_a_second_reserves_a_whole_second(desk: Desk) -> Non
     assert (row["declared_seconds"], row["reserved_seconds"]) == (1, 1)
 
 
-async def test_with_no_quota_left_a_note_of_unknown_length_still_gets_in(desk: Desk) -> None:
-    # Its real length is checked against the quota once the file is probed (the processor).
+async def test_with_no_quota_left_a_note_of_unknown_length_is_refused_unread(
+    desk: Desk,
+) -> None:
+    # Nothing to reserve must not mean a free download and probe for a payer with nothing left.
     await usage.set_quota(desk.db, PAYER, 0, by=ADMIN)
 
+    admission = await desk.admit(request(message_id=1, duration=None))
+
+    assert admission.verdict is Verdict.REFUSED
+    assert admission.reply is not None and "0 s" in admission.reply
+    assert await desk.job_rows() == []
+
+
+async def test_with_some_quota_left_a_note_of_unknown_length_gets_in(desk: Desk) -> None:
+    # Its real length is checked against the quota once the file is probed (the processor).
+    await usage.set_quota(desk.db, PAYER, 5, by=ADMIN)
+
     assert (await desk.admit(request(message_id=1, duration=None))).verdict is Verdict.QUEUED
-    assert (await desk.admit(request(message_id=2, duration=1))).verdict is Verdict.REFUSED
+
+
+async def test_past_the_pending_limit_a_note_is_refused_with_a_paced_answer(desk: Desk) -> None:
+    for n in range(MAX_PENDING):
+        assert (await desk.admit(request(message_id=n, duration=1))).verdict is Verdict.QUEUED
+
+    admission = await desk.admit(request(message_id=99, duration=1))
+
+    assert admission.verdict is Verdict.REFUSED
+    assert admission.paced
+    assert admission.reply == en(texts.TOO_MANY_PENDING)
+    assert len(await desk.job_rows()) == MAX_PENDING
+    assert (await desk.standing()).reserved_seconds == MAX_PENDING
+
+
+async def test_a_finished_note_makes_room_under_the_pending_limit(desk: Desk) -> None:
+    for n in range(MAX_PENDING):
+        await desk.admit(request(message_id=n, duration=1))
+    [first, *_] = await desk.job_rows()
+    await jobs.fail(desk.db, first["id"], "crashed")
+
+    assert (await desk.admit(request(message_id=99, duration=1))).verdict is Verdict.QUEUED
