@@ -137,7 +137,7 @@ class Voxgram:
         timeout = DEFAULT_TIMEOUT
         if self.tuning.mistral_timeout is not None:
             timeout = type(DEFAULT_TIMEOUT)(self.tuning.mistral_timeout, connect=10.0)
-        self.db = Database(settings.DATABASE_PATH)
+        self.db = Database(settings.DATABASE_PATH, settings.DATABASE_URL.get_secret_value())
         self.mistral = MistralClient(
             settings.MISTRAL_API_URL,
             settings.MISTRAL_API_KEY.get_secret_value(),

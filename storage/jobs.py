@@ -6,12 +6,12 @@ one user can never spend more than the quota and a job is settled at most once.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Any
 
 from storage import carried
-from storage.db import Database, Row, now
+from storage.db import Database, Row, Tx, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,10 @@ class Job(NewJob):
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in keys})
 
 
+CLAIM_RETRY_SECONDS = 0.01
+"""How long a claim waits before looking again at a queued row another transaction held."""
+
+
 class Accepted(Enum):
     CREATED = "created"
     DUPLICATE = "duplicate"
@@ -69,58 +73,67 @@ class Acceptance:
     left_seconds: int | None = None
 
 
-_REMAINING = """
-    SELECT CASE
-        WHEN :limit IS NULL THEN NULL
-        ELSE :limit - COALESCE((SELECT used_seconds + reserved_seconds FROM usage
-                                WHERE user_id = :user AND period = :period), 0)
-    END
-"""
-
-
-async def _effective_limit(conn: Any, user_id: int, default: int, unlimited: bool) -> int | None:
+async def _effective_limit(tx: Tx, user_id: int, default: int, unlimited: bool) -> int | None:
     """The user's quota per period inside the current transaction; None means unlimited."""
     if unlimited:
         return None
-    async with conn.execute("SELECT quota_seconds FROM users WHERE user_id = ?", (user_id,)) as c:
-        row = await c.fetchone()
+    row = await tx.fetchone("SELECT quota_seconds FROM users WHERE user_id = ?", (user_id,))
     quota = default if row is None or row[0] is None else int(row[0])
     return None if quota < 0 else quota
 
 
 async def _reserve(
-    conn: Any, user_id: int, period: str, amount: int, limit: int | None
+    tx: Tx, user_id: int, period: str, amount: int, limit: int | None
 ) -> tuple[bool, int | None]:
-    """Add `amount` to the reservation if it fits; return (fitted, seconds left before)."""
-    await carried.fold(conn, user_id, period)
-    await conn.execute(
+    """Add `amount` to the reservation if it fits; return (fitted, seconds left before).
+
+    The fit is checked by the UPDATE itself: PostgreSQL re-checks it on the row as the last
+    concurrent reservation left it, so concurrent notes of one user never overspend.
+    """
+    await carried.fold(tx, user_id, period)
+    await tx.execute(
         "INSERT INTO usage (user_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (user_id, period),
     )
-    async with conn.execute(
-        _REMAINING, {"limit": limit, "user": user_id, "period": period}
-    ) as cursor:
-        row = await cursor.fetchone()
-    left = None if row[0] is None else max(0, int(row[0]))
-    if left is not None and amount > left:
-        return False, left
-    await conn.execute(
-        "UPDATE usage SET reserved_seconds = reserved_seconds + ? WHERE user_id = ? AND period = ?",
-        (amount, user_id, period),
+    fits = " AND used_seconds + reserved_seconds + :amount <= :limit"
+    row = await tx.fetchone(
+        "UPDATE usage SET reserved_seconds = reserved_seconds + :amount"
+        " WHERE user_id = :user AND period = :period"
+        + (fits if limit is not None and amount > 0 else "")
+        + " RETURNING used_seconds + reserved_seconds - :amount",
+        {"amount": amount, "limit": limit, "user": user_id, "period": period},
     )
-    return True, left
+    fitted = row is not None
+    if row is None:
+        row = await tx.fetchone(
+            "SELECT used_seconds + reserved_seconds FROM usage WHERE user_id = ? AND period = ?",
+            (user_id, period),
+        )
+        assert row is not None
+    return fitted, None if limit is None else max(0, limit - int(row[0]))
+
+
+_RELEASE = """
+    UPDATE usage SET reserved_seconds = CASE WHEN reserved_seconds > :amount
+                                             THEN reserved_seconds - :amount ELSE 0 END,
+                     used_seconds = used_seconds + :billed
+    WHERE user_id = :user AND period = :period
+"""
 
 
 async def accept(
     db: Database, job: NewJob, *, reserve: int, default_quota: int, unlimited: bool
 ) -> Acceptance:
     """Insert the job and reserve its seconds in one transaction; duplicates change nothing."""
-    async with db.transaction() as conn:
-        async with conn.execute(
-            "SELECT id, status, billed_seconds FROM jobs WHERE chat_id = ? AND message_id = ?",
+    async with db.transaction() as tx:
+        # One user's reservations and /forgetme, one at a time across replicas.
+        for user in sorted({job.payer_id, job.author_id or job.payer_id}):
+            await tx.lock(user)
+        existing = await tx.fetchone(
+            "SELECT id, status, billed_seconds FROM jobs WHERE chat_id = ? AND message_id = ?"
+            " FOR UPDATE",
             (job.chat_id, job.message_id),
-        ) as cursor:
-            existing = await cursor.fetchone()
+        )
         # An explicit /transcribe of a note whose job failed (auto mode met an outage, say)
         # tries again in the same row, unless that job was charged (it failed after settling):
         # anything else arriving twice changes nothing.
@@ -132,8 +145,8 @@ async def accept(
         )
         if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
-        limit = await _effective_limit(conn, job.payer_id, default_quota, unlimited)
-        fitted, left = await _reserve(conn, job.payer_id, job.period, reserve, limit)
+        limit = await _effective_limit(tx, job.payer_id, default_quota, unlimited)
+        fitted, left = await _reserve(tx, job.payer_id, job.period, reserve, limit)
         if not fitted:
             return Acceptance(Accepted.OVER_QUOTA, left_seconds=left)
         values = {f.name: getattr(job, f.name) for f in fields(NewJob)}
@@ -148,14 +161,28 @@ async def accept(
                 attempts=0,
             )
             assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-            await conn.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
+            await tx.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
             return Acceptance(Accepted.CREATED, job_id=int(existing[0]))
         columns = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
-        async with conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", values) as cur:
-            job_id = cur.lastrowid
-        assert job_id is not None
-        return Acceptance(Accepted.CREATED, job_id=job_id)
+        row = await tx.fetchone(
+            f"INSERT INTO jobs ({columns}) VALUES ({marks})"
+            " ON CONFLICT (chat_id, message_id) DO NOTHING RETURNING id",
+            values,
+        )
+        if row is not None:
+            return Acceptance(Accepted.CREATED, job_id=int(row[0]))
+        # Another replica queued the same note since the SELECT: give the seconds back.
+        await tx.execute(
+            _RELEASE,
+            {"amount": reserve, "billed": 0, "user": job.payer_id, "period": job.period},
+        )
+        row = await tx.fetchone(
+            "SELECT id FROM jobs WHERE chat_id = ? AND message_id = ?",
+            (job.chat_id, job.message_id),
+        )
+        assert row is not None
+        return Acceptance(Accepted.DUPLICATE, job_id=int(row[0]))
 
 
 async def set_status_message(db: Database, job_id: int, message_id: int | None) -> None:
@@ -165,35 +192,44 @@ async def set_status_message(db: Database, job_id: int, message_id: int | None) 
     )
 
 
+# Queued jobs in the order they are claimed: the chat with the fewest running jobs first, never
+# more than `per_chat` running in one chat. Running jobs are counted per chat once, not once per
+# queued job: in a burst of hundreds this query runs for every claim.
+_CLAIMABLE = """
+    WITH busy AS (
+        SELECT chat_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY chat_id
+    )
+    SELECT q.id, COALESCE(b.n, 0) AS running
+    FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
+    WHERE q.status = 'queued' AND COALESCE(b.n, 0) < ?
+    ORDER BY running, q.id
+    LIMIT 1
+"""
+
+
 async def claim_next(db: Database, *, per_chat: int) -> Job | None:
     """Take the oldest queued job of the chat with the fewest running jobs, and never more
-    than `per_chat` running in one chat: a busy group cannot starve everyone else."""
-    async with db.transaction() as conn:
-        async with conn.execute(
-            # Running jobs are counted per chat once, not once per queued job: in a burst of
-            # hundreds this query runs for every claim, with the database's one lock held.
-            """
-            WITH busy AS (
-                SELECT chat_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY chat_id
-            )
-            SELECT q.id, COALESCE(b.n, 0) AS running
-            FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
-            WHERE q.status = 'queued' AND COALESCE(b.n, 0) < ?
-            ORDER BY running, q.id
-            LIMIT 1
-            """,
-            (per_chat,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        async with conn.execute(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ? RETURNING *",
-            (now(), row[0]),
-        ) as cursor:
-            claimed = await cursor.fetchone()
-        return None if claimed is None else Job.from_row(claimed)
+    than `per_chat` running in one chat: a busy group cannot starve everyone else. None only
+    when no job is left to claim.
+
+    On PostgreSQL, replicas skip the rows another one is claiming (SKIP LOCKED); each counts
+    the running jobs it can see, so two claiming at once may each start one more in a chat.
+    """
+    while True:
+        async with db.transaction() as tx:
+            row = await tx.fetchone(_CLAIMABLE + "FOR UPDATE OF q SKIP LOCKED", (per_chat,))
+            if row is not None:
+                claimed = await tx.fetchone(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
+                    " WHERE id = ? AND status = 'queued' RETURNING *",
+                    (now(), row[0]),
+                )
+                return None if claimed is None else Job.from_row(claimed)
+            # A queued row is also skipped while another transaction holds it for a moment
+            # (recording its status message, say): None would leave it to the next wake-up.
+            if await tx.fetchone(_CLAIMABLE, (per_chat,)) is None:
+                return None
+        await asyncio.sleep(CLAIM_RETRY_SECONDS)
 
 
 async def requeue_unfinished(db: Database) -> int:
@@ -208,7 +244,8 @@ async def requeue(db: Database, job_id: int) -> None:
     """Give a running job back (graceful stop): the next start picks it up. A stop is not the
     job's fault, so this attempt does not count towards the crash limit."""
     await db.execute(
-        "UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1), updated_at = ?"
+        "UPDATE jobs SET status = 'queued', updated_at = ?,"
+        " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
         " WHERE id = ? AND status = 'running'",
         (now(), job_id),
     )
@@ -222,21 +259,21 @@ async def reserve_more(
     Returns (fitted, seconds left to the payer besides this job). A job already reserving
     enough is left alone.
     """
-    async with db.transaction() as conn:
-        async with conn.execute(
-            "SELECT payer_id, period, reserved_seconds FROM jobs WHERE id = ?", (job_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+    async with db.transaction() as tx:
+        row = await tx.fetchone(
+            "SELECT payer_id, period, reserved_seconds FROM jobs WHERE id = ? FOR UPDATE",
+            (job_id,),
+        )
         if row is None:
             return False, None
         payer, period, reserved = int(row[0]), str(row[1]), int(row[2])
         extra = seconds - reserved
         if extra <= 0:
             return True, None
-        limit = await _effective_limit(conn, payer, default_quota, unlimited)
-        fitted, left = await _reserve(conn, payer, period, extra, limit)
+        limit = await _effective_limit(tx, payer, default_quota, unlimited)
+        fitted, left = await _reserve(tx, payer, period, extra, limit)
         if fitted:
-            await conn.execute(
+            await tx.execute(
                 "UPDATE jobs SET reserved_seconds = ?, updated_at = ? WHERE id = ?",
                 (seconds, now(), job_id),
             )
@@ -251,21 +288,19 @@ async def settle(db: Database, job_id: int, billed_seconds: int) -> bool:
     for it; a restart that sends the reply again finds the job settled and charges nothing.
     Returns False when the job was already settled or has ended.
     """
-    async with db.transaction() as conn:
-        async with conn.execute(
+    async with db.transaction() as tx:
+        # The UPDATE's condition is checked on the row as any concurrent settle left it.
+        row = await tx.fetchone(
             "UPDATE jobs SET billed_seconds = ?, updated_at = ?"
             " WHERE id = ? AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
             " RETURNING payer_id, period, reserved_seconds",
             (billed_seconds, now(), job_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return False
-        await conn.execute(
-            "UPDATE usage SET used_seconds = used_seconds + ?,"
-            " reserved_seconds = MAX(0, reserved_seconds - ?)"
-            " WHERE user_id = ? AND period = ?",
-            (billed_seconds, row[2], row[0], row[1]),
+        await tx.execute(
+            _RELEASE,
+            {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]},
         )
         return True
 
@@ -282,20 +317,17 @@ async def fail(db: Database, job_id: int, error: str) -> bool:
     """Mark the job failed and release its reservation, exactly once. A job already settled
     keeps its charge (the transcript was made) and is only marked. Returns True when a
     reservation was released."""
-    async with db.transaction() as conn:
-        async with conn.execute(
+    async with db.transaction() as tx:
+        row = await tx.fetchone(
             "UPDATE jobs SET status = 'failed', error = ?, updated_at = ?"
             " WHERE id = ? AND status NOT IN ('done', 'failed')"
             " RETURNING payer_id, period, reserved_seconds, billed_seconds",
             (error, now(), job_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None or row[3] is not None:
             return False
-        await conn.execute(
-            "UPDATE usage SET reserved_seconds = MAX(0, reserved_seconds - ?)"
-            " WHERE user_id = ? AND period = ?",
-            (row[2], row[0], row[1]),
+        await tx.execute(
+            _RELEASE, {"amount": row[2], "billed": 0, "user": row[0], "period": row[1]}
         )
         return True
 
@@ -313,7 +345,8 @@ async def count_by_status(db: Database) -> dict[str, int]:
 async def record_upload(db: Database, file_id: str, job_id: int | None) -> None:
     """Remember an uploaded Mistral file before anything else can fail."""
     await db.execute(
-        "INSERT OR IGNORE INTO mistral_files (file_id, job_id, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO mistral_files (file_id, job_id, created_at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (file_id, job_id, now()),
     )
 
