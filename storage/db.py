@@ -122,9 +122,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_by_status_chat ON jobs (status, chat_id);  -- running jobs per chat, at claim
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN lease_owner TEXT;     -- the process running it (NULL: no lease)
+    ALTER TABLE jobs ADD COLUMN lease_until INTEGER;  -- unix time its lease ends unless renewed
+    """,
 )
 
-# PostgreSQL started at version 6: its first step creates that schema, the next five are empty.
+# PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
+# later steps are written for both.
 # Telegram ids pass 2^31: every integer is a BIGINT.
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
@@ -220,6 +225,10 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     "",
     "",
     "",
+    """
+    ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_until BIGINT;
+    """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)
 

@@ -2,11 +2,19 @@
 
 Acceptance, reservation and settling each happen in one transaction, so concurrent notes of
 one user can never spend more than the quota and a job is settled at most once.
+
+A claim that names its `owner` (one per process: `new_owner()`) leases the job for
+`lease_seconds`; the owner renews the lease while it works, and a job whose lease ran out (its
+replica died or hangs) is claimed again by any replica. Settling, finishing and failing with
+`owner` happen only while the lease is still the owner's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import socket
 from dataclasses import dataclass, fields
 from enum import Enum
 
@@ -49,6 +57,8 @@ class Job(NewJob):
     status_message_id: int | None
     attempts: int
     created_at: int
+    lease_owner: str | None = None
+    lease_until: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
@@ -58,6 +68,14 @@ class Job(NewJob):
 
 CLAIM_RETRY_SECONDS = 0.01
 """How long a claim waits before looking again at a queued row another transaction held."""
+
+LEASE_SECONDS = 60
+"""How long a claimed job stays its owner's without a renewal (JOB_LEASE_SECONDS)."""
+
+
+def new_owner() -> str:
+    """A lease owner naming this process: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Accepted(Enum):
@@ -195,60 +213,107 @@ async def set_status_message(db: Database, job_id: int, message_id: int | None) 
 # Queued jobs in the order they are claimed: the chat with the fewest running jobs first, never
 # more than `per_chat` running in one chat. Running jobs are counted per chat once, not once per
 # queued job: in a burst of hundreds this query runs for every claim.
+# A job is claimable when queued, or running under a lease that has run out. Running jobs are
+# counted per chat once (those of live leases only), not once per queued job: in a burst of
+# hundreds this query runs for every claim.
 _CLAIMABLE = """
     WITH busy AS (
-        SELECT chat_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY chat_id
+        SELECT chat_id, COUNT(*) AS n FROM jobs
+        WHERE status = 'running' AND (lease_until IS NULL OR lease_until >= :now)
+        GROUP BY chat_id
     )
     SELECT q.id, COALESCE(b.n, 0) AS running
     FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
-    WHERE q.status = 'queued' AND COALESCE(b.n, 0) < ?
+    WHERE (q.status = 'queued' OR (q.status = 'running' AND q.lease_until < :now))
+      AND COALESCE(b.n, 0) < :per_chat
     ORDER BY running, q.id
     LIMIT 1
 """
 
 
-async def claim_next(db: Database, *, per_chat: int) -> Job | None:
-    """Take the oldest queued job of the chat with the fewest running jobs, and never more
+async def claim_next(
+    db: Database, *, per_chat: int, owner: str | None = None, lease_seconds: int = LEASE_SECONDS
+) -> Job | None:
+    """Take the oldest claimable job of the chat with the fewest running jobs, and never more
     than `per_chat` running in one chat: a busy group cannot starve everyone else. None only
-    when no job is left to claim.
+    when no job is left to claim. With `owner`, the job is leased to it for `lease_seconds`.
 
     On PostgreSQL, replicas skip the rows another one is claiming (SKIP LOCKED); each counts
     the running jobs it can see, so two claiming at once may each start one more in a chat.
     """
     while True:
+        at = now()
+        values = {"now": at, "per_chat": per_chat}
         async with db.transaction() as tx:
-            row = await tx.fetchone(_CLAIMABLE + "FOR UPDATE OF q SKIP LOCKED", (per_chat,))
+            row = await tx.fetchone(_CLAIMABLE + "FOR UPDATE OF q SKIP LOCKED", values)
             if row is not None:
                 claimed = await tx.fetchone(
-                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
-                    " WHERE id = ? AND status = 'queued' RETURNING *",
-                    (now(), row[0]),
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+                    " lease_owner = :owner, lease_until = :until, updated_at = :now"
+                    " WHERE id = :id"
+                    " AND (status = 'queued' OR (status = 'running' AND lease_until < :now))"
+                    " RETURNING *",
+                    {
+                        "id": row[0],
+                        "now": at,
+                        "owner": owner,
+                        "until": None if owner is None else at + lease_seconds,
+                    },
                 )
                 return None if claimed is None else Job.from_row(claimed)
             # A queued row is also skipped while another transaction holds it for a moment
             # (recording its status message, say): None would leave it to the next wake-up.
-            if await tx.fetchone(_CLAIMABLE, (per_chat,)) is None:
+            if await tx.fetchone(_CLAIMABLE, values) is None:
                 return None
         await asyncio.sleep(CLAIM_RETRY_SECONDS)
 
 
-async def requeue_unfinished(db: Database) -> int:
-    """At start: jobs a stop or crash interrupted go back to the queue."""
+async def renew(
+    db: Database, job_id: int, *, owner: str, lease_seconds: int = LEASE_SECONDS
+) -> bool:
+    """Extend the owner's lease on a running job; False when the lease is no longer its own."""
+    changed = await db.execute(
+        "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' AND lease_owner = ?",
+        (now() + lease_seconds, job_id, owner),
+    )
+    return changed == 1
+
+
+async def renew_all(db: Database, *, owner: str, lease_seconds: int = LEASE_SECONDS) -> int:
+    """Extend the leases of every job the owner is running (its heartbeat); return how many."""
     return await db.execute(
-        "UPDATE jobs SET status = 'queued', updated_at = ? WHERE status IN ('new', 'running')",
-        (now(),),
+        "UPDATE jobs SET lease_until = ? WHERE status = 'running' AND lease_owner = ?",
+        (now() + lease_seconds, owner),
     )
 
 
-async def requeue(db: Database, job_id: int) -> None:
+async def requeue_unfinished(db: Database) -> int:
+    """At start: jobs a stop or crash interrupted go back to the queue. Jobs leased to a
+    replica that is still renewing them are left alone; the rest are claimable anyway."""
+    return await db.execute(
+        "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL,"
+        " updated_at = :now"
+        " WHERE status = 'new'"
+        " OR (status = 'running' AND (lease_until IS NULL OR lease_until < :now))",
+        {"now": now()},
+    )
+
+
+async def requeue(db: Database, job_id: int, *, owner: str | None = None) -> None:
     """Give a running job back (graceful stop): the next start picks it up. A stop is not the
-    job's fault, so this attempt does not count towards the crash limit."""
+    job's fault, so this attempt does not count towards the crash limit. With `owner`, only
+    while the lease is still its own."""
     await db.execute(
-        "UPDATE jobs SET status = 'queued', updated_at = ?,"
-        " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
-        " WHERE id = ? AND status = 'running'",
-        (now(), job_id),
+        "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL,"
+        " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = :now"
+        " WHERE id = :id AND status = 'running'" + _owned(owner),
+        {"now": now(), "id": job_id, "owner": owner},
     )
+
+
+def _owned(owner: str | None) -> str:
+    """The condition that the caller still holds the job's lease (none without an owner)."""
+    return "" if owner is None else " AND lease_owner = :owner"
 
 
 async def reserve_more(
@@ -281,20 +346,24 @@ async def reserve_more(
         return fitted, None if left is None else left + reserved
 
 
-async def settle(db: Database, job_id: int, billed_seconds: int) -> bool:
+async def settle(
+    db: Database, job_id: int, billed_seconds: int, *, owner: str | None = None
+) -> bool:
     """Turn the job's reservation into billed usage, exactly once per job.
 
     Settling comes before the reply is sent, so a user who sees a transcript has been charged
     for it; a restart that sends the reply again finds the job settled and charges nothing.
-    Returns False when the job was already settled or has ended.
+    Returns False when the job was already settled or has ended, or (with `owner`) when its
+    lease is no longer the owner's.
     """
     async with db.transaction() as tx:
         # The UPDATE's condition is checked on the row as any concurrent settle left it.
         row = await tx.fetchone(
-            "UPDATE jobs SET billed_seconds = ?, updated_at = ?"
-            " WHERE id = ? AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
-            " RETURNING payer_id, period, reserved_seconds",
-            (billed_seconds, now(), job_id),
+            "UPDATE jobs SET billed_seconds = :billed, updated_at = :now"
+            " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
+            + _owned(owner)
+            + " RETURNING payer_id, period, reserved_seconds",
+            {"billed": billed_seconds, "now": now(), "id": job_id, "owner": owner},
         )
         if row is None:
             return False
@@ -305,24 +374,30 @@ async def settle(db: Database, job_id: int, billed_seconds: int) -> bool:
         return True
 
 
-async def mark_done(db: Database, job_id: int) -> None:
-    """The reply is out: the job is finished."""
-    await db.execute(
-        "UPDATE jobs SET status = 'done', error = NULL, updated_at = ? WHERE id = ?",
-        (now(), job_id),
+async def mark_done(db: Database, job_id: int, *, owner: str | None = None) -> bool:
+    """The reply is out: the job is finished. False (with `owner`) when its lease is no longer
+    the owner's."""
+    changed = await db.execute(
+        "UPDATE jobs SET status = 'done', error = NULL, lease_owner = NULL, lease_until = NULL,"
+        " updated_at = :now WHERE id = :id" + _owned(owner),
+        {"now": now(), "id": job_id, "owner": owner},
     )
+    return changed == 1
 
 
-async def fail(db: Database, job_id: int, error: str) -> bool:
+async def fail(db: Database, job_id: int, error: str, *, owner: str | None = None) -> bool:
     """Mark the job failed and release its reservation, exactly once. A job already settled
     keeps its charge (the transcript was made) and is only marked. Returns True when a
-    reservation was released."""
+    reservation was released; False as well, changing nothing, when (with `owner`) its lease
+    is no longer the owner's."""
     async with db.transaction() as tx:
         row = await tx.fetchone(
-            "UPDATE jobs SET status = 'failed', error = ?, updated_at = ?"
-            " WHERE id = ? AND status NOT IN ('done', 'failed')"
-            " RETURNING payer_id, period, reserved_seconds, billed_seconds",
-            (error, now(), job_id),
+            "UPDATE jobs SET status = 'failed', error = :error, lease_owner = NULL,"
+            " lease_until = NULL, updated_at = :now"
+            " WHERE id = :id AND status NOT IN ('done', 'failed')"
+            + _owned(owner)
+            + " RETURNING payer_id, period, reserved_seconds, billed_seconds",
+            {"error": error, "now": now(), "id": job_id, "owner": owner},
         )
         if row is None or row[3] is not None:
             return False
