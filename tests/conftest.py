@@ -74,13 +74,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Db:
-    """The test's own database: a SQLite file, or a fresh PostgreSQL database."""
+def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Db]:
+    """The test's own database: a SQLite file, or a fresh PostgreSQL database (and then no
+    SQLite file may appear at DATABASE_PATH)."""
     path = tmp_path / "data" / "voxgram.sqlite3"
     if backend == "sqlite":
-        return Db(path)
+        yield Db(path)
+        return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return Db(path, server.create_database())
+    yield Db(path, server.create_database())
+    assert not path.exists(), "a SQLite file was written while the bot used PostgreSQL"
 
 
 @pytest.fixture
