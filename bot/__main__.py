@@ -25,6 +25,7 @@ def _settings(cls: type[Settings]) -> Settings:
             settings.TELEGRAM_BOT_TOKEN.get_secret_value(),
             settings.MISTRAL_API_KEY.get_secret_value(),
             settings.WEBHOOK_SECRET.get_secret_value(),
+            settings.database_password(),
         ],
     )
     return settings
@@ -33,9 +34,14 @@ def _settings(cls: type[Settings]) -> Settings:
 def run() -> None:
     """Start the bot (long polling, or webhooks when WEBHOOK_URL is set)."""
     from bot.app import Voxgram
+    from storage.db import DatabaseUnavailable
 
     settings = _settings(Settings)
-    Voxgram(settings).run()
+    try:
+        Voxgram(settings).run()
+    except DatabaseUnavailable as exc:
+        print(f"voxgram: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 async def _transcribe(settings: Settings, path: Path) -> str:

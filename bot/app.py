@@ -101,7 +101,7 @@ class Voxgram:
             timeout=tuning.telegram_timeout,
             hooks=(self._post_init, self._post_stop, self._post_shutdown),
         )
-        self.db = Database(settings.DATABASE_PATH)
+        self.db = Database(settings.DATABASE_PATH, settings.DATABASE_URL.get_secret_value())
         policy = QuotaPolicy(
             settings.DEFAULT_QUOTA_SECONDS, settings.QUOTA_PERIOD, settings.ADMIN_IDS
         )

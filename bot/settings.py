@@ -5,11 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.quota import QuotaPeriod
+from bot.domain.redact import redact_url
 
 
 class UploadMode(StrEnum):
@@ -32,6 +34,8 @@ class Settings(BaseSettings):
     MISTRAL_MODEL: str = "voxtral-mini-latest"
     UPLOAD_MODE: UploadMode = UploadMode.FILES
     DATABASE_PATH: Path = Path("data/voxgram.sqlite3")
+    DATABASE_URL: SecretStr = SecretStr("")
+    JOB_LEASE_SECONDS: int = Field(default=60, ge=5)
     ADMIN_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     DEFAULT_QUOTA_SECONDS: int = Field(default=1800, ge=0)
     QUOTA_PERIOD: QuotaPeriod = QuotaPeriod.MONTH
@@ -67,6 +71,35 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url:
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+            except ValueError:
+                parts = None
+            if (
+                parts is None
+                or parts.scheme not in ("postgresql", "postgres")
+                or not (parts.hostname or "host" in parse_qs(parts.query))
+                or not parts.path.strip("/")
+            ):
+                raise ValueError(
+                    "must look like postgresql://user:password@host:port/dbname,"
+                    f" not {redact_url(url)}"
+                )
+        return SecretStr(url)
+
+    def database_password(self) -> str:
+        """The password inside DATABASE_URL ("" when none), to keep out of logs."""
+        try:
+            return urlsplit(self.DATABASE_URL.get_secret_value()).password or ""
+        except ValueError:
+            return ""
 
     @field_validator("WEBHOOK_SECRET")
     @classmethod

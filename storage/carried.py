@@ -12,46 +12,43 @@ import hmac
 import secrets
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, Tx
 
 _KEY = "pseudonym_key"
 
 
-async def _pseudonym(conn: Any, user_id: int) -> bytes:
+async def _pseudonym(tx: Tx, user_id: int) -> bytes:
     """The user's pseudonym; the key is made on first use and never changes."""
-    async with conn.execute("SELECT value FROM meta WHERE name = ?", (_KEY,)) as cursor:
-        row = await cursor.fetchone()
+    row = await tx.fetchone("SELECT value FROM meta WHERE name = ?", (_KEY,))
     if row is None:
-        key = secrets.token_bytes(32)
-        await conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY, key))
-    else:
-        key = bytes(row[0])
-    return hmac.digest(key, str(user_id).encode(), "sha256")
+        # Of two replicas making the key at once, the first to insert wins; both read its key.
+        await tx.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (_KEY, secrets.token_bytes(32)),
+        )
+        row = await tx.fetchone("SELECT value FROM meta WHERE name = ?", (_KEY,))
+        assert row is not None
+    return hmac.digest(bytes(row[0]), str(user_id).encode(), "sha256")
 
 
-async def _take(conn: Any, user_id: int, period: str) -> int:
+async def _take(tx: Tx, user_id: int, period: str) -> int:
     """Delete the user's carried seconds of the period and return them (0 if none)."""
-    async with conn.execute(
-        "SELECT 1 FROM carried_usage WHERE period = ? LIMIT 1", (period,)
-    ) as cursor:
-        if await cursor.fetchone() is None:
-            return 0  # nobody forgot this period: no need to hash
-    async with conn.execute(
+    if await tx.fetchone("SELECT 1 FROM carried_usage WHERE period = ? LIMIT 1", (period,)) is None:
+        return 0  # nobody forgot this period: no need to hash
+    row = await tx.fetchone(
         "DELETE FROM carried_usage WHERE pseudonym = ? AND period = ? RETURNING seconds",
-        (await _pseudonym(conn, user_id), period),
-    ) as cursor:
-        row = await cursor.fetchone()
+        (await _pseudonym(tx, user_id), period),
+    )
     return 0 if row is None else int(row[0])
 
 
 async def carry(conn: Any, user_id: int, period: str) -> int:
     """Inside /forgetme's transaction, before the usage rows go: keep the period's used and
     reserved seconds (and any carried before) under the pseudonym. Returns the seconds kept."""
-    async with conn.execute(
+    row = await conn.fetchone(
         "SELECT used_seconds + reserved_seconds FROM usage WHERE user_id = ? AND period = ?",
         (user_id, period),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     seconds = (0 if row is None else int(row[0])) + await _take(conn, user_id, period)
     if seconds > 0:
         await conn.execute(
@@ -69,7 +66,7 @@ async def fold(conn: Any, user_id: int, period: str) -> None:
         await conn.execute(
             "INSERT INTO usage (user_id, period, used_seconds) VALUES (?, ?, ?)"
             " ON CONFLICT (user_id, period) DO UPDATE"
-            " SET used_seconds = used_seconds + excluded.used_seconds",
+            " SET used_seconds = usage.used_seconds + excluded.used_seconds",
             (user_id, period, seconds),
         )
 

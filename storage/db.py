@@ -1,137 +1,130 @@
-"""The SQLite file: connect (WAL, busy timeout), migrate, and run short serialised transactions."""
+"""The database: SQLite (one file) or PostgreSQL (shared by replicas); connect, migrate, and run
+short transactions through one small seam, so every query is written once."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Iterable
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiosqlite
+import psycopg
+from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool
+
+from bot.domain.redact import redact_url
+from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-# Each entry moves the schema one version up; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE users (
-        user_id        INTEGER PRIMARY KEY,
-        quota_seconds  INTEGER,           -- NULL: DEFAULT_QUOTA_SECONDS; -1: unlimited
-        quota_set_by   INTEGER,           -- the admin who set quota_seconds
-        blocked        INTEGER NOT NULL DEFAULT 0,
-        language       TEXT,              -- pinned recognition language, NULL: auto
-        updated_at     INTEGER NOT NULL
-    );
-    CREATE TABLE usage (
-        user_id           INTEGER NOT NULL,
-        period            TEXT NOT NULL,  -- '2026-11', '2026-11-25' or 'total'
-        used_seconds      INTEGER NOT NULL DEFAULT 0,
-        reserved_seconds  INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (user_id, period)
-    );
-    CREATE TABLE jobs (
-        id                  INTEGER PRIMARY KEY,
-        chat_id             INTEGER NOT NULL,
-        message_id          INTEGER NOT NULL,  -- the note transcribed; the reply goes to it
-        chat_type           TEXT NOT NULL,
-        thread_id           INTEGER,
-        payer_id            INTEGER NOT NULL,
-        trigger             TEXT NOT NULL,     -- private | auto | command
-        kind                TEXT NOT NULL,     -- voice | audio | document | video_note | video
-        file_id             TEXT NOT NULL,
-        file_size           INTEGER,
-        file_name           TEXT,
-        declared_seconds    INTEGER,
-        header              TEXT,
-        language            TEXT,
-        user_language       TEXT,
-        period              TEXT NOT NULL,
-        reserved_seconds    INTEGER NOT NULL DEFAULT 0,
-        billed_seconds      INTEGER,
-        status              TEXT NOT NULL,     -- new | queued | running | done | failed
-        error               TEXT,
-        status_message_id   INTEGER,
-        attempts            INTEGER NOT NULL DEFAULT 0,
-        created_at          INTEGER NOT NULL,
-        updated_at          INTEGER NOT NULL,
-        UNIQUE (chat_id, message_id)
-    );
-    CREATE INDEX jobs_by_status ON jobs (status, id);
-    CREATE TABLE mistral_files (
-        file_id     TEXT PRIMARY KEY,
-        job_id      INTEGER,
-        created_at  INTEGER NOT NULL
-    );
-    CREATE TABLE chats (
-        chat_id          INTEGER PRIMARY KEY,
-        auto_transcribe  INTEGER NOT NULL DEFAULT 1,
-        language         TEXT,
-        onboarded        INTEGER NOT NULL DEFAULT 0,
-        updated_at       INTEGER NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE quota_notices (
-        chat_id  INTEGER NOT NULL,
-        user_id  INTEGER NOT NULL,
-        period   TEXT NOT NULL,
-        PRIMARY KEY (chat_id, user_id, period)
-    );
-    """,
-    """
-    CREATE TABLE transcripts (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: old buttons stay dead
-        job_id      INTEGER NOT NULL UNIQUE,
-        user_id     INTEGER NOT NULL,   -- who paid for it; /forgetme deletes by it
-        chat_id     INTEGER NOT NULL,   -- its buttons work in this chat only
-        body        TEXT NOT NULL,      -- the transcript as JSON
-        created_at  INTEGER NOT NULL,
-        expires_at  INTEGER NOT NULL
-    );
-    CREATE INDEX transcripts_by_expiry ON transcripts (expires_at);
-    CREATE INDEX transcripts_by_user ON transcripts (user_id);
-    """,
-    """
-    CREATE TABLE meta (
-        name   TEXT PRIMARY KEY,
-        value  BLOB NOT NULL
-    );
-    CREATE TABLE carried_usage (
-        pseudonym  BLOB NOT NULL,     -- HMAC-SHA256 of a forgotten user id, keyed from meta
-        period     TEXT NOT NULL,
-        seconds    INTEGER NOT NULL,  -- used and reserved when they sent /forgetme
-        PRIMARY KEY (pseudonym, period)
-    );
-    """,
-    """
-    ALTER TABLE jobs ADD COLUMN author_id INTEGER;         -- who sent the note (NULL: unknown)
-    ALTER TABLE transcripts ADD COLUMN author_id INTEGER;  -- /forgetme deletes by it too
-    CREATE INDEX transcripts_by_author ON transcripts (author_id);
-    """,
-    """
-    CREATE INDEX jobs_by_status_chat ON jobs (status, chat_id);  -- running jobs per chat, at claim
-    """,
-)
 
-Row = aiosqlite.Row
+class Row(Protocol):
+    """A result row, read by position or by column name (sqlite3.Row, or _Record)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+
+Params = Iterable[Any] | dict[str, Any]
+
+
+class DatabaseUnavailable(Exception):
+    """The database server cannot be reached or refused us; the message is one line, no
+    password."""
+
+
+class Tx(ABC):
+    """One connection inside a transaction; SQL in SQLite's style (`?` and `:name` marks)."""
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the rows it changed."""
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    @abstractmethod
+    async def lock(self, key: int) -> None:
+        """Hold an exclusive lock on `key` (a user id) until the transaction ends."""
+
+
+class _SqliteTx(Tx):
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.execute(_for_sqlite(sql), params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._conn.execute(_for_sqlite(sql), params) as cursor:
+            return cursor.rowcount
+
+    async def lock(self, key: int) -> None:
+        """Nothing to do: SQLite runs one write transaction at a time."""
+
+
+class _PostgresTx(Tx):
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        cursor = await self._conn.execute(_for_postgres(sql), _values(params))
+        return list(await cursor.fetchall()) if cursor.description else []
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self._conn.execute(_for_postgres(sql), _values(params))
+        return cursor.rowcount
+
+    async def lock(self, key: int) -> None:
+        await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
 
 class Database:
-    """One connection to the bot's SQLite file, shared by all coroutines.
+    """The bot's database: SQLite at `path`, or PostgreSQL when `url` is set.
 
-    Writes are serialised by a lock and kept short; WAL lets `voxgram health` and backups read
-    while the bot writes, and the busy timeout covers another process holding the lock briefly.
+    SQLite: one connection shared by all coroutines; writes are serialised by a lock and kept
+    short; WAL lets `voxgram health` and backups read while the bot writes, and the busy
+    timeout covers another process holding the lock briefly.
+
+    PostgreSQL: a pool of connections in READ COMMITTED; queries that SQLite's single writer
+    kept safe take row locks (`FOR UPDATE`, stripped on SQLite), check their conditions in the
+    UPDATE itself, or take `Tx.lock` for the user they change.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, url: str = "") -> None:
         self.path = path
-        self._conn: aiosqlite.Connection | None = None
+        self.url = url
+        self._sqlite: aiosqlite.Connection | None = None
+        self._pool: AsyncConnectionPool[Any] | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def postgres(self) -> bool:
+        return bool(self.url)
+
     async def open(self) -> None:
+        """Connect and migrate; raises DatabaseUnavailable when PostgreSQL cannot be reached."""
+        if self.postgres:
+            await self._open_postgres()
+        else:
+            await self._open_sqlite()
+        await self._migrate()
+
+    async def _open_sqlite(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
@@ -141,68 +134,173 @@ class Database:
         await conn.execute("PRAGMA foreign_keys=ON")
         # Deleted rows (purged transcripts, /forgetme) are overwritten, not left in free pages.
         await conn.execute("PRAGMA secure_delete=ON")
-        self._conn = conn
-        await self._migrate()
+        self._sqlite = conn
+
+    async def _open_postgres(self) -> None:
+        # One connection first: its error says why, where the pool's would only time out.
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to {redact_url(self.url)}: {_one_line(exc, self.url)}"
+            ) from None
+        await conn.close()
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            # Prepared statements off: replicas often reach PostgreSQL through PgBouncer in
+            # transaction mode, where a prepared statement may meet another connection.
+            kwargs={"autocommit": True, "row_factory": _record, "prepare_threshold": None},
+        )
+        await self._pool.open(wait=True, timeout=30)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-
-    @property
-    def conn(self) -> aiosqlite.Connection:
-        if self._conn is None:
-            raise RuntimeError("database is not open")
-        return self._conn
+        if self._sqlite is not None:
+            await self._sqlite.close()
+            self._sqlite = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; one at a time."""
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """BEGIN … COMMIT, rolled back on any error. SQLite: BEGIN IMMEDIATE, one at a time;
+        PostgreSQL: one pooled connection, READ COMMITTED."""
+        if self._pool is not None:
+            async with self._pool.connection() as pg, pg.transaction():
+                yield _PostgresTx(pg)
+            return
+        conn = self._sqlite_conn()
         async with self._lock:
             try:
-                await self.conn.execute("BEGIN IMMEDIATE")
-                yield self.conn
-                await self.conn.commit()
+                await conn.execute("BEGIN IMMEDIATE")
+                yield _SqliteTx(conn)
+                await conn.commit()
             except BaseException:
                 # Never leave the shared connection inside a transaction (a cancelled BEGIN
                 # or a failed COMMIT would otherwise break every later write).
-                if self.conn.in_transaction:
-                    await self.conn.rollback()
+                if conn.in_transaction:
+                    await conn.rollback()
                 raise
 
-    async def fetchone(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> Row | None:
-        async with self._lock, self.conn.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+    @asynccontextmanager
+    async def _single(self) -> AsyncIterator[Tx]:
+        """A connection for one statement outside any transaction (autocommit)."""
+        if self._pool is not None:
+            async with self._pool.connection() as pg:
+                yield _PostgresTx(pg)
+            return
+        async with self._lock:
+            yield _SqliteTx(self._sqlite_conn())
 
-    async def fetchall(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self._lock, self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._single() as tx:
+            return await tx.fetchone(sql, params)
 
-    async def execute(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> int:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._single() as tx:
+            return await tx.fetchall(sql, params)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; return the rows it changed."""
-        async with self.transaction() as conn, conn.execute(sql, params) as cursor:
-            return cursor.rowcount
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    def _sqlite_conn(self) -> aiosqlite.Connection:
+        if self._sqlite is None:
+            raise RuntimeError("database is not open")
+        return self._sqlite
 
     async def _migrate(self) -> None:
-        async with self.transaction() as conn:
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            async with conn.execute("SELECT version FROM schema_version") as cursor:
-                row = await cursor.fetchone()
+        """Bring the schema up to date, once even when several processes start together."""
+        async with self.transaction() as tx:
+            await tx.lock(MIGRATION_LOCK)
+            await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            row = await tx.fetchone("SELECT version FROM schema_version")
             version = int(row[0]) if row else 0
             if row is None:
-                await conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                await tx.execute("INSERT INTO schema_version (version) VALUES (0)")
+            steps = POSTGRES_MIGRATIONS if self.postgres else MIGRATIONS
+            for number, script in enumerate(steps[version:], start=version + 1):
                 for statement in _statements(script):
-                    await conn.execute(statement)
-                await conn.execute("UPDATE schema_version SET version = ?", (number,))
+                    await tx.execute(statement)
+                await tx.execute("UPDATE schema_version SET version = ?", (number,))
                 log.info("database migrated to version %d", number)
+
+
+POOL_SIZE = 10
+"""PostgreSQL connections one process may hold: transactions are short, so a few suffice for
+the workers and handlers; more wait for one."""
+
+
+class _Record:
+    """A PostgreSQL row readable by position or by column name, as sqlite3.Row is."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: dict[str, int], values: Sequence[Any]) -> None:
+        self._names = names
+        self._values = values
+
+    def __getitem__(self, key: int | str, /) -> Any:
+        return self._values[self._names[key] if isinstance(key, str) else key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+    def __repr__(self) -> str:
+        return f"Record({dict(zip(self._names, self._values, strict=True))!r})"
+
+
+def _record(cursor: Any) -> RowMaker[_Record]:
+    """psycopg's row factory for _Record."""
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: _Record(names, values)
+
+
+_ROW_LOCK = re.compile(r"\s+FOR\s+UPDATE(\s+OF\s+\w+)?(\s+SKIP\s+LOCKED)?", re.IGNORECASE)
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=512)
+def _for_sqlite(sql: str) -> str:
+    """Row locks dropped: SQLite's one writer at a time already holds every row."""
+    return _ROW_LOCK.sub("", sql)
+
+
+@lru_cache(maxsize=512)
+def _for_postgres(sql: str) -> str:
+    """`?` and `:name` marks as psycopg's `%s` and `%(name)s`."""
+    sql = sql.replace("%", "%%").replace("?", "%s")
+    return _NAMED.sub(r"%(\1)s", sql)
+
+
+def _values(params: Params) -> Sequence[Any] | dict[str, Any]:
+    return params if isinstance(params, dict) else tuple(params)
 
 
 def _statements(script: str) -> list[str]:
     """Split a migration script (no semicolons inside statements) into statements."""
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _one_line(exc: Exception, url: str) -> str:
+    """The driver's error as one line, without the password should it appear."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
 
 
 def now() -> int:

@@ -34,48 +34,48 @@ async def forget_user(db: Database, user_id: int, period: str) -> Forgotten | No
     of the user is still being transcribed (its job and reservation are needed to finish and
     charge it).
     """
-    async with db.transaction() as conn:
+    async with db.transaction() as tx:
+        # Not while a note of theirs is being accepted by another replica, nor twice at once.
+        await tx.lock(user_id)
 
         async def count(sql: str) -> int:
-            async with conn.execute(sql, (user_id,)) as cursor:
-                row = await cursor.fetchone()
+            row = await tx.fetchone(sql, {"user": user_id})
             return int(row[0]) if row else 0
 
         async def delete(sql: str) -> int:
-            async with conn.execute(sql, (user_id,)) as cursor:
-                return cursor.rowcount
+            return await tx.execute(sql, {"user": user_id})
 
         # A note of theirs that someone else is paying for would retain its transcript later.
         if await count(
-            "SELECT COUNT(*) FROM jobs WHERE (payer_id = ?1 OR author_id = ?1)"
+            "SELECT COUNT(*) FROM jobs WHERE (payer_id = :user OR author_id = :user)"
             f" AND status IN {_UNFINISHED}"
         ):
             return None
-        await conn.execute(
+        await delete(
             "UPDATE mistral_files SET job_id = NULL"
-            " WHERE job_id IN (SELECT id FROM jobs WHERE payer_id = ?)",
-            (user_id,),
+            " WHERE job_id IN (SELECT id FROM jobs WHERE payer_id = :user)"
         )
-        transcripts = await delete("DELETE FROM transcripts WHERE user_id = ?1 OR author_id = ?1")
-        jobs = await delete("DELETE FROM jobs WHERE payer_id = ?")
+        transcripts = await delete(
+            "DELETE FROM transcripts WHERE user_id = :user OR author_id = :user"
+        )
+        jobs = await delete("DELETE FROM jobs WHERE payer_id = :user")
         # Jobs of notes they sent but others paid for are the payers' records: only unlinked.
-        await delete("UPDATE jobs SET author_id = NULL WHERE author_id = ?")
-        carried_seconds = await carried.carry(conn, user_id, period)
-        periods = await delete("DELETE FROM usage WHERE user_id = ?")
-        await delete("DELETE FROM quota_notices WHERE user_id = ?")
-        async with conn.execute(
+        await delete("UPDATE jobs SET author_id = NULL WHERE author_id = :user")
+        carried_seconds = await carried.carry(tx, user_id, period)
+        periods = await delete("DELETE FROM usage WHERE user_id = :user")
+        await delete("DELETE FROM quota_notices WHERE user_id = :user")
+        row = await tx.fetchone(
             "SELECT quota_seconds, blocked, language FROM users WHERE user_id = ?", (user_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         kept_quota = None if row is None or row[0] is None else int(row[0])
         kept_block = bool(row and row[1])
         if kept_quota is not None or kept_block:
-            await conn.execute(
+            await tx.execute(
                 "UPDATE users SET language = NULL, updated_at = ? WHERE user_id = ?",
                 (now(), user_id),
             )
         else:
-            await delete("DELETE FROM users WHERE user_id = ?")
+            await delete("DELETE FROM users WHERE user_id = :user")
         return Forgotten(
             jobs=jobs,
             periods=periods,

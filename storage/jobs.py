@@ -2,16 +2,25 @@
 
 Acceptance, reservation and settling each happen in one transaction, so concurrent notes of
 one user can never spend more than the quota and a job is settled at most once.
+
+A claim that names its `owner` (one per process: `new_owner()`) leases the job for
+`lease_seconds`; the owner renews the lease while it works, and a job whose lease ran out (its
+replica died or hangs) is claimed again by any replica. Settling, finishing and failing with
+`owner` happen only while the lease is still the owner's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import secrets
+import socket
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 
-from storage import carried
-from storage.db import Database, Row, now
+from storage import reservations
+from storage.db import Database, Row, Tx, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +58,25 @@ class Job(NewJob):
     status_message_id: int | None
     attempts: int
     created_at: int
+    lease_owner: str | None = None
+    lease_until: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
         keys = set(row.keys())
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in keys})
+
+
+CLAIM_RETRY_SECONDS = 0.01
+"""How long a claim waits before looking again at a queued row another transaction held."""
+
+LEASE_SECONDS = 60
+"""How long a claimed job stays its owner's without a renewal (JOB_LEASE_SECONDS)."""
+
+
+def new_owner() -> str:
+    """A lease owner naming this process: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Accepted(Enum):
@@ -69,58 +92,33 @@ class Acceptance:
     left_seconds: int | None = None
 
 
-_REMAINING = """
-    SELECT CASE
-        WHEN :limit IS NULL THEN NULL
-        ELSE :limit - COALESCE((SELECT used_seconds + reserved_seconds FROM usage
-                                WHERE user_id = :user AND period = :period), 0)
-    END
-"""
-
-
-async def _effective_limit(conn: Any, user_id: int, default: int, unlimited: bool) -> int | None:
-    """The user's quota per period inside the current transaction; None means unlimited."""
-    if unlimited:
-        return None
-    async with conn.execute("SELECT quota_seconds FROM users WHERE user_id = ?", (user_id,)) as c:
-        row = await c.fetchone()
-    quota = default if row is None or row[0] is None else int(row[0])
-    return None if quota < 0 else quota
-
-
-async def _reserve(
-    conn: Any, user_id: int, period: str, amount: int, limit: int | None
-) -> tuple[bool, int | None]:
-    """Add `amount` to the reservation if it fits; return (fitted, seconds left before)."""
-    await carried.fold(conn, user_id, period)
-    await conn.execute(
-        "INSERT INTO usage (user_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        (user_id, period),
-    )
-    async with conn.execute(
-        _REMAINING, {"limit": limit, "user": user_id, "period": period}
-    ) as cursor:
-        row = await cursor.fetchone()
-    left = None if row[0] is None else max(0, int(row[0]))
-    if left is not None and amount > left:
-        return False, left
-    await conn.execute(
-        "UPDATE usage SET reserved_seconds = reserved_seconds + ? WHERE user_id = ? AND period = ?",
-        (amount, user_id, period),
-    )
-    return True, left
+async def _rearm(tx: Tx, job_id: int, values: dict[str, Any]) -> None:
+    """Queue a failed, uncharged job again in its own row, as new."""
+    values = {
+        **values,
+        "id": job_id,
+        "billed_seconds": None,
+        "error": None,
+        "status_message_id": None,
+        "attempts": 0,
+    }
+    assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+    await tx.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
 
 
 async def accept(
     db: Database, job: NewJob, *, reserve: int, default_quota: int, unlimited: bool
 ) -> Acceptance:
     """Insert the job and reserve its seconds in one transaction; duplicates change nothing."""
-    async with db.transaction() as conn:
-        async with conn.execute(
-            "SELECT id, status, billed_seconds FROM jobs WHERE chat_id = ? AND message_id = ?",
+    async with db.transaction() as tx:
+        # One user's reservations and /forgetme, one at a time across replicas.
+        for user in sorted({job.payer_id, job.author_id or job.payer_id}):
+            await tx.lock(user)
+        existing = await tx.fetchone(
+            "SELECT id, status, billed_seconds FROM jobs WHERE chat_id = ? AND message_id = ?"
+            " FOR UPDATE",
             (job.chat_id, job.message_id),
-        ) as cursor:
-            existing = await cursor.fetchone()
+        )
         # An explicit /transcribe of a note whose job failed (auto mode met an outage, say)
         # tries again in the same row, unless that job was charged (it failed after settling):
         # anything else arriving twice changes nothing.
@@ -132,30 +130,36 @@ async def accept(
         )
         if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
-        limit = await _effective_limit(conn, job.payer_id, default_quota, unlimited)
-        fitted, left = await _reserve(conn, job.payer_id, job.period, reserve, limit)
+        limit = await reservations.effective_limit(tx, job.payer_id, default_quota, unlimited)
+        fitted, left = await reservations.reserve(tx, job.payer_id, job.period, reserve, limit)
         if not fitted:
             return Acceptance(Accepted.OVER_QUOTA, left_seconds=left)
         values = {f.name: getattr(job, f.name) for f in fields(NewJob)}
         # Queued at once: workers may take it while the handler sends its status message.
         values.update(reserved_seconds=reserve, status="queued", created_at=now(), updated_at=now())
         if existing is not None:
-            values.update(
-                id=int(existing[0]),
-                billed_seconds=None,
-                error=None,
-                status_message_id=None,
-                attempts=0,
-            )
-            assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-            await conn.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
+            await _rearm(tx, int(existing[0]), values)
             return Acceptance(Accepted.CREATED, job_id=int(existing[0]))
         columns = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
-        async with conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", values) as cur:
-            job_id = cur.lastrowid
-        assert job_id is not None
-        return Acceptance(Accepted.CREATED, job_id=job_id)
+        row = await tx.fetchone(
+            f"INSERT INTO jobs ({columns}) VALUES ({marks})"
+            " ON CONFLICT (chat_id, message_id) DO NOTHING RETURNING id",
+            values,
+        )
+        if row is not None:
+            return Acceptance(Accepted.CREATED, job_id=int(row[0]))
+        # Another replica queued the same note since the SELECT: give the seconds back.
+        await tx.execute(
+            reservations.RELEASE,
+            {"amount": reserve, "billed": 0, "user": job.payer_id, "period": job.period},
+        )
+        row = await tx.fetchone(
+            "SELECT id FROM jobs WHERE chat_id = ? AND message_id = ?",
+            (job.chat_id, job.message_id),
+        )
+        assert row is not None
+        return Acceptance(Accepted.DUPLICATE, job_id=int(row[0]))
 
 
 async def set_status_message(db: Database, job_id: int, message_id: int | None) -> None:
@@ -165,53 +169,110 @@ async def set_status_message(db: Database, job_id: int, message_id: int | None) 
     )
 
 
-async def claim_next(db: Database, *, per_chat: int) -> Job | None:
-    """Take the oldest queued job of the chat with the fewest running jobs, and never more
-    than `per_chat` running in one chat: a busy group cannot starve everyone else."""
-    async with db.transaction() as conn:
-        async with conn.execute(
-            # Running jobs are counted per chat once, not once per queued job: in a burst of
-            # hundreds this query runs for every claim, with the database's one lock held.
-            """
-            WITH busy AS (
-                SELECT chat_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY chat_id
-            )
-            SELECT q.id, COALESCE(b.n, 0) AS running
-            FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
-            WHERE q.status = 'queued' AND COALESCE(b.n, 0) < ?
-            ORDER BY running, q.id
-            LIMIT 1
-            """,
-            (per_chat,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        async with conn.execute(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ? RETURNING *",
-            (now(), row[0]),
-        ) as cursor:
-            claimed = await cursor.fetchone()
-        return None if claimed is None else Job.from_row(claimed)
+# Queued jobs in the order they are claimed: the chat with the fewest running jobs first, never
+# more than `per_chat` running in one chat. Running jobs are counted per chat once, not once per
+# queued job: in a burst of hundreds this query runs for every claim.
+# A job is claimable when queued, or running under a lease that has run out. Running jobs are
+# counted per chat once (those of live leases only), not once per queued job: in a burst of
+# hundreds this query runs for every claim.
+_CLAIMABLE = """
+    WITH busy AS (
+        SELECT chat_id, COUNT(*) AS n FROM jobs
+        WHERE status = 'running' AND (lease_until IS NULL OR lease_until >= :now)
+        GROUP BY chat_id
+    )
+    SELECT q.id, COALESCE(b.n, 0) AS running
+    FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
+    WHERE (q.status = 'queued' OR (q.status = 'running' AND q.lease_until < :now))
+      AND COALESCE(b.n, 0) < :per_chat
+    ORDER BY running, q.id
+    LIMIT 1
+"""
+
+
+async def claim_next(
+    db: Database, *, per_chat: int, owner: str | None = None, lease_seconds: int = LEASE_SECONDS
+) -> Job | None:
+    """Take the oldest claimable job of the chat with the fewest running jobs, and never more
+    than `per_chat` running in one chat: a busy group cannot starve everyone else. None only
+    when no job is left to claim. With `owner`, the job is leased to it for `lease_seconds`.
+
+    On PostgreSQL, replicas skip the rows another one is claiming (SKIP LOCKED); each counts
+    the running jobs it can see, so two claiming at once may each start one more in a chat.
+    """
+    while True:
+        at = now()
+        values = {"now": at, "per_chat": per_chat}
+        async with db.transaction() as tx:
+            row = await tx.fetchone(_CLAIMABLE + "FOR UPDATE OF q SKIP LOCKED", values)
+            if row is not None:
+                claimed = await tx.fetchone(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+                    " lease_owner = :owner, lease_until = :until, updated_at = :now"
+                    " WHERE id = :id"
+                    " AND (status = 'queued' OR (status = 'running' AND lease_until < :now))"
+                    " RETURNING *",
+                    {
+                        "id": row[0],
+                        "now": at,
+                        "owner": owner,
+                        "until": None if owner is None else at + lease_seconds,
+                    },
+                )
+                return None if claimed is None else Job.from_row(claimed)
+            # A queued row is also skipped while another transaction holds it for a moment
+            # (recording its status message, say): None would leave it to the next wake-up.
+            if await tx.fetchone(_CLAIMABLE, values) is None:
+                return None
+        await asyncio.sleep(CLAIM_RETRY_SECONDS)
+
+
+async def renew(
+    db: Database, job_id: int, *, owner: str, lease_seconds: int = LEASE_SECONDS
+) -> bool:
+    """Extend the owner's lease on a running job; False when the lease is no longer its own."""
+    changed = await db.execute(
+        "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' AND lease_owner = ?",
+        (now() + lease_seconds, job_id, owner),
+    )
+    return changed == 1
+
+
+async def renew_all(db: Database, *, owner: str, lease_seconds: int = LEASE_SECONDS) -> int:
+    """Extend the leases of every job the owner is running (its heartbeat); return how many."""
+    return await db.execute(
+        "UPDATE jobs SET lease_until = ? WHERE status = 'running' AND lease_owner = ?",
+        (now() + lease_seconds, owner),
+    )
 
 
 async def requeue_unfinished(db: Database) -> int:
-    """At start: jobs a stop or crash interrupted go back to the queue."""
+    """At start: jobs a stop or crash interrupted go back to the queue. Jobs leased to a
+    replica that is still renewing them are left alone; the rest are claimable anyway."""
     return await db.execute(
-        "UPDATE jobs SET status = 'queued', updated_at = ? WHERE status IN ('new', 'running')",
-        (now(),),
+        "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL,"
+        " updated_at = :now"
+        " WHERE status = 'new'"
+        " OR (status = 'running' AND (lease_until IS NULL OR lease_until < :now))",
+        {"now": now()},
     )
 
 
-async def requeue(db: Database, job_id: int) -> None:
+async def requeue(db: Database, job_id: int, *, owner: str | None = None) -> None:
     """Give a running job back (graceful stop): the next start picks it up. A stop is not the
-    job's fault, so this attempt does not count towards the crash limit."""
+    job's fault, so this attempt does not count towards the crash limit. With `owner`, only
+    while the lease is still its own."""
     await db.execute(
-        "UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1), updated_at = ?"
-        " WHERE id = ? AND status = 'running'",
-        (now(), job_id),
+        "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL,"
+        " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = :now"
+        " WHERE id = :id AND status = 'running'" + _owned(owner),
+        {"now": now(), "id": job_id, "owner": owner},
     )
+
+
+def _owned(owner: str | None) -> str:
+    """The condition that the caller still holds the job's lease (none without an owner)."""
+    return "" if owner is None else " AND lease_owner = :owner"
 
 
 async def reserve_more(
@@ -222,21 +283,21 @@ async def reserve_more(
     Returns (fitted, seconds left to the payer besides this job). A job already reserving
     enough is left alone.
     """
-    async with db.transaction() as conn:
-        async with conn.execute(
-            "SELECT payer_id, period, reserved_seconds FROM jobs WHERE id = ?", (job_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+    async with db.transaction() as tx:
+        row = await tx.fetchone(
+            "SELECT payer_id, period, reserved_seconds FROM jobs WHERE id = ? FOR UPDATE",
+            (job_id,),
+        )
         if row is None:
             return False, None
         payer, period, reserved = int(row[0]), str(row[1]), int(row[2])
         extra = seconds - reserved
         if extra <= 0:
             return True, None
-        limit = await _effective_limit(conn, payer, default_quota, unlimited)
-        fitted, left = await _reserve(conn, payer, period, extra, limit)
+        limit = await reservations.effective_limit(tx, payer, default_quota, unlimited)
+        fitted, left = await reservations.reserve(tx, payer, period, extra, limit)
         if fitted:
-            await conn.execute(
+            await tx.execute(
                 "UPDATE jobs SET reserved_seconds = ?, updated_at = ? WHERE id = ?",
                 (seconds, now(), job_id),
             )
@@ -244,58 +305,63 @@ async def reserve_more(
         return fitted, None if left is None else left + reserved
 
 
-async def settle(db: Database, job_id: int, billed_seconds: int) -> bool:
+async def settle(
+    db: Database, job_id: int, billed_seconds: int, *, owner: str | None = None
+) -> bool:
     """Turn the job's reservation into billed usage, exactly once per job.
 
     Settling comes before the reply is sent, so a user who sees a transcript has been charged
     for it; a restart that sends the reply again finds the job settled and charges nothing.
-    Returns False when the job was already settled or has ended.
+    Returns False when the job was already settled or has ended, or (with `owner`) when its
+    lease is no longer the owner's.
     """
-    async with db.transaction() as conn:
-        async with conn.execute(
-            "UPDATE jobs SET billed_seconds = ?, updated_at = ?"
-            " WHERE id = ? AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
-            " RETURNING payer_id, period, reserved_seconds",
-            (billed_seconds, now(), job_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+    async with db.transaction() as tx:
+        # The UPDATE's condition is checked on the row as any concurrent settle left it.
+        row = await tx.fetchone(
+            "UPDATE jobs SET billed_seconds = :billed, updated_at = :now"
+            " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
+            + _owned(owner)
+            + " RETURNING payer_id, period, reserved_seconds",
+            {"billed": billed_seconds, "now": now(), "id": job_id, "owner": owner},
+        )
         if row is None:
             return False
-        await conn.execute(
-            "UPDATE usage SET used_seconds = used_seconds + ?,"
-            " reserved_seconds = MAX(0, reserved_seconds - ?)"
-            " WHERE user_id = ? AND period = ?",
-            (billed_seconds, row[2], row[0], row[1]),
+        await tx.execute(
+            reservations.RELEASE,
+            {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]},
         )
         return True
 
 
-async def mark_done(db: Database, job_id: int) -> None:
-    """The reply is out: the job is finished."""
-    await db.execute(
-        "UPDATE jobs SET status = 'done', error = NULL, updated_at = ? WHERE id = ?",
-        (now(), job_id),
+async def mark_done(db: Database, job_id: int, *, owner: str | None = None) -> bool:
+    """The reply is out: the job is finished. False (with `owner`) when its lease is no longer
+    the owner's."""
+    changed = await db.execute(
+        "UPDATE jobs SET status = 'done', error = NULL, lease_owner = NULL, lease_until = NULL,"
+        " updated_at = :now WHERE id = :id" + _owned(owner),
+        {"now": now(), "id": job_id, "owner": owner},
     )
+    return changed == 1
 
 
-async def fail(db: Database, job_id: int, error: str) -> bool:
+async def fail(db: Database, job_id: int, error: str, *, owner: str | None = None) -> bool:
     """Mark the job failed and release its reservation, exactly once. A job already settled
     keeps its charge (the transcript was made) and is only marked. Returns True when a
-    reservation was released."""
-    async with db.transaction() as conn:
-        async with conn.execute(
-            "UPDATE jobs SET status = 'failed', error = ?, updated_at = ?"
-            " WHERE id = ? AND status NOT IN ('done', 'failed')"
-            " RETURNING payer_id, period, reserved_seconds, billed_seconds",
-            (error, now(), job_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+    reservation was released; False as well, changing nothing, when (with `owner`) its lease
+    is no longer the owner's."""
+    async with db.transaction() as tx:
+        row = await tx.fetchone(
+            "UPDATE jobs SET status = 'failed', error = :error, lease_owner = NULL,"
+            " lease_until = NULL, updated_at = :now"
+            " WHERE id = :id AND status NOT IN ('done', 'failed')"
+            + _owned(owner)
+            + " RETURNING payer_id, period, reserved_seconds, billed_seconds",
+            {"error": error, "now": now(), "id": job_id, "owner": owner},
+        )
         if row is None or row[3] is not None:
             return False
-        await conn.execute(
-            "UPDATE usage SET reserved_seconds = MAX(0, reserved_seconds - ?)"
-            " WHERE user_id = ? AND period = ?",
-            (row[2], row[0], row[1]),
+        await tx.execute(
+            reservations.RELEASE, {"amount": row[2], "billed": 0, "user": row[0], "period": row[1]}
         )
         return True
 
@@ -308,23 +374,6 @@ async def get(db: Database, job_id: int) -> Job | None:
 async def count_by_status(db: Database) -> dict[str, int]:
     rows = await db.fetchall("SELECT status, COUNT(*) FROM jobs GROUP BY status")
     return {str(r[0]): int(r[1]) for r in rows}
-
-
-async def record_upload(db: Database, file_id: str, job_id: int | None) -> None:
-    """Remember an uploaded Mistral file before anything else can fail."""
-    await db.execute(
-        "INSERT OR IGNORE INTO mistral_files (file_id, job_id, created_at) VALUES (?, ?, ?)",
-        (file_id, job_id, now()),
-    )
-
-
-async def forget_upload(db: Database, file_id: str) -> None:
-    await db.execute("DELETE FROM mistral_files WHERE file_id = ?", (file_id,))
-
-
-async def leftover_uploads(db: Database) -> list[str]:
-    rows = await db.fetchall("SELECT file_id FROM mistral_files ORDER BY created_at")
-    return [str(r[0]) for r in rows]
 
 
 async def pending_of(db: Database, payer_id: int) -> int:

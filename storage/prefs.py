@@ -24,42 +24,28 @@ async def set_auto_transcribe(db: Database, chat_id: int, on: bool) -> None:
 
 async def mark_onboarded(db: Database, chat_id: int) -> bool:
     """Record that the group got its how-to message; True only the first time."""
-    async with db.transaction() as conn:
-        await conn.execute(
+    async with db.transaction() as tx:
+        await tx.execute(
             "INSERT INTO chats (chat_id, updated_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (chat_id, now()),
         )
-        async with conn.execute(
+        changed = await tx.execute(
             "UPDATE chats SET onboarded = 1, updated_at = ? WHERE chat_id = ? AND onboarded = 0",
             (now(), chat_id),
-        ) as cursor:
-            return cursor.rowcount == 1
+        )
+        return changed == 1
 
 
 async def migrate_chat(db: Database, old_id: int, new_id: int) -> None:
     """A group became a supergroup: its settings move to the new id (unless it has its own)."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            """
-            INSERT INTO chats (chat_id, auto_transcribe, language, onboarded, updated_at)
-            SELECT ?, auto_transcribe, language, onboarded, ? FROM chats WHERE chat_id = ?
-            ON CONFLICT (chat_id) DO NOTHING
-            """,
-            (new_id, now(), old_id),
-        )
-
-
-async def first_quota_notice(db: Database, chat_id: int, user_id: int, period: str) -> bool:
-    """True the first time this period that a user out of quota is told so in this group."""
-    async with (
-        db.transaction() as conn,
-        conn.execute(
-            "INSERT INTO quota_notices (chat_id, user_id, period) VALUES (?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            (chat_id, user_id, period),
-        ) as cursor,
-    ):
-        return cursor.rowcount == 1
+    await db.execute(
+        """
+        INSERT INTO chats (chat_id, auto_transcribe, language, onboarded, updated_at)
+        SELECT ?, auto_transcribe, language, onboarded, ? FROM chats WHERE chat_id = ?
+        ON CONFLICT (chat_id) DO NOTHING
+        """,
+        (new_id, now(), old_id),
+    )
 
 
 async def set_user_language(db: Database, user_id: int, language: str | None) -> None:

@@ -33,9 +33,8 @@ async def keep(
 ) -> int:
     """Store a job's transcript (again, if the job is delivered twice); return its id.
     `user_id` paid for it, `author_id` sent the note: /forgetme of either deletes it."""
-    async with (
-        db.transaction() as conn,
-        conn.execute(
+    async with db.transaction() as tx:
+        row = await tx.fetchone(
             """
             INSERT INTO transcripts
                 (job_id, user_id, author_id, chat_id, body, created_at, expires_at)
@@ -44,9 +43,7 @@ async def keep(
             RETURNING id
             """,
             (job_id, user_id, author_id, chat_id, body, now, expires_at),
-        ) as cursor,
-    ):
-        row = await cursor.fetchone()
+        )
     assert row is not None
     return int(row[0])
 

@@ -33,18 +33,18 @@ class Stats:
 
 async def get_usage(db: Database, user_id: int, period: str) -> UserUsage:
     """The user's standing, with any seconds carried over from a /forgetme folded back in."""
-    async with db.transaction() as conn:
-        await carried.fold(conn, user_id, period)
-        async with conn.execute(
+    async with db.transaction() as tx:
+        await carried.fold(tx, user_id, period)
+        row = await tx.fetchone(
             """
             SELECT COALESCE(u.used_seconds, 0), COALESCE(u.reserved_seconds, 0),
                    (SELECT quota_seconds FROM users WHERE user_id = :user),
                    COALESCE((SELECT blocked FROM users WHERE user_id = :user), 0)
-            FROM (SELECT 1) LEFT JOIN usage AS u ON u.user_id = :user AND u.period = :period
+            FROM (SELECT 1) AS one
+            LEFT JOIN usage AS u ON u.user_id = :user AND u.period = :period
             """,
             {"user": user_id, "period": period},
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
     assert row is not None
     return UserUsage(
         user_id=user_id,
@@ -86,13 +86,15 @@ async def is_blocked(db: Database, user_id: int) -> bool:
 async def reset_usage(db: Database, user_id: int, period: str) -> int:
     """Zero the seconds used this period; running jobs keep their reservations. Returns the
     seconds that were cleared."""
-    async with db.transaction() as conn:
-        await carried.fold(conn, user_id, period)
-        async with conn.execute(
-            "SELECT used_seconds FROM usage WHERE user_id = ? AND period = ?", (user_id, period)
-        ) as cursor:
-            row = await cursor.fetchone()
-        await conn.execute(
+    async with db.transaction() as tx:
+        # One user's reset, reservations and /forgetme, one at a time across replicas.
+        await tx.lock(user_id)
+        await carried.fold(tx, user_id, period)
+        row = await tx.fetchone(
+            "SELECT used_seconds FROM usage WHERE user_id = ? AND period = ? FOR UPDATE",
+            (user_id, period),
+        )
+        await tx.execute(
             "UPDATE usage SET used_seconds = 0 WHERE user_id = ? AND period = ?", (user_id, period)
         )
         return 0 if row is None else int(row[0])
@@ -100,7 +102,7 @@ async def reset_usage(db: Database, user_id: int, period: str) -> int:
 
 async def stats(db: Database, period: str, top: int = 5) -> Stats:
     users = await db.fetchone(
-        "SELECT COUNT(*) FROM (SELECT user_id FROM usage UNION SELECT user_id FROM users)"
+        "SELECT COUNT(*) FROM (SELECT user_id FROM usage UNION SELECT user_id FROM users) AS known"
     )
     # Seconds of users who forgot themselves were transcribed too.
     seconds = await db.fetchone(
@@ -109,7 +111,7 @@ async def stats(db: Database, period: str, top: int = 5) -> Stats:
         {"period": period},
     )
     jobs = await db.fetchone(
-        "SELECT COALESCE(SUM(status = 'done'), 0), COALESCE(SUM(status = 'failed'), 0)"
+        "SELECT COUNT(*) FILTER (WHERE status = 'done'), COUNT(*) FILTER (WHERE status = 'failed')"
         " FROM jobs WHERE period = ?",
         (period,),
     )

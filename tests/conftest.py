@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from bot.settings import Settings
 from bot.transcription.mistral import RetryPolicy
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
+from tests.helpers import Db
+from tests.postgres import DEBIAN_BINARIES, PostgresServer, find_binaries
 
 # Short waits so retry paths run in tests in well under a second; behaviour is unchanged.
 FAST = Tuning(
@@ -40,13 +43,58 @@ async def mistral() -> AsyncIterator[FakeMistral]:
         yield fake
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "voxgram.sqlite3"
+BINARIES = find_binaries()
+NO_POSTGRES = (
+    f"no PostgreSQL server binaries ({DEBIAN_BINARIES} or pg_ctl on the PATH):"
+    " PostgreSQL tests skipped, SQLite only"
+)
+
+
+def pytest_report_header() -> str:
+    return f"postgresql: {BINARIES}" if BINARIES else NO_POSTGRES
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One server for the whole run, stopped and removed at the end."""
+    if BINARIES is None:
+        if os.environ.get("CI"):
+            pytest.fail(NO_POSTGRES.split(":")[0] + ": CI runs every test on both databases")
+        pytest.skip(NO_POSTGRES)
+    server = PostgresServer(BINARIES)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
-def make_settings(tg: FakeTelegram, mistral: FakeMistral, db_path: Path) -> Callable[..., Settings]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite", or each of both in a module marked with tests.postgres.both_backends."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Db]:
+    """The test's own database: a SQLite file, or a fresh PostgreSQL database (and then no
+    SQLite file may appear at DATABASE_PATH)."""
+    path = tmp_path / "data" / "voxgram.sqlite3"
+    if backend == "sqlite":
+        yield Db(path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    yield Db(path, server.create_database())
+    assert not path.exists(), "a SQLite file was written while the bot used PostgreSQL"
+
+
+@pytest.fixture
+def db_path(database: Db) -> Path:
+    return database.path
+
+
+@pytest.fixture
+def make_settings(tg: FakeTelegram, mistral: FakeMistral, database: Db) -> Callable[..., Settings]:
     """Settings as an operator would write them, aimed at the fakes; overrides by name."""
 
     def make(**overrides: Any) -> Settings:
@@ -55,7 +103,7 @@ def make_settings(tg: FakeTelegram, mistral: FakeMistral, db_path: Path) -> Call
             "MISTRAL_API_KEY": mistral.api_key,
             "TELEGRAM_API_URL": tg.api_url,
             "MISTRAL_API_URL": mistral.base_url,
-            "DATABASE_PATH": str(db_path),
+            **database.env(),
             "ADMIN_IDS": str(ADMIN_ID),
             "SHUTDOWN_GRACE_SECONDS": 5,
         }

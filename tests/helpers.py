@@ -7,12 +7,17 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from bot.i18n import texts
 from bot.telegram.render import format_timestamp
+from storage.db import Database
 from tests import media
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import BotMessage, FakeTelegram
@@ -55,37 +60,73 @@ def answer_to(tg: FakeTelegram, chat_id: int, message_id: int) -> BotMessage | N
     return later[0] if later else None
 
 
-def usage_row(db_path: Path, user_id: int) -> tuple[int, int]:
-    """(used, reserved) seconds of a user summed over periods, read from the SQLite file."""
-    with sqlite3.connect(db_path) as conn:
-        row = conn.execute(
-            "SELECT COALESCE(SUM(used_seconds), 0), COALESCE(SUM(reserved_seconds), 0)"
-            " FROM usage WHERE user_id = ?",
-            (user_id,),
-        ).fetchone()
-    return int(row[0]), int(row[1])
+@dataclass(frozen=True)
+class Db:
+    """The database a test's bot uses: SQLite at `path`, or PostgreSQL at `url` when set
+    (nothing is written at `path` then)."""
+
+    path: Path
+    url: str = ""
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.url else "sqlite"
+
+    def env(self) -> dict[str, str]:
+        """The settings that point the bot at this database."""
+        return {"DATABASE_PATH": str(self.path), "DATABASE_URL": self.url}
+
+    def open(self) -> Database:
+        """The storage layer's handle on it, not yet opened."""
+        return Database(self.path, self.url)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of one query (`?` marks), run and committed in a connection of its own."""
+        if self.url:
+            with psycopg.connect(self.url, autocommit=True) as pg:
+                cursor = pg.execute(sql.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
+        with closing(sqlite3.connect(self.path)) as conn, conn:
+            return conn.execute(sql, params).fetchall()
 
 
-def job_statuses(db_path: Path) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        return [r[0] for r in conn.execute("SELECT status FROM jobs ORDER BY id")]
+def as_db(db: Db | Path) -> Db:
+    return db if isinstance(db, Db) else Db(db)
+
+
+def usage_row(db: Db | Path, user_id: int) -> tuple[int, int]:
+    """(used, reserved) seconds of a user summed over periods."""
+    ((used, reserved),) = as_db(db).rows(
+        "SELECT COALESCE(SUM(used_seconds), 0), COALESCE(SUM(reserved_seconds), 0)"
+        " FROM usage WHERE user_id = ?",
+        (user_id,),
+    )
+    return int(used), int(reserved)
+
+
+def job_statuses(db: Db | Path) -> list[str]:
+    return [r[0] for r in as_db(db).rows("SELECT status FROM jobs ORDER BY id")]
 
 
 def clean_env(**values: str) -> dict[str, str]:
     """This process's environment without any setting of ours, plus `values`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MISTRAL_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "MISTRAL_", "DATABASE_"))
+    }
     env.update(values)
     return env
 
 
-def bot_env(tg: FakeTelegram, mistral: FakeMistral, db_path: Path, **values: str) -> dict[str, str]:
+def bot_env(tg: FakeTelegram, mistral: FakeMistral, db: Db | Path, **values: str) -> dict[str, str]:
     """The environment an operator would give `python -m bot`, aimed at the fakes."""
     return clean_env(
         TELEGRAM_BOT_TOKEN=tg.token,
         MISTRAL_API_KEY=mistral.api_key,
         TELEGRAM_API_URL=tg.api_url,
         MISTRAL_API_URL=mistral.base_url,
-        DATABASE_PATH=str(db_path),
+        **as_db(db).env(),
         **values,
     )
 

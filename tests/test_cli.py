@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from tests import media
 from tests.fakes.mistral import FakeMistral
-from tests.helpers import clean_env, expected_lines
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import Db, bot_env, clean_env, expected_lines
 
 
 async def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
@@ -66,6 +68,44 @@ async def test_webhook_mode_without_a_secret_does_not_start(tmp_path: Path) -> N
         "voxgram: setting WEBHOOK_SECRET is invalid: "
         "Value error, is required when WEBHOOK_URL is set"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://bot:s3cret-pw@db.example.org/voxgram",
+        "postgresql://bot:s3cret-pw@db.example.org:port/voxgram",
+        "postgresql://bot:s3cret-pw@db.example.org:5432/",
+    ],
+)
+async def test_malformed_database_url_is_named_without_its_password(
+    tmp_path: Path, url: str
+) -> None:
+    env = clean_env(TELEGRAM_BOT_TOKEN="1:x", MISTRAL_API_KEY="k", DATABASE_URL=url)
+    code, out, err = await run([], env, tmp_path)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "DATABASE_URL" in err and "bot:***@db.example.org" in err
+    assert "s3cret-pw" not in err + out
+    assert "Traceback" not in err + out
+
+
+async def test_unreachable_database_server_stops_the_start_with_one_line(
+    tg: FakeTelegram, mistral: FakeMistral, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://bot:s3cret-pw@127.0.0.1:{port}/voxgram"
+    db_path = tmp_path / "data" / "voxgram.sqlite3"
+    env = bot_env(tg, mistral, Db(db_path, url))
+    code, out, err = await run([], env, tmp_path)
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith(f"voxgram: cannot connect to postgresql://bot:***@127.0.0.1:{port}/")
+    assert "s3cret-pw" not in err + out
+    assert "Traceback" not in err + out
+    assert not db_path.parent.exists()  # nothing written where SQLite would be
 
 
 async def test_transcribe_prints_the_timestamped_transcript(

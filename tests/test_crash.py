@@ -14,6 +14,7 @@ import pytest
 from bot.i18n import texts
 from bot.transcription.mistral import MistralClient
 from storage import jobs as storage_jobs
+from storage import uploads
 from storage.db import Database
 from storage.jobs import Job
 from tests import media
@@ -21,6 +22,7 @@ from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import (
+    Db,
     answer_to,
     bot_env,
     bot_process,
@@ -29,13 +31,16 @@ from tests.helpers import (
     transcript_of,
     usage_row,
 )
+from tests.postgres import both_backends
 from tests.test_health import health
+
+pytestmark = both_backends
 
 
 async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_once(
-    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, database: Db, tmp_path: Path
 ) -> None:
-    env = bot_env(tg, mistral, db_path)
+    env = bot_env(tg, mistral, database)
     data, words, total = media.voice_note(3)
     xena = tg.user(1400, "Xena")
     chat = tg.private_chat(xena)
@@ -48,7 +53,7 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
         await first.wait()
     leftover = set(mistral.live_files)
     assert len(leftover) == 1  # uploaded, never deleted: the crash left it behind
-    workdir = db_path.parent / "work"
+    workdir = database.path.parent / "work"
     assert [p.name.startswith("job") for p in workdir.iterdir()] == [True]  # and the audio
 
     async with bot_process(env, tmp_path) as second:
@@ -61,8 +66,8 @@ async def test_sigkill_mid_transcription_then_restart_transcribes_and_charges_on
     assert list(workdir.iterdir()) == []  # swept at start; the new job cleaned up after itself
     billed = [c.billed_seconds for c in mistral.transcriptions if c.status == 200]
     assert len(billed) == 1
-    assert usage_row(db_path, xena["id"]) == (billed[0], 0)
-    assert job_statuses(db_path) == ["done"]
+    assert usage_row(database, xena["id"]) == (billed[0], 0)
+    assert job_statuses(database) == ["done"]
 
 
 async def log_line(process: asyncio.subprocess.Process, text: str) -> None:
@@ -79,13 +84,13 @@ async def log_line(process: asyncio.subprocess.Process, text: str) -> None:
 
 
 async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_next_start(
-    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, database: Db, tmp_path: Path
 ) -> None:
     grace = 20
     env = bot_env(
         tg,
         mistral,
-        db_path,
+        database,
         MAX_CONCURRENT_TRANSCRIPTIONS="2",
         SHUTDOWN_GRACE_SECONDS=str(grace),
     )
@@ -115,7 +120,7 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
     ]
     assert len(finished) == 2
     assert len(mistral.transcriptions) == 2
-    assert sorted(job_statuses(db_path)) == ["done"] * 2 + ["queued"] * 5
+    assert sorted(job_statuses(database)) == ["done"] * 2 + ["queued"] * 5
 
     async with bot_process(env, tmp_path) as second:
         for chat, note in zip(chats, notes, strict=True):
@@ -127,18 +132,18 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_the_queue_for_the_nex
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), timeout=grace)
     assert second.returncode == 0
-    assert job_statuses(db_path) == ["done"] * 7
+    assert job_statuses(database) == ["done"] * 7
     assert len(mistral.transcriptions) == 7
     billed = mistral.transcriptions[0].billed_seconds
     for user in users:
-        assert usage_row(db_path, user["id"]) == (billed, 0)
+        assert usage_row(database, user["id"]) == (billed, 0)
 
 
 async def test_sigterm_ends_within_the_grace_even_when_mistral_answers_nothing(
-    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, database: Db, tmp_path: Path
 ) -> None:
     grace = 1
-    env = bot_env(tg, mistral, db_path, SHUTDOWN_GRACE_SECONDS=str(grace))
+    env = bot_env(tg, mistral, database, SHUTDOWN_GRACE_SECONDS=str(grace))
     data, _, total = media.voice_note(2)
     vic = tg.user(1750, "Vic")
     chat = tg.private_chat(vic)
@@ -153,16 +158,16 @@ async def test_sigterm_ends_within_the_grace_even_when_mistral_answers_nothing(
     assert process.returncode == 0
     # The note waits for the next start, with no attempt counted, and so does its upload's
     # deletion: the id is recorded, the file still at Mistral.
-    assert job_rows(db_path) == [("queued", 0)]
-    assert recorded_uploads(db_path) == mistral.live_files
+    assert job_rows(database) == [("queued", 0)]
+    assert recorded_uploads(database) == mistral.live_files
     assert len(mistral.live_files) == 1
 
 
 async def test_sigint_stops_like_sigterm_and_keeps_the_queue(
-    tg: FakeTelegram, mistral: FakeMistral, db_path: Path, tmp_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, database: Db, tmp_path: Path
 ) -> None:
     env = bot_env(
-        tg, mistral, db_path, MAX_CONCURRENT_TRANSCRIPTIONS="1", SHUTDOWN_GRACE_SECONDS="0"
+        tg, mistral, database, MAX_CONCURRENT_TRANSCRIPTIONS="1", SHUTDOWN_GRACE_SECONDS="0"
     )
     data, _, total = media.voice_note(2)
     users = [tg.user(1780 + n, f"I{n}") for n in range(2)]
@@ -176,7 +181,7 @@ async def test_sigint_stops_like_sigterm_and_keeps_the_queue(
         process.send_signal(signal.SIGINT)  # Ctrl-C in a terminal
         await asyncio.wait_for(process.wait(), timeout=20)
     assert process.returncode == 0
-    assert job_rows(db_path) == [("queued", 0), ("queued", 0)]
+    assert job_rows(database) == [("queued", 0), ("queued", 0)]
     assert not mistral.live_files  # the cut-short job's upload was deleted on the way out
 
 
@@ -225,7 +230,7 @@ async def test_a_job_claimed_during_the_stop_goes_back_to_the_queue(
     tg: FakeTelegram,
     mistral: FakeMistral,
     run_bot: RunBot,
-    db_path: Path,
+    database: Db,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     release_at: str,
@@ -242,7 +247,7 @@ async def test_a_job_claimed_during_the_stop_goes_back_to_the_queue(
         bob_note = tg.send_voice(bob_chat, bob, data, duration=round(total))
         await asyncio.wait_for(claim.held.wait(), timeout=30)  # Bob's is being claimed
     # Neither job is left 'running', and a stop counts no attempt against either.
-    assert job_rows(db_path) == [("queued", 0), ("queued", 0)]
+    assert job_rows(database) == [("queued", 0), ("queued", 0)]
     assert claim.released.is_set()
     assert len(mistral.transcriptions) == 1  # Ann's, cut short; Bob's was never started
     mistral.release_hangs()
@@ -252,20 +257,20 @@ async def test_a_job_claimed_during_the_stop_goes_back_to_the_queue(
                 lambda c=chat, n=note: transcript_of(tg, c["id"], n["message_id"])
             )
             assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
-    assert job_rows(db_path) == [("done", 1), ("done", 1)]
+    assert job_rows(database) == [("done", 1), ("done", 1)]
 
 
-async def leave_uploads(mistral: FakeMistral, db_path: Path, folder: Path, count: int) -> set[str]:
+async def leave_uploads(mistral: FakeMistral, database: Db, folder: Path, count: int) -> set[str]:
     """As if a crash had left `count` uploads at Mistral: uploaded, their ids recorded."""
     track = folder / "left.ogg"
     track.write_bytes(media.voice_note(1)[0])
     client = MistralClient(mistral.base_url, mistral.api_key, "voxtral-mini-latest")
-    db = Database(db_path)
+    db = database.open()
     await db.open()
     try:
         ids = {await client.upload(track) for _ in range(count)}
         for file_id in ids:
-            await storage_jobs.record_upload(db, file_id, None)
+            await uploads.record_upload(db, file_id, None)
     finally:
         await db.close()
         await client.aclose()
@@ -273,9 +278,9 @@ async def leave_uploads(mistral: FakeMistral, db_path: Path, folder: Path, count
 
 
 async def test_leftover_uploads_are_deleted_in_the_background_while_the_bot_answers(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path, tmp_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db, tmp_path: Path
 ) -> None:
-    leftovers = await leave_uploads(mistral, db_path, tmp_path, 2)
+    leftovers = await leave_uploads(mistral, database, tmp_path, 2)
     wes = tg.user(1770, "Wes")
     chat = tg.private_chat(wes)
     mistral.stop_answering()  # a Mistral outage: the deletes hang
@@ -283,12 +288,13 @@ async def test_leftover_uploads_are_deleted_in_the_background_while_the_bot_answ
         await mistral.wait_for(lambda: mistral.hanging == 1)  # the first delete is held
         command = tg.send_text(chat, wes, "/help")
         await tg.wait_for(lambda: answer_to(tg, chat["id"], command["message_id"]))
-        code, said = await health(db_path)
-        assert code == 0, said
-    assert recorded_uploads(db_path) == leftovers  # not deleted: kept for the next start
+        if database.backend == "sqlite":  # `voxgram health` reads the SQLite file only
+            code, said = await health(database.path)
+            assert code == 0, said
+    assert recorded_uploads(database) == leftovers  # not deleted: kept for the next start
     mistral.answer_again()
     async with run_bot():
-        await tg.wait_for(lambda: not recorded_uploads(db_path))
+        await tg.wait_for(lambda: not recorded_uploads(database))
     assert not leftovers & mistral.live_files
     assert leftovers <= set(mistral.deleted)
 
@@ -312,7 +318,7 @@ async def test_notes_sent_while_stopped_are_transcribed_at_start(
 
 
 async def test_a_duplicated_update_makes_one_job_and_one_charge(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     data, _, total = media.voice_note(2)
     yan = tg.user(1600, "Yan")
@@ -329,12 +335,12 @@ async def test_a_duplicated_update_makes_one_job_and_one_charge(
     assert len(replies) == 1
     assert len(mistral.transcriptions) == 1
     assert len(tg.replies_to(chat["id"], note["message_id"])) == 1
-    assert job_statuses(db_path) == ["done"]
-    assert usage_row(db_path, yan["id"]) == (mistral.transcriptions[0].billed_seconds, 0)
+    assert job_statuses(database) == ["done"]
+    assert usage_row(database, yan["id"]) == (mistral.transcriptions[0].billed_seconds, 0)
 
 
 async def test_a_job_that_keeps_ending_the_process_is_given_up(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     data, _, total = media.voice_note(2)
     zed = tg.user(1650, "Zed")
@@ -344,34 +350,31 @@ async def test_a_job_that_keeps_ending_the_process_is_given_up(
         note = tg.send_voice(chat, zed, data, duration=round(total))
         await mistral.wait_for(lambda: mistral.hanging == 1)
     # A stop is not the job's fault: it goes back to the queue with no attempt counted.
-    assert job_rows(db_path) == [("queued", 0)]
+    assert job_rows(database) == [("queued", 0)]
     # As if three runs had each died while working on it.
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE jobs SET attempts = 3")
+    database.rows("UPDATE jobs SET attempts = 3")
     mistral.release_hangs()
     async with run_bot():
         # The status message the first run sent now says the note failed.
         (status,) = tg.replies_to(chat["id"], note["message_id"])
         await tg.wait_for(lambda: status.text == texts.FAILED)
-    assert job_rows(db_path) == [("failed", 4)]
+    assert job_rows(database) == [("failed", 4)]
     assert len(mistral.transcriptions) == 1  # the one the first run began, nothing more
-    assert usage_row(db_path, zed["id"]) == (0, 0)
+    assert usage_row(database, zed["id"]) == (0, 0)
 
 
-def job_rows(db_path: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(db_path) as conn:
-        return list(conn.execute("SELECT status, attempts FROM jobs ORDER BY id"))
+def job_rows(database: Db) -> list[tuple[str, int]]:
+    return [(r[0], r[1]) for r in database.rows("SELECT status, attempts FROM jobs ORDER BY id")]
 
 
-def recorded_uploads(db_path: Path) -> set[str]:
+def recorded_uploads(database: Db) -> set[str]:
     """Mistral file ids the bot recorded and has not seen deleted yet."""
-    with sqlite3.connect(db_path) as conn:
-        return {r[0] for r in conn.execute("SELECT file_id FROM mistral_files")}
+    return {r[0] for r in database.rows("SELECT file_id FROM mistral_files")}
 
 
 @pytest.mark.parametrize("retention", [24, 0])
 async def test_a_restart_after_the_reply_resends_it_and_charges_nothing_more(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path, retention: int
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db, retention: int
 ) -> None:
     data, words, total = media.voice_note(3)
     uma = tg.user(1660, "Uma")
@@ -379,18 +382,17 @@ async def test_a_restart_after_the_reply_resends_it_and_charges_nothing_more(
     async with run_bot(TRANSCRIPT_RETENTION_HOURS=retention):
         note = tg.send_voice(chat, uma, data, duration=round(total))
         await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
-    charged = usage_row(db_path, uma["id"])
+    charged = usage_row(database, uma["id"])
     assert charged[0] > 0
     # As if the process had died after the reply was sent but before the job was marked done.
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE jobs SET status = 'running'")
+    database.rows("UPDATE jobs SET status = 'running'")
     edits_before = len(tg.calls("editMessageText"))
     async with run_bot(TRANSCRIPT_RETENTION_HOURS=retention):
-        await tg.wait_for(lambda: job_statuses(db_path) == ["done"])
+        await tg.wait_for(lambda: job_statuses(database) == ["done"])
     (status,) = tg.replies_to(chat["id"], note["message_id"])
     assert (status.text or "").splitlines() == expected_lines(words, mistral.vocabulary)
     assert len(tg.calls("editMessageText")) > edits_before  # the reply was sent again
-    assert usage_row(db_path, uma["id"]) == charged  # …and not charged again
+    assert usage_row(database, uma["id"]) == charged  # …and not charged again
     # With the transcript retained, Mistral is not paid twice; without, it must hear it again.
     assert len(mistral.transcriptions) == (1 if retention else 2)
 

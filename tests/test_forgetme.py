@@ -5,32 +5,44 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 from tests import media
 from tests.conftest import ADMIN_ID, RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import BotMessage, FakeTelegram
-from tests.helpers import answer_to, transcript_of
+from tests.helpers import Db, answer_to, transcript_of
+from tests.postgres import both_backends
+
+pytestmark = both_backends
 
 GROUP = -100700
 User = dict[str, Any]
 Chat = dict[str, Any]
 
 
-def rows_about(db_path: Path, value: int) -> dict[str, list[tuple[Any, ...]]]:
+def rows_about(db: Db, value: int) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table that holds `value` in any column, by table."""
+    if db.url:
+        tables = [
+            r[0]
+            for r in db.rows(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        ]
+        query = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+        columns = {t: [r[0] for r in db.rows(query, (t,))] for t in tables}
+        match, param = 'CAST("{}" AS TEXT) = ?', str(value)
+    else:
+        tables = [r[0] for r in db.rows("SELECT name FROM sqlite_master WHERE type='table'")]
+        columns = {t: [r[1] for r in db.rows(f"PRAGMA table_info({t})")] for t in tables}
+        match, param = '"{}" = ?', str(value)
     found: dict[str, list[tuple[Any, ...]]] = {}
-    with sqlite3.connect(db_path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-            where = " OR ".join(f'"{c}" = :v' for c in columns)
-            rows = conn.execute(f'SELECT * FROM "{table}" WHERE {where}', {"v": value}).fetchall()
-            if rows:
-                found[table] = rows
+    for table in tables:
+        where = " OR ".join(match.format(c) for c in columns[table])
+        rows = db.rows(f'SELECT * FROM "{table}" WHERE {where}', [param] * len(columns[table]))
+        if rows:
+            found[table] = rows
     return found
 
 
@@ -62,7 +74,7 @@ async def forget(tg: FakeTelegram, user: User, chat: Chat) -> str:
 
 
 async def test_forgetme_deletes_the_users_rows_from_every_table_and_keeps_admin_grants(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     group = tg.group_chat(GROUP, "Team")
     lena, olaf, gus = tg.user(2000, "Lena"), tg.user(2001, "Olaf"), tg.user(2002, "Gus")
@@ -85,7 +97,7 @@ async def test_forgetme_deletes_the_users_rows_from_every_table_and_keeps_admin_
         await transcribe(olaf, olaf_chat)
         await say(tg, admin, tg.private_chat(admin), f"/setquota {gus['id']} 600")
         await say(tg, gus, gus_chat, "/language es")
-        assert set(rows_about(db_path, lena["id"])) == {
+        assert set(rows_about(database, lena["id"])) == {
             "users",
             "usage",
             "jobs",
@@ -98,7 +110,7 @@ async def test_forgetme_deletes_the_users_rows_from_every_table_and_keeps_admin_
         assert "Only the person" in await press(tg, group, ask, olaf, "🗑 Yes, delete")
         await press(tg, group, ask, lena, "Cancel")
         await tg.wait_for(lambda: ask.text == "Nothing was deleted.")
-        assert rows_about(db_path, lena["id"])
+        assert rows_about(database, lena["id"])
 
         ask = await say(tg, lena, lena_chat, "/forgetme")
         assert "everything I store about you" in (ask.text or "")
@@ -107,7 +119,7 @@ async def test_forgetme_deletes_the_users_rows_from_every_table_and_keeps_admin_
         done = ask.text or ""
         assert ask.reply_markup is None
         # Right after forgetting, not a trace of her id anywhere.
-        assert rows_about(db_path, lena["id"]) == {}
+        assert rows_about(database, lena["id"]) == {}
 
         gus_done = await forget(tg, gus, gus_chat)
         usage = await say(tg, lena, lena_chat, "/usage")
@@ -124,22 +136,19 @@ async def test_forgetme_deletes_the_users_rows_from_every_table_and_keeps_admin_
     # Gus's quota is the admin's and stays (and he is told); his language is gone.
     assert "Kept: the quota a bot admin gave you (600 s" in gus_done
     assert "under a code" not in gus_done  # he used nothing this period: nothing to keep
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute(
-            "SELECT quota_seconds, quota_set_by, language FROM users WHERE user_id = ?",
-            (gus["id"],),
-        ).fetchall() == [(600, ADMIN_ID, None)]
+    assert database.rows(
+        "SELECT quota_seconds, quota_set_by, language FROM users WHERE user_id = ?", (gus["id"],)
+    ) == [(600, ADMIN_ID, None)]
     # Olaf keeps everything.
-    assert {"usage", "jobs", "transcripts"} <= set(rows_about(db_path, olaf["id"]))
+    assert {"usage", "jobs", "transcripts"} <= set(rows_about(database, olaf["id"]))
 
 
-def carried_over(db_path: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT * FROM carried_usage ORDER BY period").fetchall()
+def carried_over(db: Db) -> list[tuple[Any, ...]]:
+    return db.rows("SELECT * FROM carried_usage ORDER BY period")
 
 
 async def test_forgetme_keeps_this_periods_count_without_the_id_so_the_quota_still_applies(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     mia = tg.user(2100, "Mia")
     chat = tg.private_chat(mia)
@@ -148,16 +157,16 @@ async def test_forgetme_keeps_this_periods_count_without_the_id_so_the_quota_sti
         note = tg.send_voice(chat, mia, data, duration=round(total))
         await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
         done = await forget(tg, mia, chat)
-        assert rows_about(db_path, mia["id"]) == {}
+        assert rows_about(database, mia["id"]) == {}
         # Kept: the period and its seconds under a keyed hash of the id, nothing else.
-        ((pseudonym, period, seconds),) = carried_over(db_path)
+        ((pseudonym, period, seconds),) = carried_over(database)
         assert seconds == 3
         assert re.fullmatch(r"\d{4}-\d{2}", period)  # this month's key
         assert len(pseudonym) == 32
         assert pseudonym != hashlib.sha256(str(mia["id"]).encode()).digest()
         # Forgetting again before coming back keeps the same count, once.
         assert "the 3 s you used this month" in await forget(tg, mia, chat)
-        assert [row[1:] for row in carried_over(db_path)] == [(period, 3)]
+        assert [row[1:] for row in carried_over(database)] == [(period, 3)]
 
         again = tg.send_voice(chat, mia, data, duration=round(total))
         refused = await tg.wait_for(lambda: tg.replies_to(chat["id"], again["message_id"]))
@@ -165,12 +174,12 @@ async def test_forgetme_keeps_this_periods_count_without_the_id_so_the_quota_sti
     assert "under a code instead of your id" in done
     assert (refused[0].text or "").startswith("Not enough quota for this note (2 s): you have 1 s")
     assert (usage.text or "").startswith("You used 3 s this month.")
-    assert carried_over(db_path) == []
+    assert carried_over(database) == []
     assert len(mistral.transcriptions) == 1
 
 
 async def test_a_count_carried_over_is_purged_once_its_period_has_ended(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     ned = tg.user(2200, "Ned")
     chat = tg.private_chat(ned)
@@ -180,17 +189,17 @@ async def test_a_count_carried_over_is_purged_once_its_period_has_ended(
         await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
         done = await forget(tg, ned, chat)
     assert "the 3 s you used today" in done
-    assert len(carried_over(db_path)) == 1
+    assert len(carried_over(database)) == 1
     await asyncio.sleep(0)  # let the first bot's connections close before the second starts
     # The operator moves to monthly quotas: today's period is over, and so is its count.
     async with run_bot(QUOTA_PERIOD="month"):
-        assert carried_over(db_path) == []
+        assert carried_over(database) == []
         usage = await say(tg, ned, chat, "/usage")
     assert (usage.text or "").startswith("You used 0 s this month.")
 
 
 async def test_forgetme_buttons_work_on_a_message_telegram_marks_inaccessible(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     # Telegram may send the pressed message as an InaccessibleMessage (only chat, id and a
     # date of 0); the buttons must still answer and replace the question with the outcome.
@@ -211,11 +220,11 @@ async def test_forgetme_buttons_work_on_a_message_telegram_marks_inaccessible(
         confirmed = await press_inaccessible("🗑 Yes, delete")
         await tg.wait_for(lambda: (confirmed.text or "").startswith("Deleted"))
     assert "your recognition language" in (confirmed.text or "")
-    assert rows_about(db_path, ola["id"]) == {}
+    assert rows_about(database, ola["id"]) == {}
 
 
 async def test_forgetme_deletes_the_transcript_of_ones_note_that_someone_else_paid_for(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     club = -100710
     group = tg.group_chat(club, "Club")
@@ -234,10 +243,10 @@ async def test_forgetme_deletes_the_transcript_of_ones_note_that_someone_else_pa
         busy = await press(tg, pia_chat, ask, pia, "🗑 Yes, delete")
         mistral.release_hangs()
         (transcript,) = await tg.wait_for(lambda: transcript_of(tg, club, note["message_id"]))
-        assert set(rows_about(db_path, pia["id"])) == {"jobs", "transcripts"}
+        assert set(rows_about(database, pia["id"])) == {"jobs", "transcripts"}
 
         done = await forget(tg, pia, pia_chat)
-        assert rows_about(db_path, pia["id"]) == {}
+        assert rows_about(database, pia["id"]) == {}
         query = tg.press(
             club, transcript.message_id, quinn, button(transcript, "🎬 Subtitles (.srt)")
         )
@@ -247,4 +256,4 @@ async def test_forgetme_deletes_the_transcript_of_ones_note_that_someone_else_pa
     assert "records of transcribed notes: 0" in done  # the job is Quinn's record
     assert "no longer kept" in str(tg.callback_answers[query].get("text"))
     # Quinn paid for it: his usage and his record of the job stay.
-    assert {"usage", "jobs"} <= set(rows_about(db_path, quinn["id"]))
+    assert {"usage", "jobs"} <= set(rows_about(database, quinn["id"]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from bot.app import Tuning
@@ -11,7 +10,10 @@ from tests import media
 from tests.conftest import ADMIN_ID, FAST, RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import ADMIN_RIGHTS, BotMessage, FakeTelegram
-from tests.helpers import answer_to, expected_lines, job_statuses, usage_row
+from tests.helpers import Db, answer_to, expected_lines, job_statuses, usage_row
+from tests.postgres import both_backends
+
+pytestmark = both_backends
 
 GROUP = -100500
 
@@ -29,7 +31,7 @@ async def settle(tg: FakeTelegram, chat: dict[str, Any], user: dict[str, Any]) -
 
 
 async def test_auto_mode_transcribes_and_off_means_nothing(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     group = tg.group_chat(GROUP, "Team")
     pat, boss = tg.user(900, "Pat"), tg.user(901, "Boss")
@@ -39,7 +41,7 @@ async def test_auto_mode_transcribes_and_off_means_nothing(
         note = tg.send_voice(group, pat, data, duration=round(total))
         reply = await tg.wait_for(lambda: reply_to(tg, GROUP, note["message_id"]))
         assert (reply.text or "").splitlines() == expected_lines(words, mistral.vocabulary)
-        assert usage_row(db_path, pat["id"])[0] > 0
+        assert usage_row(database, pat["id"])[0] > 0
 
         cmd = tg.send_text(group, boss, "/autotranscribe off")
         await tg.wait_for(lambda: answer_to(tg, GROUP, cmd["message_id"]))
@@ -47,7 +49,7 @@ async def test_auto_mode_transcribes_and_off_means_nothing(
         await settle(tg, group, boss)
     assert tg.replies_to(GROUP, silent["message_id"]) == []
     assert len(mistral.transcriptions) == 1
-    assert usage_row(db_path, pat["id"])[0] == mistral.transcriptions[0].billed_seconds
+    assert usage_row(database, pat["id"])[0] == mistral.transcriptions[0].billed_seconds
 
 
 async def test_only_admins_switch_auto_mode(
@@ -78,7 +80,7 @@ async def test_only_admins_switch_auto_mode(
 
 
 async def test_transcribe_on_request_is_paid_by_the_requester(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     group = tg.group_chat(GROUP, "Team")
     poster, asker, boss = tg.user(920, "Poster"), tg.user(921, "Asker"), tg.user(922, "Boss")
@@ -98,12 +100,12 @@ async def test_transcribe_on_request_is_paid_by_the_requester(
     assert ask["message_id"] < reply.message_id
     assert "Reply to a voice note" in (hint.text or "")
     assert hint.reply_to_message_id == hint_ask["message_id"]
-    assert usage_row(db_path, asker["id"])[0] == mistral.transcriptions[0].billed_seconds
-    assert usage_row(db_path, poster["id"]) == (0, 0)
+    assert usage_row(database, asker["id"])[0] == mistral.transcriptions[0].billed_seconds
+    assert usage_row(database, poster["id"]) == (0, 0)
 
 
 async def test_forwarded_notes_are_headed_by_their_origin(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     group = tg.group_chat(GROUP, "Team")
     forwarder = tg.user(930, "Fwd")
@@ -152,10 +154,10 @@ async def test_forwarded_notes_are_headed_by_their_origin(
         )  # type: ignore[union-attr]
         assert (reply.text or "").splitlines()[0] == "Forwarded from Hidden Hugo"
     # The forwarder paid for all four.
-    assert usage_row(db_path, forwarder["id"])[0] == sum(
+    assert usage_row(database, forwarder["id"])[0] == sum(
         c.billed_seconds for c in mistral.transcriptions
     )
-    assert usage_row(db_path, 931) == (0, 0)
+    assert usage_row(database, 931) == (0, 0)
 
 
 async def test_added_to_a_group_it_explains_itself_once(tg: FakeTelegram, run_bot: RunBot) -> None:
@@ -295,7 +297,7 @@ async def test_migrated_group_keeps_its_auto_mode(
 
 
 async def test_auto_mode_is_quiet_about_failures_and_quota(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     group = tg.group_chat(GROUP, "Team")
     vic, walt = tg.user(980, "Vic"), tg.user(981, "Walt")
@@ -310,19 +312,19 @@ async def test_auto_mode_is_quiet_about_failures_and_quota(
         third = tg.send_voice(group, walt, data, duration=round(total))
         await settle(tg, group, vic)
         # The corrupt note's job has ended (re-checked at least at every long poll).
-        await tg.wait_for(lambda: "failed" in job_statuses(db_path))
+        await tg.wait_for(lambda: "failed" in job_statuses(database))
     assert tg.replies_to(GROUP, broken["message_id"]) == []
     refusals = tg.replies_to(GROUP, second["message_id"]) + tg.replies_to(
         GROUP, third["message_id"]
     )
     assert len(refusals) == 1
     assert "Not enough quota" in (refusals[0].text or "")
-    assert usage_row(db_path, vic["id"]) == (0, 0)
+    assert usage_row(database, vic["id"]) == (0, 0)
     assert len(mistral.transcriptions) == 1
 
 
 async def test_transcribe_retries_a_note_whose_auto_job_failed(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     group = tg.group_chat(GROUP, "Team")
     poster, asker = tg.user(990, "Poster"), tg.user(991, "Asker")
@@ -334,14 +336,14 @@ async def test_transcribe_retries_a_note_whose_auto_job_failed(
         note = tg.send_voice(group, poster, data, duration=round(total))
         await mistral.wait_for(lambda: len(mistral.transcriptions) == attempts)
         await settle(tg, group, poster)
-        await tg.wait_for(lambda: job_statuses(db_path) == ["failed"])
+        await tg.wait_for(lambda: job_statuses(database) == ["failed"])
         assert tg.replies_to(GROUP, note["message_id"]) == []
         ask = tg.send_text(group, asker, "/transcribe", reply_to_message=note)
         reply = await tg.wait_for(lambda: reply_to(tg, GROUP, note["message_id"]))
     assert (reply.text or "").splitlines() == expected_lines(words, mistral.vocabulary)
     assert ask["message_id"] < reply.message_id
-    assert job_statuses(db_path) == ["done"]
+    assert job_statuses(database) == ["done"]
     billed = [c.billed_seconds for c in mistral.transcriptions if c.status == 200]
     assert len(billed) == 1
-    assert usage_row(db_path, asker["id"]) == (billed[0], 0)
-    assert usage_row(db_path, poster["id"]) == (0, 0)
+    assert usage_row(database, asker["id"]) == (billed[0], 0)
+    assert usage_row(database, poster["id"]) == (0, 0)

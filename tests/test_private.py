@@ -15,6 +15,9 @@ from tests.helpers import (
     transcript_of,
     transcript_parts,
 )
+from tests.postgres import both_backends
+
+pytestmark = both_backends
 
 
 async def test_voice_note_gets_timestamped_transcript(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from bot.app import WORKERS_PER_SLOT
 from tests import media
 from tests.conftest import ADMIN_ID, RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import answer_to, expected_lines, transcript_of, usage_row
+from tests.helpers import Db, answer_to, expected_lines, transcript_of, usage_row
+from tests.postgres import both_backends
+
+pytestmark = both_backends
 
 
 async def test_eight_users_are_transcribed_at_once(
@@ -48,7 +50,7 @@ async def test_concurrency_is_bounded_by_the_setting(
 
 
 async def test_quota_for_three_notes_lets_exactly_three_through(
-    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
 ) -> None:
     # Each note is 3.3 s, declared by Telegram as 4 s and billed 4 s: a 12 s quota fits three.
     data, _, total = media.voice_note(3)
@@ -80,7 +82,7 @@ async def test_quota_for_three_notes_lets_exactly_three_through(
     assert all("0 s" in a and "resets on" in a for a in refused)
     assert len(mistral.transcriptions) == 3
     billed = sum(c.billed_seconds for c in mistral.transcriptions)
-    assert usage_row(db_path, erin["id"]) == (billed, 0)
+    assert usage_row(database, erin["id"]) == (billed, 0)
 
 
 async def test_quota_and_usage_survive_a_restart(

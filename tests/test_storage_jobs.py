@@ -1,14 +1,16 @@
-"""storage.jobs on a real SQLite file: what a retry of a failed job may and may not do."""
+"""storage.jobs on SQLite and on PostgreSQL: what a retry of a failed job may and may not do."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 from storage import jobs
 from storage.db import Database
 from storage.jobs import Accepted, NewJob
-from tests.helpers import usage_row
+from tests.helpers import Db, usage_row
+from tests.postgres import both_backends
+
+pytestmark = both_backends
 
 NOTE = NewJob(
     chat_id=-100,
@@ -39,8 +41,8 @@ async def failed_job(db: Database, *, settled: bool) -> int:
     return accepted.job_id
 
 
-async def test_transcribe_retries_a_failed_job_that_was_not_charged(tmp_path: Path) -> None:
-    db = Database(tmp_path / "v.sqlite3")
+async def test_transcribe_retries_a_failed_job_that_was_not_charged(database: Db) -> None:
+    db = database.open()
     await db.open()
     try:
         job_id = await failed_job(db, settled=False)
@@ -51,12 +53,12 @@ async def test_transcribe_retries_a_failed_job_that_was_not_charged(tmp_path: Pa
         await db.close()
     assert again.outcome is Accepted.CREATED and again.job_id == job_id
     assert job is not None and job.status == "queued" and job.payer_id == 42
-    assert usage_row(tmp_path / "v.sqlite3", 41) == (0, 0)
-    assert usage_row(tmp_path / "v.sqlite3", 42) == (0, 10)
+    assert usage_row(database, 41) == (0, 0)
+    assert usage_row(database, 42) == (0, 10)
 
 
-async def test_a_failed_job_that_was_charged_is_not_run_again(tmp_path: Path) -> None:
-    db = Database(tmp_path / "v.sqlite3")
+async def test_a_failed_job_that_was_charged_is_not_run_again(database: Db) -> None:
+    db = database.open()
     await db.open()
     try:
         job_id = await failed_job(db, settled=True)
@@ -65,4 +67,4 @@ async def test_a_failed_job_that_was_charged_is_not_run_again(tmp_path: Path) ->
     finally:
         await db.close()
     assert again.outcome is Accepted.DUPLICATE and again.job_id == job_id
-    assert usage_row(tmp_path / "v.sqlite3", 41) == (10, 0)  # charged once, nothing reserved
+    assert usage_row(database, 41) == (10, 0)  # charged once, nothing reserved

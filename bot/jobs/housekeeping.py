@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.domain.quota import QuotaPolicy
 from bot.transcription.mistral import MistralClient
-from storage import carried, jobs, transcripts
+from storage import carried, transcripts, uploads
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Housekeeper:
 
     async def before_jobs(self) -> None:
         """Clean up after a crash; must run before any job of this run records an upload."""
-        leftovers = await jobs.leftover_uploads(self.db)
+        leftovers = await uploads.leftover_uploads(self.db)
         await asyncio.to_thread(self._sweep_workdir)
         await self.purge()
         self._tasks.append(asyncio.create_task(self._purge_every(), name="voxgram-purge"))
@@ -97,7 +97,7 @@ class Housekeeper:
                 log.warning("leftover mistral file=%s still not deleted", file_id)
                 continue
             try:
-                await jobs.forget_upload(self.db, file_id)
+                await uploads.forget_upload(self.db, file_id)
             except Exception:
                 log.exception("leftover mistral file=%s deleted but not forgotten", file_id)
                 continue

@@ -13,7 +13,7 @@ from bot.domain.notes import NoteRequest
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.jobs.runner import JobRunner
-from storage import jobs, prefs, usage
+from storage import jobs, notices, prefs, usage
 from storage.jobs import Accepted, NewJob
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class Intake:
         if acceptance.outcome is Accepted.OVER_QUOTA:
             log.info("%s refused: over quota left=%s", where, acceptance.left_seconds)
             # In a group's auto mode a user learns it at most once per period, not per note.
-            if request.quiet and not await prefs.first_quota_notice(
+            if request.quiet and not await notices.first_quota_notice(
                 self.db, request.chat_id, request.payer_id, job.period
             ):
                 return Admission(Verdict.REFUSED)

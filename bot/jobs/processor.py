@@ -24,7 +24,7 @@ from bot.transcription import audio, probing
 from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
-from storage import jobs, transcripts
+from storage import jobs, transcripts, uploads
 from storage.db import Database
 from storage.jobs import Job
 
@@ -186,8 +186,8 @@ class Processor:
                     workdir,
                     duration=info.duration,
                     language=job.language,
-                    on_upload=lambda file_id: jobs.record_upload(self.db, file_id, job.id),
-                    on_delete=lambda file_id: jobs.forget_upload(self.db, file_id),
+                    on_upload=lambda file_id: uploads.record_upload(self.db, file_id, job.id),
+                    on_delete=lambda file_id: uploads.forget_upload(self.db, file_id),
                     on_progress=progress.update,
                     chat=job.chat_id,
                     sendable=info.sendable,

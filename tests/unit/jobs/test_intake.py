@@ -14,7 +14,7 @@ from bot.i18n import texts
 from bot.jobs.intake import Admission, Intake, Verdict
 from bot.jobs.quotas import Quotas
 from bot.jobs.runner import JobRunner
-from storage import jobs, prefs, usage
+from storage import jobs, notices, prefs, usage
 from storage.db import Database
 
 ADMIN = 1
@@ -338,7 +338,7 @@ async def test_in_auto_mode_a_user_over_quota_is_told_once_per_group_and_period(
 
 async def test_a_notice_of_an_earlier_period_does_not_keep_this_ones_quiet(desk: Desk) -> None:
     await usage.set_quota(desk.db, PAYER, 0, by=ADMIN)
-    assert await prefs.first_quota_notice(desk.db, GROUP, PAYER, "2000-01")
+    assert await notices.first_quota_notice(desk.db, GROUP, PAYER, "2000-01")
 
     admission = await desk.admit(in_group(message_id=1))
 
