@@ -118,6 +118,7 @@ class Voxgram:
             workdir=workdir,
             clock=tuning.clock,
             interval=tuning.purge_interval,
+            retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
         )
         intake = Intake(
             self.quotas,

@@ -164,6 +164,15 @@ class Database:
             await self._pool.close()
             self._pool = None
 
+    async def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log into the database file and empty it, so what was
+        deleted (overwritten there by secure_delete) is not left readable in the -wal file.
+        PostgreSQL keeps no such file beside the bot: nothing to do."""
+        if self._sqlite is None:
+            return
+        async with self._lock:
+            await self._sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """BEGIN … COMMIT, rolled back on any error. SQLite: BEGIN IMMEDIATE, one at a time;

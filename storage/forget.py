@@ -34,6 +34,13 @@ async def forget_user(db: Database, user_id: int, period: str) -> Forgotten | No
     of the user is still being transcribed (its job and reservation are needed to finish and
     charge it).
     """
+    forgotten = await _forget(db, user_id, period)
+    if forgotten is not None:
+        await db.checkpoint()
+    return forgotten
+
+
+async def _forget(db: Database, user_id: int, period: str) -> Forgotten | None:
     async with db.transaction() as tx:
         # Not while a note of theirs is being accepted by another replica, nor twice at once.
         await tx.lock(user_id)
@@ -59,8 +66,12 @@ async def forget_user(db: Database, user_id: int, period: str) -> Forgotten | No
             "DELETE FROM transcripts WHERE user_id = :user OR author_id = :user"
         )
         jobs = await delete("DELETE FROM jobs WHERE payer_id = :user")
-        # Jobs of notes they sent but others paid for are the payers' records: only unlinked.
-        await delete("UPDATE jobs SET author_id = NULL WHERE author_id = :user")
+        # Jobs of notes they sent but others paid for are the payers' records: unlinked, and
+        # rid of what names or points at the note (a "Forwarded from" header, the file id).
+        await delete(
+            "UPDATE jobs SET author_id = NULL, header = NULL, file_id = '', file_name = NULL"
+            " WHERE author_id = :user"
+        )
         carried_seconds = await carried.carry(tx, user_id, period)
         periods = await delete("DELETE FROM usage WHERE user_id = :user")
         await delete("DELETE FROM quota_notices WHERE user_id = :user")

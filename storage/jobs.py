@@ -383,3 +383,13 @@ async def pending_of(db: Database, payer_id: int) -> int:
         (payer_id,),
     )
     return int(row[0]) if row is not None else 0
+
+
+async def scrub(db: Database, *, before: int) -> int:
+    """Forget which file and whose name finished jobs carried once `before` has passed: the
+    rows stay (counts, /stats), the pointers to the voice do not. Returns how many."""
+    return await db.execute(
+        "UPDATE jobs SET file_id = '', file_name = NULL, header = NULL"
+        " WHERE status IN ('done', 'failed') AND updated_at < ? AND file_id <> ''",
+        (before,),
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.domain.quota import QuotaPolicy
 from bot.transcription.mistral import MistralClient
-from storage import carried, transcripts, uploads
+from storage import carried, jobs, transcripts, uploads
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class Housekeeper:
         workdir: Path,
         clock: Callable[[], float],
         interval: float,
+        retention_hours: int,
     ) -> None:
         self.db = db
         self.mistral = mistral
@@ -37,6 +38,7 @@ class Housekeeper:
         self.workdir = workdir
         self.clock = clock
         self.interval = interval
+        self.retention_hours = retention_hours
         self._tasks: list[asyncio.Task[None]] = []
 
     async def before_jobs(self) -> None:
@@ -75,15 +77,22 @@ class Housekeeper:
             await self.purge()
 
     async def purge(self) -> None:
-        """Delete transcripts past their retention, and the seconds forgotten users carried
-        over in periods that have ended."""
+        """Delete transcripts past their retention, forget the files and names of jobs that
+        ended before it, and the seconds forgotten users carried over in periods that have
+        ended; then empty SQLite's write-ahead log, so nothing deleted stays readable there."""
+        now = int(self.clock())
         try:
-            purged = await transcripts.purge(self.db, now=int(self.clock()))
+            purged = await transcripts.purge(self.db, now=now)
             if purged:
                 log.info("purged %d expired transcripts", purged)
-            purged = await carried.purge(self.db, self.policy.key())
-            if purged:
-                log.info("purged %d usage counts carried over from ended periods", purged)
+            scrubbed = await jobs.scrub(self.db, before=now - self.retention_hours * 3600)
+            if scrubbed:
+                log.info("forgot the files of %d finished jobs", scrubbed)
+            carried_over = await carried.purge(self.db, self.policy.key())
+            if carried_over:
+                log.info("purged %d usage counts carried over from ended periods", carried_over)
+            if purged or scrubbed or carried_over:
+                await self.db.checkpoint()
         except Exception:
             log.exception("purging expired data failed")
 

@@ -43,6 +43,10 @@ class Downloader(Protocol):
         or DownloadFailed."""
         ...
 
+    def discard(self, path: Path) -> None:
+        """Delete a file `download` returned in place (not at `dest`): the job is over."""
+        ...
+
 
 class Progress(Protocol):
     def update(self, done: int, total: int) -> None:

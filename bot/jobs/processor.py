@@ -171,6 +171,8 @@ class Processor:
         self.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
         progress = self.delivery.progress(job)
+        source: Path | None = None
+        stopping = False
         try:
             source = await self._download(job, workdir / "source", t)
             info = await self._probe(source, t)
@@ -194,10 +196,16 @@ class Processor:
                 )
             except (audio.AudioError, MistralError) as exc:
                 raise transcription_failed(exc, t) from exc
+        except Stopping:
+            stopping = True
+            raise
         finally:
             # A late progress edit must not land on top of the transcript or the refusal.
             await progress.settle()
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+            if source is not None and not stopping and not source.is_relative_to(workdir):
+                # Read in place on a local Bot API server's disk: its copy goes too.
+                await asyncio.to_thread(self.downloader.discard, source)
         if transcript.is_blank:
             return 0, None
         # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,

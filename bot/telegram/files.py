@@ -73,6 +73,16 @@ class TelegramFiles:
             log.warning("download failed: %s", type(exc).__name__)
             raise DownloadFailed from exc
 
+    def discard(self, path: Path) -> None:
+        """Delete the local Bot API server's copy of a file read in place (local mode only):
+        the server fetches it again from Telegram if it is asked for it later."""
+        if not self._local:
+            return
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("local copy of a file not deleted: %s", exc.strerror)
+
     async def _download(self, file_id: str, dest: Path) -> Path:
         """Fetch with retries of what is transient.
 

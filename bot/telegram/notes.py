@@ -94,9 +94,18 @@ def thread_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
+def author_of(message: Message) -> int | None:
+    """Whose voice a note holds: the original sender of a note forwarded from a user who can
+    be seen, else its sender. Their /forgetme reaches what the note left."""
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginUser):
+        return origin.sender_user.id
+    author = sender_of(message)
+    return author.id if author else None
+
+
 def request_of(message: Message, note: Note, payer: Sender, trigger: Trigger) -> NoteRequest:
     """The plain request for the note in `message`, paid by `payer`."""
-    author = sender_of(message)
     return NoteRequest(
         note=note,
         chat_id=message.chat.id,
@@ -105,7 +114,7 @@ def request_of(message: Message, note: Note, payer: Sender, trigger: Trigger) ->
         thread_id=thread_of(message),
         payer_id=payer.id,
         payer_language=payer.language,
-        author_id=author.id if author else None,
+        author_id=author_of(message),
         trigger=trigger,
         forwarded_from=origin_name(message),
     )

@@ -657,6 +657,10 @@ class FakeTelegram:
         self._held.discard(method.lower())
         self._notify()
 
+    def disk_path(self, file_id: str) -> Path:
+        """Where the server keeps a file on its disk (what local mode hands out)."""
+        return self._files[file_id].disk_path
+
     def fail_download(self, file_id_or_path: str, *, status: int = 404, times: int = 1) -> None:
         """The next ``times`` downloads of that file answer ``status``."""
         self._download_faults.setdefault(file_id_or_path, []).extend([status] * times)
