@@ -30,6 +30,13 @@ CANCELLED_DELETE_SECONDS = 2.0
 FileHook = Callable[[str], Awaitable[None]]
 Progress = Callable[[int, int], None]
 """Called with (chunks done, chunks in all) each time a chunk's transcript comes back."""
+SegmentHook = Callable[[int, float, Segment], None]
+"""Called with (chunk number from 0, the chunk's start in seconds, a segment on the chunk's own
+times) as Mistral streams each segment."""
+ChunkHook = Callable[[int, Transcript], None]
+"""Called with (chunk number from 0, its transcript on the whole audio's times) as each chunk's
+transcription ends."""
+Send = Callable[[Path, Callable[[Segment], None] | None], Awaitable[Transcript]]
 
 
 async def _noop(_: str) -> None:
@@ -37,6 +44,10 @@ async def _noop(_: str) -> None:
 
 
 def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def _no_chunk(chunk: int, part: Transcript) -> None:
     return None
 
 
@@ -75,11 +86,16 @@ class Transcriber:
         on_upload: FileHook = _noop,
         on_delete: FileHook = _noop,
         on_progress: Progress = _no_progress,
+        on_segment: SegmentHook | None = None,
+        on_chunk: ChunkHook = _no_chunk,
         chat: Hashable = None,
         sendable: bool = False,
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`.
-        Mistral's slots are shared fairly between chats, then between notes of a chat."""
+        Mistral's slots are shared fairly between chats, then between notes of a chat.
+
+        With `on_segment` Mistral streams each request and every segment is passed on as it
+        comes; `on_chunk` is told as each chunk is complete (a short file is chunk 0)."""
         send = functools.partial(
             self._send,
             owner=(chat, object()),
@@ -92,8 +108,11 @@ class Transcriber:
             track = (
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
-            return await send(track)
-        return await self._chunked(path, workdir, duration, send, on_progress)
+            whole = await send(track, _streamed(on_segment, 0, 0.0))
+            on_chunk(0, whole)
+            return whole
+        hooks = (on_progress, on_segment, on_chunk)
+        return await self._chunked(path, workdir, duration, send, hooks)
 
     def chunk_length(self, duration: float) -> float:
         """How long the chunks of a recording longer than CHUNK_SECONDS are cut.
@@ -111,9 +130,10 @@ class Transcriber:
         path: Path,
         workdir: Path,
         duration: float,
-        send: Callable[[Path], Awaitable[Transcript]],
-        on_progress: Progress,
+        send: Send,
+        hooks: tuple[Progress, SegmentHook | None, ChunkHook],
     ) -> Transcript:
+        on_progress, on_segment, on_chunk = hooks
         loop = asyncio.get_running_loop()
         found: asyncio.Queue[chunking.Chunk | BaseException | None] = asyncio.Queue()
         cancelled = threading.Event()
@@ -139,9 +159,10 @@ class Transcriber:
         complete = False  # every chunk is cut: len(tasks) is the total
         done = 0
 
-        async def one(chunk: chunking.Chunk) -> tuple[chunking.Chunk, Transcript]:
+        async def one(index: int, chunk: chunking.Chunk) -> tuple[chunking.Chunk, Transcript]:
             nonlocal done
-            result = await send(chunk.path)
+            result = await send(chunk.path, _streamed(on_segment, index, chunk.start))
+            on_chunk(index, merge([(chunk, result)]))
             done += 1
             on_progress(done, len(tasks) if complete else max(expected, len(tasks)))
             return chunk, result
@@ -152,7 +173,7 @@ class Transcriber:
                 while (item := await found.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
-                    tasks.append(group.create_task(one(item)))
+                    tasks.append(group.create_task(one(len(tasks), item)))
                 complete = True
         except BaseExceptionGroup as failures:
             raise _first(failures) from None
@@ -165,6 +186,7 @@ class Transcriber:
     async def _send(
         self,
         track: Path,
+        on_segment: Callable[[Segment], None] | None,
         *,
         owner: Owner,
         language: str | None,
@@ -173,7 +195,9 @@ class Transcriber:
     ) -> Transcript:
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
-                return await self.mistral.transcribe(path=track, language=language)
+                return await self.mistral.transcribe(
+                    path=track, language=language, on_segment=on_segment
+                )
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made. The signed URL is taken
         # in the slot, so it cannot expire while the note waits for one.
@@ -183,7 +207,9 @@ class Transcriber:
             await on_upload(file_id)
             async with self.slots.hold(owner):
                 url = await self.mistral.signed_url(file_id)
-                return await self.mistral.transcribe(file_url=url, language=language)
+                return await self.mistral.transcribe(
+                    file_url=url, language=language, on_segment=on_segment
+                )
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -222,6 +248,15 @@ class Transcriber:
             log.warning("mistral file=%s could not be deleted; kept for cleanup", file_id)
             return
         await on_delete(file_id)
+
+
+def _streamed(
+    hook: SegmentHook | None, chunk: int, offset: float
+) -> Callable[[Segment], None] | None:
+    """The client's on_segment for one chunk: the hook told which chunk and where it starts."""
+    if hook is None:
+        return None
+    return functools.partial(hook, chunk, offset)
 
 
 def merge(parts: list[tuple[chunking.Chunk, Transcript]]) -> Transcript:
