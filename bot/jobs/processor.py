@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.domain import retained
 from bot.domain.jobs import Failure
+from bot.domain.partial import PartialTranscript
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
 from bot.jobs import delivering
@@ -171,6 +172,9 @@ class Processor:
         self.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
         progress = self.delivery.progress(job)
+        # Where the chat has a live preview, Mistral streams and the lines so far are shown.
+        preview = self.delivery.preview(job)
+        partial = PartialTranscript(preview.show) if preview is not None else None
         try:
             source = await self._download(job, workdir / "source", t)
             info = await self._probe(source, t)
@@ -189,12 +193,16 @@ class Processor:
                     on_upload=lambda file_id: jobs.record_upload(self.db, file_id, job.id),
                     on_delete=lambda file_id: jobs.forget_upload(self.db, file_id),
                     on_progress=progress.update,
+                    on_segment=partial.segment if partial is not None else None,
+                    on_chunk=partial.complete if partial is not None else _ignore,
                     chat=job.chat_id,
                     sendable=info.sendable,
                 )
             except (audio.AudioError, MistralError) as exc:
                 raise transcription_failed(exc, t) from exc
         finally:
+            if preview is not None:
+                preview.close()  # the transcript (or refusal) is next: no draft may hold it up
             # A late progress edit must not land on top of the transcript or the refusal.
             await progress.settle()
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
@@ -241,3 +249,7 @@ class Processor:
             # The transcript itself matters more than its buttons: deliver it without them.
             log.exception("job=%d transcript not retained", job.id)
             return None
+
+
+def _ignore(chunk: int, part: Transcript) -> None:
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,28 @@ ALLOWED_UPDATES = [
 
 App = Application[Any, Any, Any, Any, Any, Any]
 Hook = Callable[[App], Any]
+Answer = bool | dict[str, Any] | list[dict[str, Any]]
+
+
+class Pacing(AIORateLimiter):
+    """PTB's AIORateLimiter for every call but message drafts. A draft is a courtesy that goes
+    out at once or not at all: it takes none of the pace the messages need, is not retried
+    after a 429, and its 429 does not pause the bot's other calls as the limiter's would."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Answer]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Answer:
+        if endpoint == "sendMessageDraft":
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
 
 
 def build(
@@ -40,7 +62,7 @@ def build(
     timeout: float | None = None,
     hooks: tuple[Hook, Hook, Hook],
 ) -> App:
-    """The Application, aimed at TELEGRAM_API_URL, paced by PTB's AIORateLimiter;
+    """The Application, aimed at TELEGRAM_API_URL, paced by PTB's AIORateLimiter (Pacing);
     `timeout`: seconds to connect, write and read a Bot API call (None: PTB's 5 s; polling
     keeps its own); `hooks` are post_init, post_stop and post_shutdown."""
     post_init, post_stop, post_shutdown = hooks
@@ -58,7 +80,7 @@ def build(
         # Handlers only queue jobs, so they may run side by side; workers do the waiting.
         .concurrent_updates(True)
         .rate_limiter(
-            AIORateLimiter(
+            Pacing(
                 overall_max_rate=overall_rate,
                 group_max_rate=group_rate[0],
                 group_time_period=group_rate[1],

@@ -91,9 +91,11 @@ def request_of(message: Message, note: Note, payer: User, trigger: Trigger) -> N
 class NoteDesk:
     """Hands notes to the intake and answers in the chat: a status message or a refusal."""
 
-    def __init__(self, intake: Intake, status: StatusBoard) -> None:
+    def __init__(self, intake: Intake, status: StatusBoard, *, live: bool = False) -> None:
         self.intake = intake
         self.status = status
+        self.live = live
+        """LIVE_TRANSCRIPTS: in a private chat the job's draft is the status, not a message."""
 
     async def submit(
         self,
@@ -108,7 +110,9 @@ class NoteDesk:
         /transcribe command) or the note itself."""
         request = request_of(note_message, note, payer, trigger)
         # A group's auto mode gets no status message: one message per note keeps groups quiet.
-        on_queued = (lambda job_id: None) if request.quiet else self.status.expect
+        # A private chat with live transcripts neither: the job shows a draft instead.
+        silent = request.quiet or (self.live and request.private)
+        on_queued = (lambda job_id: None) if silent else self.status.expect
         admission = await self.intake.admit(request, on_queued)
         if admission.verdict is not Verdict.QUEUED:
             if admission.reply is not None:
@@ -116,7 +120,7 @@ class NoteDesk:
             return
         job_id = admission.job_id
         assert job_id is not None
-        if request.quiet:
+        if silent:
             return
         message_id: int | None = None
         try:
