@@ -79,14 +79,15 @@ def clean_env(**values: str) -> dict[str, str]:
 
 
 def bot_env(tg: FakeTelegram, mistral: FakeMistral, db_path: Path, **values: str) -> dict[str, str]:
-    """The environment an operator would give `python -m bot`, aimed at the fakes."""
+    """The environment an operator would give `python -m bot`, aimed at the fakes; with
+    LIVE_TRANSCRIPTS off unless `values` say otherwise, as in make_settings."""
     return clean_env(
         TELEGRAM_BOT_TOKEN=tg.token,
         MISTRAL_API_KEY=mistral.api_key,
         TELEGRAM_API_URL=tg.api_url,
         MISTRAL_API_URL=mistral.base_url,
         DATABASE_PATH=str(db_path),
-        **values,
+        **{"LIVE_TRANSCRIPTS": "false", **values},
     )
 
 
