@@ -130,6 +130,8 @@ async def world(
                 "DEFAULT_QUOTA_SECONDS": str(UNLIMITED_QUOTA),
                 "TELEGRAM_LOCAL_MODE": "true" if local_mode else "false",
                 "SHUTDOWN_GRACE_SECONDS": "5",
+                # Transcripts are timed by the edit that turns the status message into them.
+                "LIVE_TRANSCRIPTS": "false",
                 **{name: str(value) for name, value in settings.items()},
             }
             env = bot_env(tg, mistral, db_path, **values)

@@ -29,6 +29,7 @@ from bot.jobs.runner import JobRunner
 from bot.settings import Settings
 from bot.telegram import application as telegram_app
 from bot.telegram.delivery import TelegramDelivery
+from bot.telegram.drafts import DRAFT_EVERY
 from bot.telegram.files import TelegramFiles
 from bot.telegram.menu import set_commands
 from bot.telegram.notes import NoteDesk
@@ -62,6 +63,8 @@ class Tuning:
     """How long and how often a made transcript is tried again (bound: DELIVERY_BOUND)."""
     progress_every: float = 5.0
     """Seconds between edits of a long note's status message with its progress."""
+    draft_every: float = DRAFT_EVERY
+    """Seconds between two live drafts of one note, at least."""
     overall_rate: float = 30.0
     """Requests to chats per second, all chats together (0: no limit)."""
     group_rate: tuple[float, float] = (1, 3.0)
@@ -133,7 +136,7 @@ class Voxgram:
                 settings=settings,
                 db=self.db,
                 quotas=self.quotas,
-                desk=NoteDesk(intake, status, self.outbox),
+                desk=NoteDesk(intake, status, self.outbox, live=settings.LIVE_TRANSCRIPTS),
                 outbox=self.outbox,
                 clock=tuning.clock,
                 beat=self.heartbeat.beat,
@@ -178,7 +181,11 @@ class Voxgram:
             downloader=self.files,
             transcriber=self.transcriber,
             delivery=TelegramDelivery(
-                self.application.bot, status, progress_every=tuning.progress_every
+                self.application.bot,
+                status,
+                progress_every=tuning.progress_every,
+                live=settings.LIVE_TRANSCRIPTS,
+                draft_every=tuning.draft_every,
             ),
             workdir=workdir,
             max_audio_seconds=settings.MAX_AUDIO_SECONDS,

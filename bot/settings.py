@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     WEBHOOK_LISTEN: str = "0.0.0.0"
     WEBHOOK_PORT: int = Field(default=8443, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
+    LIVE_TRANSCRIPTS: bool = True
 
     @field_validator("TELEGRAM_BOT_TOKEN", "MISTRAL_API_KEY")
     @classmethod

@@ -95,7 +95,10 @@ def db_path(database: Db) -> Path:
 
 @pytest.fixture
 def make_settings(tg: FakeTelegram, mistral: FakeMistral, database: Db) -> Callable[..., Settings]:
-    """Settings as an operator would write them, aimed at the fakes; overrides by name."""
+    """Settings as an operator would write them, aimed at the fakes; overrides by name.
+
+    LIVE_TRANSCRIPTS is off unless a test asks: most tests follow the status message being
+    edited into the transcript; tests/test_live.py turns it on."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -106,6 +109,7 @@ def make_settings(tg: FakeTelegram, mistral: FakeMistral, database: Db) -> Calla
             **database.env(),
             "ADMIN_IDS": str(ADMIN_ID),
             "SHUTDOWN_GRACE_SECONDS": 5,
+            "LIVE_TRANSCRIPTS": False,
         }
         values.update({k: str(v) if isinstance(v, int | bool) else v for k, v in overrides.items()})
         return Settings(_env_file=None, **values)

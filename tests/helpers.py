@@ -127,7 +127,7 @@ def bot_env(tg: FakeTelegram, mistral: FakeMistral, db: Db | Path, **values: str
         TELEGRAM_API_URL=tg.api_url,
         MISTRAL_API_URL=mistral.base_url,
         **as_db(db).env(),
-        **values,
+        **{"LIVE_TRANSCRIPTS": "false", **values},
     )
 
 

@@ -629,3 +629,24 @@ async def test_real_application_polls_and_replies(tg: FakeTelegram, alice: dict[
         await app.stop()
     assert reply.text == "Hi there"
     assert tg.calls("deleteWebhook")
+
+
+async def test_send_message_draft_as_the_spec_says(
+    tg: FakeTelegram, bot: Bot, alice: dict[str, Any]
+) -> None:
+    chat = tg.private_chat(alice)
+    tg.group_chat(GROUP_ID)
+    assert await bot.send_message_draft(chat["id"], 7, "") is True  # the "Thinking..." placeholder
+    assert await bot.send_message_draft(
+        chat["id"], 7, "0:01 a &lt;b&gt;", parse_mode=ParseMode.HTML
+    )
+    assert [(d.draft_id, d.text) for d in tg.drafts_in(chat["id"])] == [(7, ""), (7, "0:01 a <b>")]
+    assert tg.drafts[0].at <= tg.drafts[1].at
+    with pytest.raises(BadRequest):
+        await bot.send_message_draft(GROUP_ID, 7, "private chats only")
+    with pytest.raises(BadRequest):
+        await bot.send_message_draft(chat["id"], 0, "draft_id must be non-zero")
+    with pytest.raises(BadRequest):
+        await bot.send_message_draft(chat["id"], 7, "x" * 4097)
+    assert len(tg.drafts) == 2
+    assert tg.bot_messages(chat["id"]) == []  # a draft is no message

@@ -18,6 +18,7 @@ from bot.telegram.render import (
     render_messages,
     render_plain,
     render_srt,
+    render_tail,
     transcript_lines,
     utf16_len,
     visible_text,
@@ -486,3 +487,21 @@ def test_hard_split_keeps_combining_marks_and_zwj_sequences(limit: int) -> None:
             assert utf16_len(v) <= limit
             body = STAMP.sub("", v)
             assert body.startswith(unit[0]) and body.endswith(unit[-1])
+
+
+def test_tail_is_the_last_lines_that_fit_escaped() -> None:
+    many = make(*(f"word{i} <{i}>" for i in range(2000)))
+    tail = render_tail(many)
+    assert utf16_len(html.unescape(tail)) <= LIMIT
+    lines = html.unescape(tail).splitlines()
+    assert lines[-1] == f"{format_timestamp(1999 * 5.0)} word1999 <1999>"
+    assert lines == transcript_lines(many)[-len(lines) :]
+    assert "&lt;1999&gt;" in tail
+    assert render_tail(make("short")) == "0:00 short"
+    assert render_tail(make()) == ""
+
+
+def test_tail_of_one_line_longer_than_a_message_is_its_end() -> None:
+    tail = render_tail(make("x" * 10_000))
+    assert 0 < utf16_len(tail) <= LIMIT
+    assert tail.endswith("x") and not tail.startswith("0:00")

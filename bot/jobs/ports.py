@@ -58,10 +58,27 @@ class Progress(Protocol):
         ...
 
 
+class Preview(Protocol):
+    """The transcript shown while it is being made, as a courtesy: never waited for."""
+
+    def show(self, partial: Transcript) -> None:
+        """`partial` is what is transcribed so far; shown when the messenger can take it."""
+        ...
+
+    def close(self) -> None:
+        """The transcript is made (or failed): drop what is pending, at once."""
+        ...
+
+
 class Delivery(Protocol):
     """Everything a job says to its chat."""
 
     def progress(self, job: Job) -> Progress: ...
+
+    def preview(self, job: Job) -> Preview | None:
+        """The live preview of the job's transcript, where it has one (None: the transcript
+        need not be streamed)."""
+        ...
 
     async def deliver(
         self, job: Job, transcript: Transcript | None, retained_id: int | None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.domain import retained
 from bot.domain.jobs import Failure
+from bot.domain.partial import PartialTranscript
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
 from bot.jobs import delivering
@@ -173,6 +174,9 @@ class Processor:
         progress = self.delivery.progress(job)
         source: Path | None = None
         stopping = False
+        # Where the chat has a live preview, Mistral streams and the lines so far are shown.
+        preview = self.delivery.preview(job)
+        partial = PartialTranscript(preview.show) if preview is not None else None
         try:
             source = await self._download(job, workdir / "source", t)
             info = await self._probe(source, t)
@@ -191,6 +195,8 @@ class Processor:
                     on_upload=lambda file_id: uploads.record_upload(self.db, file_id, job.id),
                     on_delete=lambda file_id: uploads.forget_upload(self.db, file_id),
                     on_progress=progress.update,
+                    on_segment=partial.segment if partial is not None else None,
+                    on_chunk=partial.complete if partial is not None else _ignore,
                     chat=job.chat_id,
                     sendable=info.sendable,
                 )
@@ -200,6 +206,8 @@ class Processor:
             stopping = True
             raise
         finally:
+            if preview is not None:
+                preview.close()  # the transcript (or refusal) is next: no draft may hold it up
             # A late progress edit must not land on top of the transcript or the refusal.
             await progress.settle()
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
@@ -249,3 +257,7 @@ class Processor:
             # The transcript itself matters more than its buttons: deliver it without them.
             log.exception("job=%d transcript not retained", job.id)
             return None
+
+
+def _ignore(chunk: int, part: Transcript) -> None:
+    return None

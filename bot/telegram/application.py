@@ -36,24 +36,30 @@ ALLOWED_UPDATES = [
 
 App = Application[Any, Any, Any, Any, Any, Any]
 Hook = Callable[[App], Any]
+Answer = bool | dict[str, Any] | list[dict[str, Any]]
 
-UNPACED = frozenset({"getChat", "getChatMember", "getChatAdministrators"})
-"""Reads about a chat: Telegram's per-chat limits are on messages sent, and a handler asking
-whether someone is a group admin must not wait behind that group's replies."""
+
+UNPACED = frozenset({"getChat", "getChatMember", "getChatAdministrators", "sendMessageDraft"})
+"""Calls that go straight through. Reads about a chat: Telegram's per-chat limits are on
+messages sent, and a handler asking whether someone is a group admin must not wait behind that
+group's replies. Message drafts: a courtesy that goes out at once or not at all; it takes none
+of the pace the messages need, is not retried after a 429, and its 429 does not pause the
+bot's other calls as the limiter's would."""
 
 
 class Pacing(AIORateLimiter):
-    """PTB's AIORateLimiter for everything that sends; reads in UNPACED go straight through."""
+    """PTB's AIORateLimiter for everything that sends; the calls in UNPACED go straight
+    through."""
 
     async def process_request(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        callback: Callable[..., Coroutine[Any, Any, Answer]],
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
         rate_limit_args: int | None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+    ) -> Answer:
         if endpoint in UNPACED:
             return await callback(*args, **kwargs)
         return await super().process_request(
@@ -71,7 +77,7 @@ def build(
     timeout: float | None = None,
     hooks: tuple[Hook, Hook, Hook],
 ) -> App:
-    """The Application, aimed at TELEGRAM_API_URL, paced by PTB's AIORateLimiter;
+    """The Application, aimed at TELEGRAM_API_URL, paced by PTB's AIORateLimiter (Pacing);
     `timeout`: seconds to connect, write and read a Bot API call (None: PTB's 5 s; polling
     keeps its own); `hooks` are post_init, post_stop and post_shutdown."""
     post_init, post_stop, post_shutdown = hooks

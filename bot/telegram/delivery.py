@@ -1,4 +1,5 @@
-"""What a job says in its chat: the transcript (editing the status message), progress, refusals."""
+"""What a job says in its chat: the transcript (editing the status message, or as a new message
+after a live draft), progress, refusals."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.domain import retained
 from bot.domain.jobs import Trigger
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
-from bot.jobs.ports import DeliveryDeferred, DeliveryRefused, Progress
+from bot.jobs.ports import DeliveryDeferred, DeliveryRefused, Preview, Progress
 from bot.telegram import render
+from bot.telegram.drafts import DRAFT_EVERY, LiveDraft
 from bot.telegram.keyboards import transcript_buttons
 from bot.telegram.progress import NoProgress, StatusProgress
 from bot.telegram.status import StatusBoard
@@ -42,10 +44,21 @@ class _Sent:
 class TelegramDelivery:
     """Sends a job's outcome to its chat; implements bot.jobs.ports.Delivery."""
 
-    def __init__(self, bot: Bot, status: StatusBoard, *, progress_every: float) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        status: StatusBoard,
+        *,
+        progress_every: float,
+        live: bool = False,
+        draft_every: float = DRAFT_EVERY,
+    ) -> None:
         self.bot = bot
         self.status = status
         self.progress_every = progress_every
+        self.live = live
+        """LIVE_TRANSCRIPTS: private chats get a draft while Mistral streams, no status message."""
+        self.draft_every = draft_every
         self._sent: dict[int, _Sent] = {}
         """Parts of each job's transcript already out, in this process."""
 
@@ -65,6 +78,13 @@ class TelegramDelivery:
             status_id=lambda: job.status_message_id or self.status.known(job.id),
         )
 
+    def preview(self, job: Job) -> Preview | None:
+        """A live draft in a private chat; none where a status message shows the progress (a
+        job queued with one before a restart keeps it)."""
+        if not self.live or job.chat_type != ChatType.PRIVATE or job.status_message_id:
+            return None
+        return LiveDraft(self.bot, job, every=self.draft_every)
+
     def forget(self, job_id: int) -> None:
         self.status.forget(job_id)
         self._sent.pop(job_id, None)
@@ -72,7 +92,8 @@ class TelegramDelivery:
     async def deliver(
         self, job: Job, transcript: Transcript | None, retained_id: int | None
     ) -> None:
-        """Edit the status message into the first part; further parts and the file reply to
+        """Edit the status message into the first part (without one, as after a live draft,
+        send it as a reply to the note); further parts and the file reply to
         the first; the buttons go under the last part. Parts already out (an earlier call for
         this job) are not sent again. Raises DeliveryDeferred when Telegram may take it later
         and DeliveryRefused when it never will."""

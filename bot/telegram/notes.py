@@ -124,10 +124,14 @@ class NoteDesk:
     """Hands notes to the intake and answers in the chat: a status message or a refusal, both
     through the outbox, so the handler returns once the job row is committed."""
 
-    def __init__(self, intake: Intake, status: StatusBoard, outbox: Outbox) -> None:
+    def __init__(
+        self, intake: Intake, status: StatusBoard, outbox: Outbox, *, live: bool = False
+    ) -> None:
         self.intake = intake
         self.status = status
         self.outbox = outbox
+        self.live = live
+        """LIVE_TRANSCRIPTS: in a private chat the job's draft is the status, not a message."""
 
     async def submit(
         self,
@@ -142,7 +146,9 @@ class NoteDesk:
         /transcribe command) or the note itself."""
         request = request_of(note_message, note, payer, trigger)
         # A group's auto mode gets no status message: one message per note keeps groups quiet.
-        on_queued = (lambda job_id: None) if request.quiet else self.status.expect
+        # A private chat with live transcripts neither: the job shows a draft instead.
+        silent = request.quiet or (self.live and request.private)
+        on_queued = (lambda job_id: None) if silent else self.status.expect
         admission = await self.intake.admit(request, on_queued)
         if admission.verdict is not Verdict.QUEUED:
             answer = answer_to or note_message
@@ -155,7 +161,7 @@ class NoteDesk:
             return
         job_id = admission.job_id
         assert job_id is not None
-        if request.quiet:
+        if silent:
             return
         text = texts.of(payer.language)(texts.STATUS)
 

@@ -161,6 +161,20 @@ def render_preview(
     return "\n".join([*first[:1], html.escape(note, quote=False)])
 
 
+def render_tail(transcript: Transcript, *, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> str:
+    """The end of the transcript as one HTML message: its last "m:ss text" lines that fit in
+    limit UTF-16 units once parsed; "" when it has none."""
+    kept: list[str] = []
+    size = -1  # no newline before the first line
+    for stamp, text in reversed(_lines(transcript)):
+        for piece in reversed(_split(f"{stamp} {text}", limit, len(stamp) + 1)):
+            size += utf16_len(piece) + 1
+            if size > limit:
+                return "\n".join(reversed(kept))
+            kept.append(html.escape(piece, quote=False))
+    return "\n".join(reversed(kept))
+
+
 def visible_text(html_text: str) -> str:
     """The text Telegram shows for a message from render_messages: tags removed, unescaped."""
     return html.unescape(html_text.replace("<i>", "").replace("</i>", ""))

@@ -30,6 +30,15 @@ CANCELLED_DELETE_SECONDS = 2.0
 FileHook = Callable[[str], Awaitable[None]]
 Progress = Callable[[int, int], None]
 """Called with (chunks done, chunks in all) each time a chunk's transcript comes back."""
+SegmentHook = Callable[[int, float, Segment], None]
+"""Called with (chunk number from 0, the chunk's start in seconds, a segment on the chunk's own
+times) as Mistral streams each segment."""
+ChunkHook = Callable[[int, Transcript], None]
+"""Called with (chunk number from 0, its transcript on the whole audio's times) as each chunk's
+transcription ends."""
+Send = Callable[[Path, float, Callable[[Segment], None] | None], Awaitable[Transcript]]
+"""Transcribes one track of the given seconds, streaming segments to the callback if any."""
+Hooks = tuple[Progress, SegmentHook | None, ChunkHook]
 
 
 async def _noop(_: str) -> None:
@@ -37,6 +46,10 @@ async def _noop(_: str) -> None:
 
 
 def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def _no_chunk(chunk: int, part: Transcript) -> None:
     return None
 
 
@@ -90,12 +103,17 @@ class Transcriber:
         on_upload: FileHook = _noop,
         on_delete: FileHook = _noop,
         on_progress: Progress = _no_progress,
+        on_segment: SegmentHook | None = None,
+        on_chunk: ChunkHook = _no_chunk,
         chat: Hashable = None,
         sendable: bool = False,
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`.
         Mistral's slots are shared fairly between chats, then between notes of a chat; past
-        the note's Deadline it is given up with MistralUnavailable."""
+        the note's Deadline it is given up with MistralUnavailable.
+
+        With `on_segment` Mistral streams each request and every segment is passed on as it
+        comes; `on_chunk` is told as each chunk is complete (a short file is chunk 0)."""
         limit = self.deadline.for_audio(duration)
         bound = asyncio.timeout(limit)
         try:
@@ -107,7 +125,7 @@ class Transcriber:
                     language=language,
                     on_upload=on_upload,
                     on_delete=on_delete,
-                    on_progress=on_progress,
+                    hooks=(on_progress, on_segment, on_chunk),
                     chat=chat,
                     sendable=sendable,
                 )
@@ -131,10 +149,11 @@ class Transcriber:
         language: str | None,
         on_upload: FileHook,
         on_delete: FileHook,
-        on_progress: Progress,
+        hooks: Hooks,
         chat: Hashable,
         sendable: bool,
     ) -> Transcript:
+        _, on_segment, on_chunk = hooks
         send = functools.partial(
             self._send,
             owner=(chat, object()),
@@ -147,8 +166,10 @@ class Transcriber:
             track = (
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
-            return await send(track, duration)
-        return await self._chunked(path, workdir, duration, send, on_progress)
+            whole = await send(track, duration, _streamed(on_segment, 0, 0.0))
+            on_chunk(0, whole)
+            return whole
+        return await self._chunked(path, workdir, duration, send, hooks)
 
     def chunk_length(self, duration: float) -> float:
         """How long the chunks of a recording longer than CHUNK_SECONDS are cut.
@@ -166,9 +187,10 @@ class Transcriber:
         path: Path,
         workdir: Path,
         duration: float,
-        send: Callable[[Path, float], Awaitable[Transcript]],
-        on_progress: Progress,
+        send: Send,
+        hooks: Hooks,
     ) -> Transcript:
+        on_progress, on_segment, on_chunk = hooks
         loop = asyncio.get_running_loop()
         found: asyncio.Queue[chunking.Chunk | BaseException | None] = asyncio.Queue()
         cancelled = threading.Event()
@@ -194,9 +216,12 @@ class Transcriber:
         complete = False  # every chunk is cut: len(tasks) is the total
         done = 0
 
-        async def one(chunk: chunking.Chunk) -> tuple[chunking.Chunk, Transcript]:
+        async def one(index: int, chunk: chunking.Chunk) -> tuple[chunking.Chunk, Transcript]:
             nonlocal done
-            result = await send(chunk.path, chunk.duration)
+            result = await send(
+                chunk.path, chunk.duration, _streamed(on_segment, index, chunk.start)
+            )
+            on_chunk(index, merge([(chunk, result)]))
             done += 1
             on_progress(done, len(tasks) if complete else max(expected, len(tasks)))
             return chunk, result
@@ -207,7 +232,7 @@ class Transcriber:
                 while (item := await found.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
-                    tasks.append(group.create_task(one(item)))
+                    tasks.append(group.create_task(one(len(tasks), item)))
                 complete = True
         except BaseExceptionGroup as failures:
             raise _first(failures) from None
@@ -221,6 +246,7 @@ class Transcriber:
         self,
         track: Path,
         seconds: float,
+        on_segment: Callable[[Segment], None] | None,
         *,
         owner: Owner,
         language: str | None,
@@ -230,7 +256,7 @@ class Transcriber:
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
                 return await self.mistral.transcribe(
-                    path=track, language=language, audio_seconds=seconds
+                    path=track, language=language, audio_seconds=seconds, on_segment=on_segment
                 )
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made. The signed URL is taken
@@ -242,7 +268,7 @@ class Transcriber:
             async with self.slots.hold(owner):
                 url = await self.mistral.signed_url(file_id)
                 return await self.mistral.transcribe(
-                    file_url=url, language=language, audio_seconds=seconds
+                    file_url=url, language=language, audio_seconds=seconds, on_segment=on_segment
                 )
         except asyncio.CancelledError:
             cancelled = True
@@ -282,6 +308,15 @@ class Transcriber:
             log.warning("mistral file=%s could not be deleted; kept for cleanup", file_id)
             return
         await on_delete(file_id)
+
+
+def _streamed(
+    hook: SegmentHook | None, chunk: int, offset: float
+) -> Callable[[Segment], None] | None:
+    """The client's on_segment for one chunk: the hook told which chunk and where it starts."""
+    if hook is None:
+        return None
+    return functools.partial(hook, chunk, offset)
 
 
 def merge(parts: list[tuple[chunking.Chunk, Transcript]]) -> Transcript:

@@ -140,6 +140,18 @@ class BotMessage:
 
 
 @dataclass
+class Draft:
+    """A message draft the bot streamed (sendMessageDraft), as the user saw it then."""
+
+    chat_id: int
+    draft_id: int
+    text: str  # visible text after entity parsing; "" is the "Thinking..." placeholder
+    html: str  # raw text as sent
+    message_thread_id: int | None
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class _Stored:
     message: dict[str, Any]
     from_bot: bool
@@ -208,6 +220,8 @@ class FakeTelegram:
         }
         self.api_url = ""
         self.requests: list[RecordedRequest] = []
+        self.drafts: list[Draft] = []
+        self._pushed_at: dict[tuple[int, int], float] = {}
         self.downloads: list[str] = []
         self.count_429 = 0
         self.webhook: dict[str, Any] = {"url": "", "secret_token": None}
@@ -240,6 +254,7 @@ class FakeTelegram:
             "setwebhook": self._set_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "sendmessage": self._send_message,
+            "sendmessagedraft": self._send_message_draft,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "deletemessage": self._delete_message,
@@ -397,6 +412,9 @@ class FakeTelegram:
         callback = fields.get("callback_query")
         if isinstance(callback, dict) and "id" in callback:
             self._callback_ids.add(str(callback["id"]))
+        message = fields.get("message")
+        if isinstance(message, dict):
+            self._pushed_at[(message["chat"]["id"], message["message_id"])] = time.monotonic()
         self._updates.append(update)
         self._notify()
         return update
@@ -575,6 +593,14 @@ class FakeTelegram:
             for s in sorted(chat.messages.values(), key=lambda s: s.message["message_id"])
             if s.bot is not None and not s.deleted
         ]
+
+    def pushed_at(self, chat_id: int, message_id: int) -> float:
+        """When (time.monotonic()) the update bringing that user's message was pushed."""
+        return self._pushed_at[(chat_id, message_id)]
+
+    def drafts_in(self, chat_id: int) -> list[Draft]:
+        """The drafts the bot showed in that chat, in order."""
+        return [d for d in self.drafts if d.chat_id == chat_id]
 
     def replies_to(self, chat_id: int, message_id: int) -> list[BotMessage]:
         """The bot's (not deleted) messages replying to that message."""
@@ -870,6 +896,32 @@ class FakeTelegram:
         if entities:
             content["entities"] = entities
         return self._bot_send(chat, params, content, html=raw, document=None)
+
+    async def _send_message_draft(self, params: dict[str, Any], files: dict[str, Any]) -> bool:
+        """Drafts go to private chats only, with a non-zero draft_id; an empty text is the
+        "Thinking..." placeholder. The spec's wording; the error texts are the fake's own."""
+        chat = self._chat_for(params)
+        if chat.data["type"] != "private":
+            raise _bad("message drafts can be sent to private chats only")
+        try:
+            draft_id = int(params["draft_id"])
+        except (TypeError, ValueError) as exc:
+            raise _bad("invalid draft_id") from exc
+        if draft_id == 0:
+            raise _bad("draft_id must be non-zero")
+        raw = str(params.get("text") or "")
+        text, _ = _format(raw, params, MAX_TEXT_LENGTH, "message is too long")
+        thread_id = params.get("message_thread_id")
+        self.drafts.append(
+            Draft(
+                chat_id=chat.data["id"],
+                draft_id=draft_id,
+                text=text,
+                html=raw,
+                message_thread_id=None if thread_id is None else int(thread_id),
+            )
+        )
+        return True
 
     async def _send_document(self, params: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat_for(params)
@@ -1372,4 +1424,4 @@ def _reason(status: int) -> str:
     return "Error"
 
 
-__all__ = ["TOKEN", "BotMessage", "FakeTelegram", "RecordedRequest"]
+__all__ = ["TOKEN", "BotMessage", "Draft", "FakeTelegram", "RecordedRequest"]

@@ -17,7 +17,7 @@ from bot.domain.jobs import Failure, JobStatus
 from bot.domain.quota import QuotaPeriod, QuotaPolicy
 from bot.domain.transcript import Segment, Transcript
 from bot.i18n import texts
-from bot.jobs.ports import DownloadFailed, DownloadTooBig, Progress
+from bot.jobs.ports import DownloadFailed, DownloadTooBig, Preview, Progress
 from bot.jobs.processor import MAX_ATTEMPTS, Processor
 from bot.jobs.quotas import Quotas
 from bot.transcription import audio, probing
@@ -118,6 +118,9 @@ class Chat:
 
     def progress(self, job: Job) -> Progress:
         return self.shown
+
+    def preview(self, job: Job) -> Preview | None:
+        return None
 
     async def deliver(
         self, job: Job, transcript: Transcript | None, retained_id: int | None
