@@ -3,7 +3,7 @@
 Acceptance, reservation and settling each happen in one transaction, so concurrent notes of
 one user can never spend more than the quota and a job is settled at most once.
 
-A claim that names its `owner` (one per process: `new_owner()`) leases the job for
+A claim that names its `owner` (one per process: `leases.new_owner()`) leases the job for
 `lease_seconds`; the owner renews the lease while it works, and a job whose lease ran out (its
 replica died or hangs) is claimed again by any replica. Settling, finishing and failing with
 `owner` happen only while the lease is still the owner's.
@@ -12,9 +12,6 @@ replica died or hangs) is claimed again by any replica. Settling, finishing and 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
@@ -74,15 +71,12 @@ LEASE_SECONDS = 60
 """How long a claimed job stays its owner's without a renewal (JOB_LEASE_SECONDS)."""
 
 
-def new_owner() -> str:
-    """A lease owner naming this process: host, pid and a random part (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 class Accepted(Enum):
     CREATED = "created"
     DUPLICATE = "duplicate"
     OVER_QUOTA = "over_quota"
+    TOO_MANY = "too_many"
+    """The payer already has `max_pending` notes queued or running."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +100,45 @@ async def _rearm(tx: Tx, job_id: int, values: dict[str, Any]) -> None:
     await tx.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
 
 
+async def _insert(tx: Tx, job: NewJob, values: dict[str, Any]) -> Acceptance:
+    """Insert the new job's row; DUPLICATE (its seconds given back) if another replica queued
+    the same note since this transaction looked."""
+    columns = ", ".join(values)
+    marks = ", ".join(f":{name}" for name in values)
+    row = await tx.fetchone(
+        f"INSERT INTO jobs ({columns}) VALUES ({marks})"
+        " ON CONFLICT (chat_id, message_id) DO NOTHING RETURNING id",
+        values,
+    )
+    if row is not None:
+        return Acceptance(Accepted.CREATED, job_id=int(row[0]))
+    await tx.execute(
+        reservations.RELEASE,
+        {
+            "amount": values["reserved_seconds"],
+            "billed": 0,
+            "user": job.payer_id,
+            "period": job.period,
+        },
+    )
+    row = await tx.fetchone(
+        "SELECT id FROM jobs WHERE chat_id = ? AND message_id = ?", (job.chat_id, job.message_id)
+    )
+    assert row is not None
+    return Acceptance(Accepted.DUPLICATE, job_id=int(row[0]))
+
+
 async def accept(
-    db: Database, job: NewJob, *, reserve: int, default_quota: int, unlimited: bool
+    db: Database,
+    job: NewJob,
+    *,
+    reserve: int,
+    default_quota: int,
+    unlimited: bool,
+    max_pending: int | None = None,
 ) -> Acceptance:
-    """Insert the job and reserve its seconds in one transaction; duplicates change nothing."""
+    """Insert the job and reserve its seconds in one transaction; duplicates change nothing,
+    nor does a note past the payer's `max_pending` notes queued or running (TOO_MANY)."""
     async with db.transaction() as tx:
         # One user's reservations and /forgetme, one at a time across replicas.
         for user in sorted({job.payer_id, job.author_id or job.payer_id}):
@@ -130,6 +159,8 @@ async def accept(
         )
         if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
+        if max_pending is not None and await _pending(tx, job.payer_id) >= max_pending:
+            return Acceptance(Accepted.TOO_MANY)
         limit = await reservations.effective_limit(tx, job.payer_id, default_quota, unlimited)
         fitted, left = await reservations.reserve(tx, job.payer_id, job.period, reserve, limit)
         if not fitted:
@@ -140,26 +171,7 @@ async def accept(
         if existing is not None:
             await _rearm(tx, int(existing[0]), values)
             return Acceptance(Accepted.CREATED, job_id=int(existing[0]))
-        columns = ", ".join(values)
-        marks = ", ".join(f":{name}" for name in values)
-        row = await tx.fetchone(
-            f"INSERT INTO jobs ({columns}) VALUES ({marks})"
-            " ON CONFLICT (chat_id, message_id) DO NOTHING RETURNING id",
-            values,
-        )
-        if row is not None:
-            return Acceptance(Accepted.CREATED, job_id=int(row[0]))
-        # Another replica queued the same note since the SELECT: give the seconds back.
-        await tx.execute(
-            reservations.RELEASE,
-            {"amount": reserve, "billed": 0, "user": job.payer_id, "period": job.period},
-        )
-        row = await tx.fetchone(
-            "SELECT id FROM jobs WHERE chat_id = ? AND message_id = ?",
-            (job.chat_id, job.message_id),
-        )
-        assert row is not None
-        return Acceptance(Accepted.DUPLICATE, job_id=int(row[0]))
+        return await _insert(tx, job, values)
 
 
 async def set_status_message(db: Database, job_id: int, message_id: int | None) -> None:
@@ -225,25 +237,6 @@ async def claim_next(
             if await tx.fetchone(_CLAIMABLE, values) is None:
                 return None
         await asyncio.sleep(CLAIM_RETRY_SECONDS)
-
-
-async def renew(
-    db: Database, job_id: int, *, owner: str, lease_seconds: int = LEASE_SECONDS
-) -> bool:
-    """Extend the owner's lease on a running job; False when the lease is no longer its own."""
-    changed = await db.execute(
-        "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' AND lease_owner = ?",
-        (now() + lease_seconds, job_id, owner),
-    )
-    return changed == 1
-
-
-async def renew_all(db: Database, *, owner: str, lease_seconds: int = LEASE_SECONDS) -> int:
-    """Extend the leases of every job the owner is running (its heartbeat); return how many."""
-    return await db.execute(
-        "UPDATE jobs SET lease_until = ? WHERE status = 'running' AND lease_owner = ?",
-        (now() + lease_seconds, owner),
-    )
 
 
 async def requeue_unfinished(db: Database) -> int:
@@ -376,20 +369,10 @@ async def count_by_status(db: Database) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-async def pending_of(db: Database, payer_id: int) -> int:
+async def _pending(tx: Tx, payer_id: int) -> int:
     """How many of the payer's jobs are queued or running."""
-    row = await db.fetchone(
+    row = await tx.fetchone(
         "SELECT COUNT(*) FROM jobs WHERE payer_id = ? AND status IN ('queued', 'running')",
         (payer_id,),
     )
     return int(row[0]) if row is not None else 0
-
-
-async def scrub(db: Database, *, before: int) -> int:
-    """Forget which file and whose name finished jobs carried once `before` has passed: the
-    rows stay (counts, /stats), the pointers to the voice do not. Returns how many."""
-    return await db.execute(
-        "UPDATE jobs SET file_id = '', file_name = NULL, header = NULL"
-        " WHERE status IN ('done', 'failed') AND updated_at < ? AND file_id <> ''",
-        (before,),
-    )

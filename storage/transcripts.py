@@ -70,3 +70,13 @@ async def of_job(db: Database, job_id: int, *, now: int) -> Kept | None:
 async def purge(db: Database, *, now: int) -> int:
     """Delete every transcript whose retention has ended; return how many."""
     return await db.execute("DELETE FROM transcripts WHERE expires_at <= ?", (now,))
+
+
+async def scrub(db: Database, *, before: int) -> int:
+    """Forget which file and whose name finished jobs carried once `before` has passed: the
+    rows stay (counts, /stats), the pointers to the voice do not. Returns how many."""
+    return await db.execute(
+        "UPDATE jobs SET file_id = '', file_name = NULL, header = NULL"
+        " WHERE status IN ('done', 'failed') AND updated_at < ? AND file_id <> ''",
+        (before,),
+    )

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from storage import jobs
+from storage import jobs, leases
 from storage.db import Database
 from tests.helpers import Db, usage_row
 from tests.postgres import both_backends
@@ -65,7 +65,7 @@ async def test_an_expired_lease_passes_the_job_to_another_replica(
     assert taken is not None and taken.id == job.id
     assert taken.lease_owner == B and taken.attempts == 2  # the lost run counts as an attempt
     # The first owner comes back too late: nothing it does counts.
-    assert not await jobs.renew(db, job.id, owner=A)
+    assert not await leases.renew(db, job.id, owner=A)
     assert not await jobs.settle(db, job.id, 9, owner=A)
     assert not await jobs.mark_done(db, job.id, owner=A)
     assert not await jobs.fail(db, job.id, "crashed", owner=A)
@@ -84,11 +84,11 @@ async def test_an_expired_lease_passes_the_job_to_another_replica(
 async def test_renewing_keeps_the_lease(database: Db, db: Database) -> None:
     job = await running(db)
     expire(database)
-    assert await jobs.renew(db, job.id, owner=A, lease_seconds=60)
+    assert await leases.renew(db, job.id, owner=A, lease_seconds=60)
     assert await jobs.claim_next(db, per_chat=1, owner=B) is None
     expire(database)
-    assert await jobs.renew_all(db, owner=A, lease_seconds=60) == 1
-    assert await jobs.renew_all(db, owner=B, lease_seconds=60) == 0
+    assert await leases.renew_all(db, owner=A, lease_seconds=60) == 1
+    assert await leases.renew_all(db, owner=B, lease_seconds=60) == 0
     assert await jobs.claim_next(db, per_chat=1, owner=B) is None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.domain.quota import QuotaPolicy
 from bot.transcription.mistral import MistralClient
-from storage import carried, jobs, transcripts, uploads
+from storage import carried, transcripts, uploads
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class Housekeeper:
             purged = await transcripts.purge(self.db, now=now)
             if purged:
                 log.info("purged %d expired transcripts", purged)
-            scrubbed = await jobs.scrub(self.db, before=now - self.retention_hours * 3600)
+            scrubbed = await transcripts.scrub(self.db, before=now - self.retention_hours * 3600)
             if scrubbed:
                 log.info("forgot the files of %d finished jobs", scrubbed)
             carried_over = await carried.purge(self.db, self.policy.key())

@@ -13,7 +13,7 @@ from bot.domain.notes import NoteRequest
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.jobs.runner import JobRunner
-from storage import jobs, notices, prefs, usage
+from storage import notices, prefs, usage
 from storage.jobs import Accepted, NewJob
 
 log = logging.getLogger(__name__)
@@ -77,15 +77,14 @@ class Intake:
         if note.duration is not None and note.duration > limit:
             log.info("%s refused: too long secs=%d", where, note.duration)
             return self._refuse(request, t.too_long(note.duration, limit))
-        pending = await jobs.pending_of(self.db, request.payer_id)
-        if pending >= self.max_pending:
-            log.info("%s refused: pending=%d", where, pending)
+        job = await self._new_job(request, t)
+        reserve = math.ceil(note.duration) if note.duration else 0
+        acceptance = await self.quotas.accept(job, reserve, max_pending=self.max_pending)
+        if acceptance.outcome is Accepted.TOO_MANY:
+            log.info("%s refused: %d notes pending", where, self.max_pending)
             # One short answer per burst: the answer is paced per payer.
             said = None if request.quiet else t(texts.TOO_MANY_PENDING)
             return Admission(Verdict.REFUSED, reply=said, paced=True)
-        job = await self._new_job(request, t)
-        reserve = math.ceil(note.duration) if note.duration else 0
-        acceptance = await self.quotas.accept(job, reserve)
         if acceptance.outcome is Accepted.DUPLICATE:
             log.info("%s duplicate of job=%s", where, acceptance.job_id)
             return self._refuse(request, t(texts.ALREADY), only_on_command=True)

@@ -36,7 +36,9 @@ class Quotas:
         self.db = db
         self.policy = policy
 
-    async def accept(self, job: NewJob, reserve: int) -> Acceptance:
+    async def accept(
+        self, job: NewJob, reserve: int, *, max_pending: int | None = None
+    ) -> Acceptance:
         """Write the job with `reserve` seconds held, if they fit. A note of unknown length
         (nothing to reserve) is refused when nothing is left: it is not even downloaded."""
         if reserve == 0:
@@ -49,6 +51,7 @@ class Quotas:
             reserve=reserve,
             default_quota=self.policy.default_seconds,
             unlimited=self.policy.is_unlimited(job.payer_id),
+            max_pending=max_pending,
         )
 
     async def recheck(self, job: Job, seconds: float, t: texts.Texts) -> None:
