@@ -42,6 +42,15 @@ class DatabaseUnavailable(Exception):
     password."""
 
 
+TRANSIENT: tuple[type[Exception], ...] = (
+    aiosqlite.OperationalError,
+    psycopg.OperationalError,
+    DatabaseUnavailable,
+)
+"""Errors a moment later may not repeat: SQLite's lock held past the busy timeout, a
+PostgreSQL server restarting or out of reach."""
+
+
 class Tx(ABC):
     """One connection inside a transaction; SQL in SQLite's style (`?` and `:name` marks)."""
 

@@ -168,7 +168,14 @@ class Texts:
     def forwarded_from(self, name: str) -> str:
         return self._("Forwarded from {name}").format(name=name)
 
-    def too_big(self, size_bytes: int) -> str:
+    def too_big(self, size_bytes: int | None) -> str:
+        """Over the download limit; the size when Telegram gave it."""
+        if not size_bytes:
+            return self._(
+                "This file is over the 20 MB bots can download from Telegram's servers, so I "
+                "can't transcribe it. (The bot's operator can lift the limit by running a local "
+                "Bot API server: see the README.)"
+            )
         return self._(
             "This file is {size} MB, and bots can download at most 20 MB from Telegram's "
             "servers, so I can't transcribe it. (The bot's operator can lift the limit by "

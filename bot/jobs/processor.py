@@ -8,8 +8,11 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.domain import retained
 from bot.domain.jobs import Failure
@@ -26,10 +29,15 @@ from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import jobs, transcripts, uploads
-from storage.db import Database
+from storage.db import TRANSIENT, Database
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STORE_ATTEMPTS = 8
+"""Tries of a job's settling, marking done or failed: 0.2 s doubling to 10 s, about a minute."""
 
 MAX_ATTEMPTS = 3
 """Attempts of one job that may end with the process before the job is failed."""
@@ -53,6 +61,7 @@ class Processor:
         max_audio_seconds: int,
         retention_hours: int,
         delivery_retry: DeliveryRetry | None = None,
+        store_backoff: float = 0.2,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
@@ -66,6 +75,8 @@ class Processor:
         self.max_audio_seconds = max_audio_seconds
         self.retention_hours = retention_hours
         self.delivery_retry = delivery_retry or DeliveryRetry()
+        self.store_backoff = store_backoff
+        """First wait before a failed database write is tried again (doubling, at most 10 s)."""
         self.clock = clock
 
     async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
@@ -113,7 +124,7 @@ class Processor:
         """Retain, settle, deliver; done when delivered, failed when Telegram never takes it."""
         # Retained before settling: a restart between the two finds the transcript to send again.
         kept = await self._retain(job, transcript)
-        settled = await self.quotas.settle(job.id, billed)
+        settled = await self._stored("settle", job, lambda: self.quotas.settle(job.id, billed))
         # Settled, not done: a stop or crash from here on requeues the job, and the next start
         # sends it again (_resume) without charging again. A cancellation must not mark it done.
         outcome = await delivering.deliver(
@@ -122,7 +133,7 @@ class Processor:
         took_ms = int((time.monotonic() - started) * 1000)
         if outcome in (Delivered.REFUSED, Delivered.TIMED_OUT):
             # It stays charged: Mistral transcribed it.
-            await jobs.fail(self.db, job.id, Failure.UNDELIVERED)
+            await self._stored("fail", job, lambda: jobs.fail(self.db, job.id, Failure.UNDELIVERED))
             log.error(
                 "job=%d chat=%d user=%d undelivered (%s) secs=%d settled=%s took_ms=%d",
                 job.id,
@@ -134,7 +145,7 @@ class Processor:
                 took_ms,
             )
             return
-        await jobs.mark_done(self.db, job.id)
+        await self._stored("mark_done", job, lambda: jobs.mark_done(self.db, job.id))
         log.info(
             "job=%d chat=%d user=%d done secs=%d settled=%s delivered=%s took_ms=%d",
             job.id,
@@ -146,10 +157,27 @@ class Processor:
             took_ms,
         )
 
+    async def _stored(self, what: str, job: Job, write: Callable[[], Awaitable[T]]) -> T:
+        """A write that must not be lost to a database that is busy or restarting: retried
+        with backoff for about a minute (STORE_ATTEMPTS), then raised."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(STORE_ATTEMPTS),
+            wait=wait_exponential(multiplier=self.store_backoff, max=10.0),
+            retry=retry_if_exception_type(TRANSIENT),
+            before_sleep=lambda state: log.warning(
+                "job=%d %s failed (attempt %d): retrying", job.id, what, state.attempt_number
+            ),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await write()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def _fail(
         self, job: Job, code: Failure, reply: str, release: Callable[[], None] = lambda: None
     ) -> None:
-        await jobs.fail(self.db, job.id, code)
+        await self._stored("fail", job, lambda: jobs.fail(self.db, job.id, code))
         release()
         await self.delivery.report(job, reply)
 
@@ -225,7 +253,7 @@ class Processor:
             return await self.downloader.download(job.file_id, dest)
         except DownloadTooBig as exc:
             log.info("job=%d download refused: too big", job.id)
-            raise JobFailed(Failure.TOO_BIG, t.too_big(job.file_size or 0)) from exc
+            raise JobFailed(Failure.TOO_BIG, t.too_big(job.file_size)) from exc
         except DownloadFailed as exc:
             log.warning("job=%d download failed", job.id)
             raise JobFailed(Failure.DOWNLOAD_FAILED, t(texts.DOWNLOAD_FAILED)) from exc
