@@ -20,6 +20,7 @@ from typing import Any
 import handlers
 from bot.domain.quota import QuotaPolicy
 from bot.health import Heartbeat
+from bot.jobs.batching import Batches, BatchPolling
 from bot.jobs.delivering import DeliveryRetry
 from bot.jobs.housekeeping import Housekeeper
 from bot.jobs.intake import Intake
@@ -35,6 +36,7 @@ from bot.telegram.notes import NoteDesk
 from bot.telegram.outbox import Outbox
 from bot.telegram.status import StatusBoard
 from bot.telegram.updates import Backoff
+from bot.transcription.batch import BatchClient
 from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
 from bot.transcription.mistral_wire import ReadTimeout
 from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Deadline, Transcriber
@@ -79,6 +81,8 @@ class Tuning:
     """A user gets at most one refusal (admin only, over quota, not audio, …) this often."""
     replies_at_stop: float = 5.0
     """Seconds waiting replies may still take at a stop before they are dropped."""
+    batch_polling: BatchPolling = field(default_factory=BatchPolling)
+    """How often a note's batch job is looked at (BATCH_OVER_SECONDS)."""
 
 
 WORKERS_PER_SLOT = 4
@@ -184,6 +188,15 @@ class Voxgram:
             retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
             delivery_retry=tuning.delivery_retry,
             clock=tuning.clock,
+            # Always there: a batch planned before a restart is finished even if the setting
+            # has been turned off since.
+            batches=Batches(
+                self.db,
+                BatchClient(self.mistral),
+                self.transcriber,
+                over_seconds=settings.BATCH_OVER_SECONDS,
+                polling=tuning.batch_polling,
+            ),
         )
         # More workers than Mistral slots: downloading, probing and sending replies (paced by
         # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the

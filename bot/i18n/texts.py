@@ -38,6 +38,12 @@ NOT_AUDIO = N_(
 )
 UNREADABLE = N_("I couldn't read any audio in this file: it may be damaged. Nothing was charged.")
 DOWNLOAD_FAILED = N_("I couldn't download this file from Telegram. Please send it again.")
+BATCH_QUEUED = N_(
+    "🕰 This recording is long: it is queued for a cheaper batch transcription. Expect it "
+    "within {hours} hours, usually much sooner."
+)
+BATCH_SHARE = N_("Of them, {amount} through the batch API, at half the cost.")
+STATS_BATCH = N_("Through the batch API: {amount}, which saved the cost of {saved}")
 SERVICE_BUSY = N_(
     "The transcription service is busy or unavailable right now, so this note was not "
     "transcribed and nothing was charged. Please send it again in a few minutes."
@@ -201,8 +207,10 @@ class Texts:
         period: str,
         reset_at: datetime | None,
         blocked: bool = False,
+        batch: int = 0,
     ) -> str:
-        """`/usage`: seconds used and left this period and when it resets; user_id None: 'You'."""
+        """`/usage`: seconds used (of them `batch` through the batch API) and left this period
+        and when it resets; user_id None: 'You'."""
         values = {"used": self._amount(used), "period": self._period(period)}
         if user_id is None:
             lines = [self._("You used {used} {period}.").format(**values)]
@@ -210,6 +218,8 @@ class Texts:
             lines = [
                 self._("User {user_id} used {used} {period}.").format(user_id=user_id, **values)
             ]
+        if batch:
+            lines.append(self(BATCH_SHARE).format(amount=self._amount(batch)))
         if reserved:
             lines.append(
                 self._("{seconds} s are reserved for notes being transcribed.").format(
@@ -258,6 +268,7 @@ class Texts:
         failed: int,
         top: list[tuple[int, int]],
         period: str,
+        batch: int = 0,
     ) -> str:
         when = self._period(period)
         lines = [
@@ -269,6 +280,9 @@ class Texts:
                 period=when, done=done, failed=failed
             ),
         ]
+        if batch:
+            saved = self._amount(batch // 2)
+            lines.append(self(STATS_BATCH).format(amount=self._amount(batch), saved=saved))
         if top:
             lines.append(self._("Top users:"))
             lines.extend(f"  {user_id}: {self._amount(secs)}" for user_id, secs in top)
