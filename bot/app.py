@@ -140,6 +140,7 @@ class Voxgram:
                 outbox=self.outbox,
                 clock=tuning.clock,
                 beat=self.heartbeat.beat,
+                forget_batches=self.batches.forget,
             ),
         )
 
@@ -175,6 +176,15 @@ class Voxgram:
     def _build_jobs(self, status: StatusBoard, workdir: Path) -> None:
         """The processor of one job and the workers that run them."""
         settings, tuning = self.settings, self.tuning
+        # Always there: a batch planned before a restart is finished even if the setting has
+        # been turned off since.
+        self.batches = Batches(
+            self.db,
+            BatchClient(self.mistral),
+            self.transcriber,
+            over_seconds=settings.BATCH_OVER_SECONDS,
+            polling=tuning.batch_polling,
+        )
         processor = Processor(
             db=self.db,
             quotas=self.quotas,
@@ -188,15 +198,7 @@ class Voxgram:
             retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
             delivery_retry=tuning.delivery_retry,
             clock=tuning.clock,
-            # Always there: a batch planned before a restart is finished even if the setting
-            # has been turned off since.
-            batches=Batches(
-                self.db,
-                BatchClient(self.mistral),
-                self.transcriber,
-                over_seconds=settings.BATCH_OVER_SECONDS,
-                polling=tuning.batch_polling,
-            ),
+            batches=self.batches,
         )
         # More workers than Mistral slots: downloading, probing and sending replies (paced by
         # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the

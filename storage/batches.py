@@ -6,6 +6,7 @@ running in its chat; a restart queues it again, and it goes on polling the recor
 
 from __future__ import annotations
 
+from storage import jobs
 from storage.db import Database, now
 
 
@@ -52,11 +53,15 @@ async def set_seconds(db: Database, job_id: int, seconds: int) -> None:
     )
 
 
-async def waiting_of(db: Database, user_id: int) -> list[str]:
-    """The batch ids of the user's jobs that wait for their batch."""
+async def abandon(db: Database, user_id: int, error: str) -> list[str]:
+    """Fail (uncharged) the user's jobs that wait for their batch; the ids of those batches."""
     rows = await db.fetchall(
-        "SELECT batch_id FROM jobs WHERE (payer_id = :user OR author_id = :user)"
+        "SELECT id, batch_id FROM jobs WHERE (payer_id = :user OR author_id = :user)"
         " AND status = 'waiting_batch' AND batch_id IS NOT NULL",
         {"user": user_id},
     )
-    return [str(r[0]) for r in rows]
+    abandoned = []
+    for row in rows:
+        await jobs.fail(db, int(row[0]), error)
+        abandoned.append(str(row[1]))
+    return abandoned

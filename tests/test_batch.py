@@ -14,6 +14,7 @@ from tests.conftest import ADMIN_ID, FAST, RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import Db, answer_to, expected_lines, job_statuses, transcript_lines, usage_row
+from tests.test_forgetme import forget
 
 EN = texts.of("en")
 TUNING = replace(FAST, batch_polling=BatchPolling(first=0.1, factor=1.5, cap=0.4))
@@ -221,3 +222,23 @@ async def test_usage_shows_the_batch_share_and_stats_the_saving(
     assert EN(texts.STATS_BATCH).format(amount=EN._amount(billed), saved=saved) in (
         stats.text or ""
     )
+
+
+async def test_forgetme_cancels_a_waiting_batch_and_its_files_go(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, database: Db
+) -> None:
+    data, _words, total = long_note()
+    mistral.batches.queued_seconds = 30.0
+    hal = tg.user(18, "Hal")
+    chat = tg.private_chat(hal)
+    async with run(run_bot):
+        note = tg.send_voice(chat, hal, data, duration=round(total))
+        await tg.wait_for(lambda: job_statuses(database) == ["waiting_batch"], timeout=30)
+        said = await forget(tg, hal, chat)
+        assert said.startswith("Deleted")
+        await tg.wait_for(lambda: not mistral.live_files, timeout=10)
+    assert [j.status for j in mistral.batches.created] == ["CANCELLED"]
+    assert mistral.batch_transcriptions == [] and mistral.transcriptions == []
+    assert database.rows("SELECT id FROM jobs") == []
+    assert database.rows("SELECT file_id FROM mistral_files") == []
+    assert transcript_lines(tg, chat["id"], note["message_id"], at_least=WORDS) is None

@@ -18,10 +18,11 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bot.domain.jobs import Failure
 from bot.domain.transcript import Transcript
 from bot.transcription import chunking
 from bot.transcription.batch import TIMEOUT_HOURS, BatchClient, BatchJob, request_body
-from bot.transcription.mistral import MistralUnavailable
+from bot.transcription.mistral import MistralError, MistralUnavailable
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber, merge
 from storage import batches, uploads
@@ -76,6 +77,11 @@ class Plan:
 
     def metadata(self, job_id: int) -> dict[str, str]:
         return {"voxgram_job": str(job_id), "voxgram_batch": self.nonce}
+
+
+class Abandoned(Exception):
+    """The job was failed while it waited (/forgetme): its batch's files are deleted, nothing
+    is sent."""
 
 
 def custom_id(index: int) -> str:
@@ -135,7 +141,9 @@ class Batches:
         if await batches.wait(self.db, job.id):
             release()  # waiting holds no worker
         ended = await self._poll(job, batch_id)
-        await batches.resume(self.db, job.id)
+        if not await batches.resume(self.db, job.id):
+            await self._delete([p.file_id for p in plan.pieces], ended)
+            raise Abandoned
         try:
             lines = await self.client.results(ended, timestamps=not plan.language)
             parts: list[tuple[chunking.Chunk, Transcript]] = []
@@ -151,6 +159,19 @@ class Batches:
         finally:
             await self._delete([p.file_id for p in plan.pieces], ended)
         return merge(parts), batched
+
+    async def forget(self, user_id: int) -> int:
+        """/forgetme: fail the user's jobs that wait for a batch and cancel their batches; the
+        pollers then delete the files. How many were cancelled."""
+        batch_ids = await batches.abandon(self.db, user_id, Failure.FORGOTTEN)
+        for batch_id in batch_ids:
+            try:
+                await self.client.cancel(batch_id)
+            except MistralError:
+                log.warning("batch=%s not cancelled: it runs to its end, unread", batch_id)
+        if batch_ids:
+            log.info("user=%d forgotten: %d batches cancelled", user_id, len(batch_ids))
+        return len(batch_ids)
 
     async def _create(self, job: Job, plan: Plan) -> str:
         metadata = plan.metadata(job.id)

@@ -16,7 +16,7 @@ from bot.domain.jobs import Failure
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
 from bot.jobs import delivering
-from bot.jobs.batching import Batches, Plan
+from bot.jobs.batching import Abandoned, Batches, Plan
 from bot.jobs.delivering import Delivered, DeliveryRetry
 from bot.jobs.failures import JobFailed, transcription_failed
 from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
@@ -95,6 +95,9 @@ class Processor:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
             await jobs.requeue(self.db, job.id)
             log.info("job=%d chat=%d requeued: stopping", job.id, job.chat_id)
+            return
+        except Abandoned:
+            log.info("job=%d chat=%d abandoned while its batch ran", job.id, job.chat_id)
             return
         except JobFailed as failure:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
