@@ -20,6 +20,7 @@ from typing import Any
 import handlers
 from bot.domain.quota import QuotaPolicy
 from bot.health import Heartbeat
+from bot.jobs.batching import Batches, BatchPolling
 from bot.jobs.delivering import DeliveryRetry
 from bot.jobs.housekeeping import Housekeeper
 from bot.jobs.intake import Intake
@@ -36,6 +37,7 @@ from bot.telegram.notes import NoteDesk
 from bot.telegram.outbox import Outbox
 from bot.telegram.status import StatusBoard
 from bot.telegram.updates import Backoff
+from bot.transcription.batch import BatchClient
 from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
 from bot.transcription.mistral_wire import ReadTimeout
 from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Deadline, Transcriber
@@ -82,6 +84,8 @@ class Tuning:
     """A user gets at most one refusal (admin only, over quota, not audio, …) this often."""
     replies_at_stop: float = 5.0
     """Seconds waiting replies may still take at a stop before they are dropped."""
+    batch_polling: BatchPolling = field(default_factory=BatchPolling)
+    """How often a note's batch job is looked at (BATCH_OVER_SECONDS)."""
 
 
 WORKERS_PER_SLOT = 4
@@ -140,6 +144,7 @@ class Voxgram:
                 outbox=self.outbox,
                 clock=tuning.clock,
                 beat=self.heartbeat.beat,
+                forget_batches=self.batches.forget,
             ),
         )
 
@@ -175,6 +180,15 @@ class Voxgram:
     def _build_jobs(self, status: StatusBoard, workdir: Path) -> None:
         """The processor of one job and the workers that run them."""
         settings, tuning = self.settings, self.tuning
+        # Always there: a batch planned before a restart is finished even if the setting has
+        # been turned off since.
+        self.batches = Batches(
+            self.db,
+            BatchClient(self.mistral),
+            self.transcriber,
+            over_seconds=settings.BATCH_OVER_SECONDS,
+            polling=tuning.batch_polling,
+        )
         processor = Processor(
             db=self.db,
             quotas=self.quotas,
@@ -192,6 +206,7 @@ class Voxgram:
             retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
             delivery_retry=tuning.delivery_retry,
             clock=tuning.clock,
+            batches=self.batches,
         )
         # More workers than Mistral slots: downloading, probing and sending replies (paced by
         # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from telegram import Update
@@ -54,6 +54,8 @@ class Deps:
     """Wall-clock seconds for transcript retention."""
     beat: Callable[[], None]
     """Called for every update: Telegram reaches us (health)."""
+    forget_batches: Callable[[int], Awaitable[int]] | None = None
+    """/forgetme: cancels the user's waiting batch jobs (Batches.forget)."""
 
 
 def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
@@ -72,7 +74,7 @@ def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
     )
     app.add_handler(CommandHandler("language", LanguageCommand(settings, db, outbox), filters=NEW))
     # Privacy: /forgetme asks, its button deletes.
-    forget = privacy.ForgetMe(settings, db, outbox)
+    forget = privacy.ForgetMe(settings, db, outbox, deps.forget_batches)
     app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))
     app.add_handler(CallbackQueryHandler(forget.confirm, pattern=privacy.CALLBACK_PATTERN))
     # Bot admins' commands: each refuses non-admins itself, with a reply.

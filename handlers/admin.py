@@ -129,6 +129,7 @@ class AdminCommands:
                 failed=figures.jobs_failed,
                 top=figures.top,
                 period=period.value,
+                batch=figures.batch_seconds,
             ),
         )
 

@@ -122,4 +122,5 @@ async def usage_report(quotas: Quotas, t: texts.Texts, asker: int, target: int |
         period=quotas.policy.period.value,
         reset_at=quotas.policy.resets_at(),
         blocked=standing.blocked,
+        batch=standing.batch,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
@@ -25,10 +26,17 @@ CALLBACK_PATTERN = FORGET_PATTERN
 class ForgetMe:
     """/forgetme asks; the button of the same user deletes (or cancels)."""
 
-    def __init__(self, settings: Settings, db: Database, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        outbox: Outbox,
+        forget_batches: Callable[[int], Awaitable[int]] | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.outbox = outbox
+        self.forget_batches = forget_batches
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/forgetme: say what would be deleted, with Delete and Cancel buttons.
@@ -81,6 +89,9 @@ class ForgetMe:
             self._replace(context, query, t(texts.FORGET_CANCELLED))
             return
         period = self.settings.QUOTA_PERIOD
+        if self.forget_batches is not None:
+            # A note waiting for its batch is given up, not waited for.
+            await self.forget_batches(user_id)
         forgotten = await forget_user(self.db, user_id, period_key(period))
         if forgotten is None:
             await query.answer(t(texts.FORGET_BUSY), show_alert=True)

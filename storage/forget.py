@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from storage import carried
 from storage.db import Database, now
 
-_UNFINISHED = "('new', 'queued', 'running')"
+_UNFINISHED = "('new', 'queued', 'running', 'waiting_batch')"
 
 
 @dataclass(frozen=True, slots=True)

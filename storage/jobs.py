@@ -57,6 +57,9 @@ class Job(NewJob):
     created_at: int
     lease_owner: str | None = None
     lease_until: int | None = None
+    batch_plan: str | None = None
+    batch_id: str | None = None
+    batch_seconds: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
@@ -95,6 +98,7 @@ async def _rearm(tx: Tx, job_id: int, values: dict[str, Any]) -> None:
         "error": None,
         "status_message_id": None,
         "attempts": 0,
+        **dict.fromkeys(("batch_plan", "batch_id", "batch_seconds")),
     }
     assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
     await tx.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
@@ -245,7 +249,7 @@ async def requeue_unfinished(db: Database) -> int:
     return await db.execute(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL,"
         " updated_at = :now"
-        " WHERE status = 'new'"
+        " WHERE status IN ('new', 'waiting_batch')"
         " OR (status = 'running' AND (lease_until IS NULL OR lease_until < :now))",
         {"now": now()},
     )
@@ -258,7 +262,7 @@ async def requeue(db: Database, job_id: int, *, owner: str | None = None) -> Non
     await db.execute(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL,"
         " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = :now"
-        " WHERE id = :id AND status = 'running'" + _owned(owner),
+        " WHERE id = :id AND status IN ('running', 'waiting_batch')" + _owned(owner),
         {"now": now(), "id": job_id, "owner": owner},
     )
 
@@ -314,15 +318,14 @@ async def settle(
             "UPDATE jobs SET billed_seconds = :billed, updated_at = :now"
             " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
             + _owned(owner)
-            + " RETURNING payer_id, period, reserved_seconds",
+            + " RETURNING payer_id, period, reserved_seconds, COALESCE(batch_seconds, 0)",
             {"billed": billed_seconds, "now": now(), "id": job_id, "owner": owner},
         )
         if row is None:
             return False
-        await tx.execute(
-            reservations.RELEASE,
-            {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]},
-        )
+        values = {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]}
+        await tx.execute(reservations.RELEASE, values)
+        await tx.execute(reservations.BATCH_SHARE, {**values, "batch": row[3]})
         return True
 
 
@@ -370,9 +373,10 @@ async def count_by_status(db: Database) -> dict[str, int]:
 
 
 async def _pending(tx: Tx, payer_id: int) -> int:
-    """How many of the payer's jobs are queued or running."""
+    """How many of the payer's jobs are queued, running or waiting for a batch."""
     row = await tx.fetchone(
-        "SELECT COUNT(*) FROM jobs WHERE payer_id = ? AND status IN ('queued', 'running')",
+        "SELECT COUNT(*) FROM jobs WHERE payer_id = ?"
+        " AND status IN ('queued', 'running', 'waiting_batch')",
         (payer_id,),
     )
     return int(row[0]) if row is not None else 0

@@ -107,6 +107,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;     -- the process running it (NULL: no lease)
     ALTER TABLE jobs ADD COLUMN lease_until INTEGER;  -- unix time its lease ends unless renewed
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN batch_plan TEXT;        -- JSON: the uploaded chunks of a batch
+    ALTER TABLE jobs ADD COLUMN batch_id TEXT;          -- Mistral's batch job, once created
+    ALTER TABLE jobs ADD COLUMN batch_seconds INTEGER;  -- of billed_seconds, those by batch
+    ALTER TABLE usage ADD COLUMN batch_seconds INTEGER NOT NULL DEFAULT 0;  -- of used_seconds
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -209,6 +215,12 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_until BIGINT;
+    """,
+    """
+    ALTER TABLE jobs ADD COLUMN batch_plan TEXT;
+    ALTER TABLE jobs ADD COLUMN batch_id TEXT;
+    ALTER TABLE jobs ADD COLUMN batch_seconds BIGINT;
+    ALTER TABLE usage ADD COLUMN batch_seconds BIGINT NOT NULL DEFAULT 0;
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

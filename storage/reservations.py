@@ -53,3 +53,9 @@ RELEASE = """
                      used_seconds = used_seconds + :billed
     WHERE user_id = :user AND period = :period
 """
+
+BATCH_SHARE = """
+    UPDATE usage SET batch_seconds = batch_seconds + :batch
+    WHERE user_id = :user AND period = :period AND :batch > 0
+"""
+"""Of the seconds RELEASE billed, those transcribed through the batch API."""

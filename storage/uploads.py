@@ -19,5 +19,10 @@ async def forget_upload(db: Database, file_id: str) -> None:
 
 
 async def leftover_uploads(db: Database) -> list[str]:
-    rows = await db.fetchall("SELECT file_id FROM mistral_files ORDER BY created_at")
+    """Recorded uploads, but not those an unfinished job's batch still reads."""
+    rows = await db.fetchall(
+        "SELECT file_id FROM mistral_files WHERE job_id IS NULL OR job_id NOT IN"
+        " (SELECT id FROM jobs WHERE batch_plan IS NOT NULL AND status NOT IN ('done', 'failed'))"
+        " ORDER BY created_at"
+    )
     return [str(r[0]) for r in rows]

@@ -20,6 +20,8 @@ class UserUsage:
     quota_seconds: int | None
     """The user's own quota (-1 unlimited), or None when the default applies."""
     blocked: bool
+    batch_seconds: int = 0
+    """Of used_seconds, those transcribed through the batch API."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class Stats:
     jobs_done: int
     jobs_failed: int
     top: list[tuple[int, int]]
+    batch_seconds: int = 0
 
 
 async def get_usage(db: Database, user_id: int, period: str) -> UserUsage:
@@ -39,7 +42,8 @@ async def get_usage(db: Database, user_id: int, period: str) -> UserUsage:
             """
             SELECT COALESCE(u.used_seconds, 0), COALESCE(u.reserved_seconds, 0),
                    (SELECT quota_seconds FROM users WHERE user_id = :user),
-                   COALESCE((SELECT blocked FROM users WHERE user_id = :user), 0)
+                   COALESCE((SELECT blocked FROM users WHERE user_id = :user), 0),
+                   COALESCE(u.batch_seconds, 0)
             FROM (SELECT 1) AS one
             LEFT JOIN usage AS u ON u.user_id = :user AND u.period = :period
             """,
@@ -52,6 +56,7 @@ async def get_usage(db: Database, user_id: int, period: str) -> UserUsage:
         reserved_seconds=int(row[1]),
         quota_seconds=None if row[2] is None else int(row[2]),
         blocked=bool(row[3]),
+        batch_seconds=int(row[4]),
     )
 
 
@@ -95,7 +100,8 @@ async def reset_usage(db: Database, user_id: int, period: str) -> int:
             (user_id, period),
         )
         await tx.execute(
-            "UPDATE usage SET used_seconds = 0 WHERE user_id = ? AND period = ?", (user_id, period)
+            "UPDATE usage SET used_seconds = 0, batch_seconds = 0 WHERE user_id = ? AND period = ?",
+            (user_id, period),
         )
         return 0 if row is None else int(row[0])
 
@@ -115,16 +121,20 @@ async def stats(db: Database, period: str, top: int = 5) -> Stats:
         " FROM jobs WHERE period = ?",
         (period,),
     )
+    batch = await db.fetchone(
+        "SELECT COALESCE(SUM(batch_seconds), 0) FROM usage WHERE period = ?", (period,)
+    )
     leaders = await db.fetchall(
         "SELECT user_id, used_seconds FROM usage WHERE period = ? AND used_seconds > 0"
         " ORDER BY used_seconds DESC, user_id LIMIT ?",
         (period, top),
     )
-    assert users is not None and seconds is not None and jobs is not None
+    assert users is not None and seconds is not None and jobs is not None and batch is not None
     return Stats(
         users=int(users[0]),
         seconds=int(seconds[0]),
         jobs_done=int(jobs[0]),
         jobs_failed=int(jobs[1]),
         top=[(int(r[0]), int(r[1])) for r in leaders],
+        batch_seconds=int(batch[0]),
     )

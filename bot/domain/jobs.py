@@ -36,6 +36,8 @@ class Failure(StrEnum):
     MISTRAL_UNAVAILABLE = "mistral_unavailable"
     MISTRAL_AUTH = "mistral_auth"
     MISTRAL_REJECTED = "mistral_rejected"
+    FORGOTTEN = "forgotten"
+    """Its batch was cancelled: the payer or the author sent /forgetme while it waited."""
     UNDELIVERED = "undelivered"
     """Transcribed and charged, but Telegram did not take the transcript: refused it (not for
     a blocked bot or a gone chat, which end the job done) or stayed unavailable past

@@ -13,6 +13,7 @@ from functools import cache
 from bot import i18n
 from bot.domain.languages import LANGUAGES
 from bot.i18n import N_
+from bot.i18n.words import Words
 
 STATUS = N_("🎧 Transcribing…")
 NO_SPEECH = N_("🔇 No speech detected.")
@@ -38,6 +39,12 @@ NOT_AUDIO = N_(
 )
 UNREADABLE = N_("I couldn't read any audio in this file: it may be damaged. Nothing was charged.")
 DOWNLOAD_FAILED = N_("I couldn't download this file from Telegram. Please send it again.")
+BATCH_QUEUED = N_(
+    "🕰 This recording is long: it is queued for a cheaper batch transcription. Expect it "
+    "within {hours} hours, usually much sooner."
+)
+BATCH_SHARE = N_("Of them, {amount} through the batch API, at half the cost.")
+STATS_BATCH = N_("Through the batch API: {amount}, which saved the cost of {saved}")
 SERVICE_BUSY = N_(
     "The transcription service is busy or unavailable right now, so this note was not "
     "transcribed and nothing was charged. Please send it again in a few minutes."
@@ -117,49 +124,8 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class Texts:
+class Texts(Words):
     """The bot's words in one language; `t(msgid)` translates a constant of this module."""
-
-    def __init__(self, language: str) -> None:
-        self.language = language
-        self._catalog = i18n.translations(language)
-
-    def __call__(self, message: str) -> str:
-        return self._catalog.gettext(message)
-
-    _ = __call__
-
-    def _period(self, period: str) -> str:
-        words = {"day": self._("today"), "month": self._("this month")}
-        return words.get(period) or self._("in total")
-
-    def duration(self, seconds: float) -> str:
-        """A human length: '45 s', '3 min 20 s', '1 h 5 min'."""
-        total = max(0, round(seconds))
-        hours, rest = divmod(total, 3600)
-        minutes, secs = divmod(rest, 60)
-        if hours and minutes:
-            return self._("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
-        if hours:
-            return self._("{hours} h").format(hours=hours)
-        if minutes and secs:
-            return self._("{minutes} min {seconds} s").format(minutes=minutes, seconds=secs)
-        if minutes:
-            return self._("{minutes} min").format(minutes=minutes)
-        return self._("{seconds} s").format(seconds=secs)
-
-    def _amount(self, seconds: int) -> str:
-        """'200 s (3 min 20 s)'; under a minute just '45 s'."""
-        if seconds < 60:
-            return self.duration(seconds)
-        return self._("{seconds} s ({duration})").format(
-            seconds=seconds, duration=self.duration(seconds)
-        )
-
-    def resets(self, when: datetime | None) -> str:
-        if when is None:
-            return self._("It never resets.")
-        return self._("It resets on {date} UTC.").format(date=f"{when:%Y-%m-%d %H:%M}")
 
     def help(self, *, admin: bool) -> str:
         """/help, HTML; the admin commands for admins."""
@@ -208,8 +174,10 @@ class Texts:
         period: str,
         reset_at: datetime | None,
         blocked: bool = False,
+        batch: int = 0,
     ) -> str:
-        """`/usage`: seconds used and left this period and when it resets; user_id None: 'You'."""
+        """`/usage`: seconds used (of them `batch` through the batch API) and left this period
+        and when it resets; user_id None: 'You'."""
         values = {"used": self._amount(used), "period": self._period(period)}
         if user_id is None:
             lines = [self._("You used {used} {period}.").format(**values)]
@@ -217,6 +185,8 @@ class Texts:
             lines = [
                 self._("User {user_id} used {used} {period}.").format(user_id=user_id, **values)
             ]
+        if batch:
+            lines.append(self(BATCH_SHARE).format(amount=self._amount(batch)))
         if reserved:
             lines.append(
                 self._("{seconds} s are reserved for notes being transcribed.").format(
@@ -265,6 +235,7 @@ class Texts:
         failed: int,
         top: list[tuple[int, int]],
         period: str,
+        batch: int = 0,
     ) -> str:
         when = self._period(period)
         lines = [
@@ -276,6 +247,9 @@ class Texts:
                 period=when, done=done, failed=failed
             ),
         ]
+        if batch:
+            saved = self._amount(batch // 2)
+            lines.append(self(STATS_BATCH).format(amount=self._amount(batch), saved=saved))
         if top:
             lines.append(self._("Top users:"))
             lines.extend(f"  {user_id}: {self._amount(secs)}" for user_id, secs in top)

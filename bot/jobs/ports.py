@@ -88,6 +88,10 @@ class Delivery(Protocol):
         out is remembered until forget(job.id), so the next call goes on from there."""
         ...
 
+    async def announce(self, job: Job, text: str) -> None:
+        """Show `text` in the job's status message (a batch's wait), if it has one."""
+        ...
+
     async def report(self, job: Job, reply: str) -> None:
         """Tell the job's chat why it failed (quiet in a group's auto mode)."""
         ...

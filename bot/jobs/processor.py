@@ -20,6 +20,7 @@ from bot.domain.partial import PartialTranscript
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
 from bot.jobs import delivering
+from bot.jobs.batching import Abandoned, Batches, Plan
 from bot.jobs.delivering import Delivered, DeliveryRetry
 from bot.jobs.failures import JobFailed, transcription_failed
 from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
@@ -28,7 +29,7 @@ from bot.transcription import audio, probing
 from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
-from storage import jobs, transcripts, uploads
+from storage import batches, jobs, transcripts, uploads
 from storage.db import TRANSIENT, Database
 from storage.jobs import Job
 
@@ -63,6 +64,7 @@ class Processor:
         delivery_retry: DeliveryRetry | None = None,
         store_backoff: float = 0.2,
         clock: Callable[[], float] = time.time,
+        batches: Batches | None = None,
     ) -> None:
         self.db = db
         self.quotas = quotas
@@ -78,6 +80,8 @@ class Processor:
         self.store_backoff = store_backoff
         """First wait before a failed database write is tried again (doubling, at most 10 s)."""
         self.clock = clock
+        self.batches = batches
+        """Long notes through the batch API (BATCH_OVER_SECONDS); None: never."""
 
     async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
         """Process the job; `release` lets the job's worker go once Mistral's part is over."""
@@ -98,11 +102,14 @@ class Processor:
                 t = texts.of(job.user_language)
                 await self._fail(job, Failure.GAVE_UP, t(texts.FAILED))
                 return
-            billed, transcript = resumed or await self._transcribe(job)
+            billed, transcript = resumed or await self._transcribe(job, release)
         except Stopping:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
             await jobs.requeue(self.db, job.id)
             log.info("job=%d chat=%d requeued: stopping", job.id, job.chat_id)
+            return
+        except Abandoned:
+            log.info("job=%d chat=%d abandoned while its batch ran", job.id, job.chat_id)
             return
         except JobFailed as failure:
             log.info("job=%d chat=%d failed: %s", job.id, job.chat_id, failure.code)
@@ -194,9 +201,13 @@ class Processor:
         log.info("job=%d resending its retained transcript", job.id)
         return job.billed_seconds, transcript
 
-    async def _transcribe(self, job: Job) -> Made:
-        """Download, probe, hold the real length, transcribe."""
+    async def _transcribe(self, job: Job, release: Callable[[], None]) -> Made:
+        """Download, probe, hold the real length, transcribe (or have a batch transcribe)."""
         t = texts.of(job.user_language)
+        if job.batch_plan is not None and self.batches is not None:
+            # Its batch was planned before a restart: no download, no second batch.
+            return await self._await_batch(job, Plan.decode(job.batch_plan), release, t)
+        plan: Plan | None = None
         self.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
         progress = self.delivery.progress(job)
@@ -214,22 +225,11 @@ class Processor:
                 # A job settled before a restart is transcribed again at no charge: nothing
                 # more is held against the quota for it.
                 await self.quotas.recheck(job, info.duration, t)
-            try:
-                transcript = await self.transcriber.transcribe(
-                    source,
-                    workdir,
-                    duration=info.duration,
-                    language=job.language,
-                    on_upload=lambda file_id: uploads.record_upload(self.db, file_id, job.id),
-                    on_delete=lambda file_id: uploads.forget_upload(self.db, file_id),
-                    on_progress=progress.update,
-                    on_segment=partial.segment if partial is not None else None,
-                    on_chunk=partial.complete if partial is not None else _ignore,
-                    chat=job.chat_id,
-                    sendable=info.sendable,
-                )
-            except (audio.AudioError, MistralError) as exc:
-                raise transcription_failed(exc, t) from exc
+            if self.batches is not None and self.batches.applies(info.duration):
+                plan = await self._submit_batch(job, source, workdir, info, t)
+            else:
+                hooks = (progress.update, partial)
+                transcript = await self._sync(job, source, workdir, info, hooks, t)
         except Stopping:
             stopping = True
             raise
@@ -242,11 +242,70 @@ class Processor:
             if source is not None and not stopping and not source.is_relative_to(workdir):
                 # Read in place on a local Bot API server's disk: its copy goes too.
                 await asyncio.to_thread(self.downloader.discard, source)
+        if plan is not None:
+            return await self._await_batch(job, plan, release, t)
         if transcript.is_blank:
             return 0, None
         # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,
         # so a missing field never means free transcription.
         return transcript.billed_seconds or math.ceil(info.duration), transcript
+
+    async def _sync(
+        self,
+        job: Job,
+        source: Path,
+        workdir: Path,
+        info: audio.AudioInfo,
+        hooks: tuple[Callable[[int, int], None], PartialTranscript | None],
+        t: texts.Texts,
+    ) -> Transcript:
+        """Transcribe with synchronous requests, now (streamed into `partial` if given)."""
+        on_progress, partial = hooks
+        try:
+            return await self.transcriber.transcribe(
+                source,
+                workdir,
+                duration=info.duration,
+                language=job.language,
+                on_upload=lambda file_id: uploads.record_upload(self.db, file_id, job.id),
+                on_delete=lambda file_id: uploads.forget_upload(self.db, file_id),
+                on_progress=on_progress,
+                on_segment=partial.segment if partial is not None else None,
+                on_chunk=partial.complete if partial is not None else _ignore,
+                chat=job.chat_id,
+                sendable=info.sendable,
+            )
+        except (audio.AudioError, MistralError) as exc:
+            raise transcription_failed(exc, t) from exc
+
+    async def _submit_batch(
+        self, job: Job, source: Path, workdir: Path, info: audio.AudioInfo, t: texts.Texts
+    ) -> Plan:
+        """Tell the chat the note comes later and cheaper; upload it for one batch job."""
+        assert self.batches is not None
+        queued = t(texts.BATCH_QUEUED).format(hours=self.batches.expected_hours)
+        await self.delivery.announce(job, queued)
+        try:
+            return await self.batches.submit(
+                job, source, workdir, info.duration, sendable=info.sendable
+            )
+        except (audio.AudioError, MistralError) as exc:
+            raise transcription_failed(exc, t) from exc
+
+    async def _await_batch(
+        self, job: Job, plan: Plan, release: Callable[[], None], t: texts.Texts
+    ) -> Made:
+        """Wait for the note's batch (its worker let go meanwhile) and take its transcript."""
+        assert self.batches is not None
+        try:
+            transcript, batched = await self.batches.finish(job, plan, release)
+        except MistralError as exc:
+            raise transcription_failed(exc, t) from exc
+        if transcript.is_blank:
+            return 0, None
+        billed = transcript.billed_seconds or math.ceil(plan.duration)
+        await batches.set_seconds(self.db, job.id, min(batched, billed))
+        return billed, transcript
 
     async def _download(self, job: Job, dest: Path, t: texts.Texts) -> Path:
         try:

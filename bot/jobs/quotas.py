@@ -23,6 +23,8 @@ class Standing:
     limit: int | None
     """Seconds per period; None: unlimited."""
     blocked: bool
+    batch: int = 0
+    """Of `used`, the seconds transcribed through the batch API (at half the cost)."""
 
 
 class Quotas:
@@ -80,4 +82,5 @@ class Quotas:
             reserved=row.reserved_seconds,
             limit=self.policy.limit(user_id, row.quota_seconds),
             blocked=row.blocked,
+            batch=row.batch_seconds,
         )

@@ -166,6 +166,12 @@ class TelegramDelivery:
             )
             sent.document = True
 
+    async def announce(self, job: Job, text: str) -> None:
+        """Edit the status message into `text`; a failure only costs the notice."""
+        status_id = await self.status.wait(job.id, job.status_message_id)
+        if status_id is not None:
+            await _quietly(self._edit(job, status_id, escape(text)))
+
     async def report(self, job: Job, reply: str) -> None:
         """Tell the user why the job failed (quiet in a group's auto mode)."""
         status_id = await self.status.wait(job.id, job.status_message_id)

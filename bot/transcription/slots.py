@@ -34,6 +34,8 @@ class FairSlots:
         self._waiters: list[tuple[int, Owner, asyncio.Future[None]]] = []
         self._seq = 0
         self._closed = False
+        self.stopped = asyncio.Event()
+        """Set by close(): what only waits (a batch's polling) goes back to the queue."""
 
     def held(self, owner: Owner) -> int:
         return self._held[owner]
@@ -54,6 +56,7 @@ class FairSlots:
         """Stopping: whoever waits for a slot, and whoever asks later, gets Stopping. Requests
         in flight go on (the grace period is theirs)."""
         self._closed = True
+        self.stopped.set()
         waiters, self._waiters = self._waiters, []
         for _, _, waiter in waiters:
             if not waiter.done():

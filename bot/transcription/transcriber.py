@@ -171,6 +171,30 @@ class Transcriber:
             return whole
         return await self._chunked(path, workdir, duration, send, hooks)
 
+    async def cut(
+        self, path: Path, workdir: Path, duration: float, *, sendable: bool
+    ) -> list[chunking.Chunk]:
+        """The audio track in chunks of at most CHUNK_SECONDS (one when it is no longer), for
+        requests that are all sent at once (a batch)."""
+        if duration <= self.chunk_seconds:
+            track = (
+                path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
+            )
+            return [chunking.Chunk(0, track, 0.0, duration)]
+        return await asyncio.to_thread(
+            chunking.split_at_silences, path, workdir / "chunks", float(self.chunk_seconds)
+        )
+
+    async def transcribe_uploaded(
+        self, file_id: str, seconds: float, *, language: str | None, chat: Hashable
+    ) -> Transcript:
+        """Transcribe an uploaded file (a batch line that did not come back) in a slot."""
+        async with self.slots.hold((chat, object())):
+            url = await self.mistral.signed_url(file_id)
+            return await self.mistral.transcribe(
+                file_url=url, language=language, audio_seconds=seconds
+            )
+
     def chunk_length(self, duration: float) -> float:
         """How long the chunks of a recording longer than CHUNK_SECONDS are cut.
 

@@ -52,6 +52,8 @@ import numpy as np
 from aiohttp import BodyPartReader, web
 from yarl import URL
 
+from tests.fakes.mistral_batch import FakeBatches
+
 API_KEY = "test-mistral-key-0123456789abcdef"
 ANALYSIS_RATE = 16000
 FRAME_SECONDS = 0.01
@@ -355,6 +357,9 @@ class FakeMistral:
         self._release: asyncio.Event | None = None
         self._cond: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
+        self.batch_transcriptions: list[TranscriptionCall] = []
+        """The lines of batch jobs, each as the transcription it was (see mistral_batch.py)."""
+        self.batches = FakeBatches(self)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -379,6 +384,7 @@ class FakeMistral:
         app.router.add_get("/v1/models/{model_id}", self._retrieve_model)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/signed/{file_id}", self._signed_get)
+        self.batches.routes(app)
         # A short shutdown timeout: a test that ends while hang_next() holds a request must not
         # wait a minute for it.
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
@@ -390,6 +396,7 @@ class FakeMistral:
 
     async def stop(self) -> None:
         """Close the server and its connections."""
+        await self.batches.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -704,6 +711,31 @@ class FakeMistral:
         if isinstance(form, web.Response):
             return form
         texts, files = form
+        sources = self._sources(texts, files, call)
+        if call.file_id is not None:
+            request[FILE_ID] = call.file_id
+
+        if self._resets:
+            self._resets -= 1
+            return None
+        if self._hangs:
+            await self._hang(self._hangs.pop(0))
+        if self._gather:
+            gather = self._gather
+            await self.wait_for(lambda: self.in_flight >= gather or not self._gather)
+            self._gather = 0  # once met, the rest of the requests run freely
+        injected = self._next_failure()
+        if injected is not None:
+            return injected
+        return await self._answer(texts, sources, call, request)
+
+    def _sources(
+        self,
+        texts: dict[str, list[str]],
+        files: dict[str, list[tuple[str, bytes]]],
+        call: TranscriptionCall,
+    ) -> list[str]:
+        """The audio sources a request names; fills the call's source, file id and audio."""
         call.fields = texts
         sources = [k for k in ("file", "file_url", "file_id") if k in files or texts.get(k)]
         if len(sources) == 1:
@@ -724,22 +756,16 @@ class FakeMistral:
                 call.audio = (
                     self.uploads.get(url_file_id) if url_file_id in self.live_files else None
                 )
-        if call.file_id is not None:
-            request[FILE_ID] = call.file_id
+        return sources
 
-        if self._resets:
-            self._resets -= 1
-            return None
-        if self._hangs:
-            await self._hang(self._hangs.pop(0))
-        if self._gather:
-            gather = self._gather
-            await self.wait_for(lambda: self.in_flight >= gather or not self._gather)
-            self._gather = 0  # once met, the rest of the requests run freely
-        injected = self._next_failure()
-        if injected is not None:
-            return injected
-
+    async def _answer(
+        self,
+        texts: dict[str, list[str]],
+        sources: list[str],
+        call: TranscriptionCall,
+        request: web.Request | None,
+    ) -> web.StreamResponse | None:
+        """Validate, hear and answer a transcription (a batch line has no `request`)."""
         invalid = self._validate(texts, sources)
         if invalid is not None:
             return invalid
@@ -777,7 +803,7 @@ class FakeMistral:
         if delay > 0:
             await asyncio.sleep(delay)
         answer = self._response(texts, hearing)
-        if _flag(texts, "stream"):
+        if _flag(texts, "stream") and request is not None:
             return await self._stream(request, call, answer)
         call.response = answer
         return web.json_response(call.response)

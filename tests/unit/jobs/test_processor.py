@@ -128,6 +128,9 @@ class Chat:
     ) -> None:
         self.delivered.append((job.id, transcript, retained_id))
 
+    async def announce(self, job: Job, text: str) -> None:
+        self.reports.append((job.id, text))
+
     async def report(self, job: Job, reply: str) -> None:
         self.reports.append((job.id, reply))
 
