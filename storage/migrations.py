@@ -107,6 +107,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;     -- the process running it (NULL: no lease)
     ALTER TABLE jobs ADD COLUMN lease_until INTEGER;  -- unix time its lease ends unless renewed
     """,
+    """
+    ALTER TABLE users ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;  -- label who speaks
+    ALTER TABLE chats ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;   -- as read at admission
+    ALTER TABLE jobs ADD COLUMN vocabulary TEXT;  -- its context_bias terms, space-separated
+    CREATE TABLE vocabulary (
+        scope     TEXT NOT NULL,     -- 'user' (their notes in private) or 'chat' (a group's)
+        owner_id  INTEGER NOT NULL,  -- the user's or the group's id
+        term      TEXT NOT NULL,     -- a context_bias item: no whitespace, no comma
+        added_at  INTEGER NOT NULL,
+        PRIMARY KEY (scope, owner_id, term)
+    );
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -209,6 +222,19 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_until BIGINT;
+    """,
+    """
+    ALTER TABLE users ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE chats ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN vocabulary TEXT;
+    CREATE TABLE vocabulary (
+        scope     TEXT NOT NULL,
+        owner_id  BIGINT NOT NULL,
+        term      TEXT NOT NULL,
+        added_at  BIGINT NOT NULL,
+        PRIMARY KEY (scope, owner_id, term)
+    );
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

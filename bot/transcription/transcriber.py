@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bot.domain.transcript import Segment, Transcript
+from bot.domain.options import TranscriptionOptions
+from bot.domain.transcript import Notice, Segment, Transcript, number_speakers, with_notice
 from bot.settings import UploadMode
 from bot.transcription import audio, chunking
-from bot.transcription.mistral import MistralClient, MistralUnavailable
+from bot.transcription.mistral import MistralBiasRefused, MistralClient, MistralUnavailable
 from bot.transcription.slots import FairSlots, Owner
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,17 @@ def _no_progress(done: int, total: int) -> None:
 
 
 MIN_CHUNK_SECONDS = 300.0
+PLAIN = TranscriptionOptions()
+"""No pinned language, no speakers, no vocabulary."""
+
+
+@dataclass
+class _Asking:
+    """One note's options, and whether the model refused its vocabulary (the note's other
+    requests then go without it)."""
+
+    options: TranscriptionOptions
+    bias_refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +98,7 @@ class Transcriber:
         workdir: Path,
         *,
         duration: float,
-        language: str | None = None,
+        options: TranscriptionOptions = PLAIN,
         on_upload: FileHook = _noop,
         on_delete: FileHook = _noop,
         on_progress: Progress = _no_progress,
@@ -95,7 +107,8 @@ class Transcriber:
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`.
         Mistral's slots are shared fairly between chats, then between notes of a chat; past
-        the note's Deadline it is given up with MistralUnavailable."""
+        the note's Deadline it is given up with MistralUnavailable. The transcript's notices
+        say what of `options` could not be applied."""
         limit = self.deadline.for_audio(duration)
         bound = asyncio.timeout(limit)
         try:
@@ -104,7 +117,7 @@ class Transcriber:
                     path,
                     workdir,
                     duration=duration,
-                    language=language,
+                    options=options,
                     on_upload=on_upload,
                     on_delete=on_delete,
                     on_progress=on_progress,
@@ -128,17 +141,18 @@ class Transcriber:
         workdir: Path,
         *,
         duration: float,
-        language: str | None,
+        options: TranscriptionOptions,
         on_upload: FileHook,
         on_delete: FileHook,
         on_progress: Progress,
         chat: Hashable,
         sendable: bool,
     ) -> Transcript:
+        asking = _Asking(options)
         send = functools.partial(
             self._send,
             owner=(chat, object()),
-            language=language,
+            asking=asking,
             on_upload=on_upload,
             on_delete=on_delete,
         )
@@ -147,8 +161,16 @@ class Transcriber:
             track = (
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
-            return await send(track, duration)
-        return await self._chunked(path, workdir, duration, send, on_progress)
+            transcript = await send(track, duration)
+        else:
+            transcript = await self._chunked(path, workdir, duration, send, on_progress)
+            if options.diarize:
+                transcript = with_notice(transcript, Notice.SPEAKERS_PER_PART)
+        if options.speakers and not options.diarize:
+            transcript = with_notice(transcript, Notice.SPEAKERS_NEED_AUTO_LANGUAGE)
+        if asking.bias_refused:
+            transcript = with_notice(transcript, Notice.VOCABULARY_NOT_APPLIED)
+        return transcript
 
     def chunk_length(self, duration: float) -> float:
         """How long the chunks of a recording longer than CHUNK_SECONDS are cut.
@@ -223,15 +245,13 @@ class Transcriber:
         seconds: float,
         *,
         owner: Owner,
-        language: str | None,
+        asking: _Asking,
         on_upload: FileHook,
         on_delete: FileHook,
     ) -> Transcript:
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
-                return await self.mistral.transcribe(
-                    path=track, language=language, audio_seconds=seconds
-                )
+                return await self._ask(asking, seconds, path=track)
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made. The signed URL is taken
         # in the slot, so it cannot expire while the note waits for one.
@@ -241,9 +261,7 @@ class Transcriber:
             await on_upload(file_id)
             async with self.slots.hold(owner):
                 url = await self.mistral.signed_url(file_id)
-                return await self.mistral.transcribe(
-                    file_url=url, language=language, audio_seconds=seconds
-                )
+                return await self._ask(asking, seconds, file_url=url)
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -259,6 +277,39 @@ class Transcriber:
                 task = asyncio.create_task(self._delete(file_id, on_delete))
                 self._deletes.add(task)
                 task.add_done_callback(self._deletes.discard)
+
+    async def _ask(
+        self,
+        asking: _Asking,
+        seconds: float,
+        *,
+        path: Path | None = None,
+        file_url: str | None = None,
+    ) -> Transcript:
+        """One transcription request with the note's options; asked again without the
+        vocabulary if the model refuses it (a refused request is not billed)."""
+        options = asking.options
+        bias = () if asking.bias_refused else options.vocabulary
+        try:
+            transcript = await self.mistral.transcribe(
+                path=path,
+                file_url=file_url,
+                language=options.language,
+                diarize=options.diarize,
+                context_bias=bias,
+                audio_seconds=seconds,
+            )
+        except MistralBiasRefused:
+            asking.bias_refused = True
+            transcript = await self.mistral.transcribe(
+                path=path,
+                file_url=file_url,
+                language=options.language,
+                diarize=options.diarize,
+                audio_seconds=seconds,
+            )
+        # Mistral numbers speakers per request: each request's are numbered on their own.
+        return number_speakers(transcript) if options.diarize else transcript
 
     async def drain(self, within: float) -> None:
         """Let the deletes under way finish, for at most `within` seconds; the ids of those

@@ -14,6 +14,7 @@ import pytest
 
 from bot.domain import retained
 from bot.domain.jobs import Failure, JobStatus
+from bot.domain.options import TranscriptionOptions
 from bot.domain.quota import QuotaPeriod, QuotaPolicy
 from bot.domain.transcript import Segment, Transcript
 from bot.i18n import texts
@@ -228,10 +229,10 @@ async def test_a_transcript_is_retained_charged_and_delivered_with_its_id(bench:
     assert released == [True]
 
 
-async def test_the_transcriber_gets_the_real_audio_its_length_and_the_pinned_language(
+async def test_the_transcriber_gets_the_real_audio_its_length_and_the_options(
     bench: Bench,
 ) -> None:
-    job = await bench.claimed_job(language="de")
+    job = await bench.claimed_job(language="de", speakers=True, vocabulary="Voxtral Jean_Dupont")
     transcriber = FakeTranscriber()
 
     await bench.processor(transcriber=transcriber)(job)
@@ -239,7 +240,8 @@ async def test_the_transcriber_gets_the_real_audio_its_length_and_the_pinned_lan
     [call] = transcriber.calls
     assert call["exists"]
     assert call["duration"] == pytest.approx(bench.probed)
-    assert call["language"] == "de"
+    # The options read at admission, back from the job's row.
+    assert call["options"] == TranscriptionOptions("de", True, ("Voxtral", "Jean_Dupont"))
     assert call["chat"] == CHAT
     assert bench.chat.shown.updates == [(1, 2)]
     assert bench.chat.shown.settled == 1
