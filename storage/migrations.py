@@ -116,6 +116,7 @@ MIGRATIONS: tuple[str, ...] = (
         scope     TEXT NOT NULL,     -- 'user' (their notes in private) or 'chat' (a group's)
         owner_id  INTEGER NOT NULL,  -- the user's or the group's id
         term      TEXT NOT NULL,     -- a context_bias item: no whitespace, no comma
+        position  INTEGER NOT NULL,  -- the order terms were added in
         added_at  INTEGER NOT NULL,
         PRIMARY KEY (scope, owner_id, term)
     );
@@ -232,6 +233,7 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         scope     TEXT NOT NULL,
         owner_id  BIGINT NOT NULL,
         term      TEXT NOT NULL,
+        position  INTEGER NOT NULL,
         added_at  BIGINT NOT NULL,
         PRIMARY KEY (scope, owner_id, term)
     );

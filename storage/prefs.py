@@ -49,8 +49,9 @@ async def migrate_chat(db: Database, old_id: int, new_id: int) -> None:
     )
     await db.execute(
         """
-        INSERT INTO vocabulary (scope, owner_id, term, added_at)
-        SELECT scope, ?, term, added_at FROM vocabulary WHERE scope = 'chat' AND owner_id = ?
+        INSERT INTO vocabulary (scope, owner_id, term, position, added_at)
+        SELECT scope, ?, term, position, added_at FROM vocabulary
+        WHERE scope = 'chat' AND owner_id = ?
         ON CONFLICT DO NOTHING
         """,
         (new_id, old_id),

@@ -33,7 +33,7 @@ class Added:
 
 async def _terms(tx: Tx | Database, scope: Scope, owner_id: int) -> list[str]:
     rows = await tx.fetchall(
-        "SELECT term FROM vocabulary WHERE scope = ? AND owner_id = ? ORDER BY added_at, term",
+        "SELECT term FROM vocabulary WHERE scope = ? AND owner_id = ? ORDER BY position",
         (scope.value, owner_id),
     )
     return [str(row[0]) for row in rows]
@@ -55,11 +55,11 @@ async def add(db: Database, scope: Scope, owner_id: int, given: list[str], limit
         if len(existing) + len(fresh) > limit:
             return Added([], len(existing), fitted=False)
         stamp = now()
-        for term in fresh:
+        for position, term in enumerate(fresh, start=len(existing)):
             await tx.execute(
-                "INSERT INTO vocabulary (scope, owner_id, term, added_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (scope.value, owner_id, term, stamp),
+                "INSERT INTO vocabulary (scope, owner_id, term, position, added_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (scope.value, owner_id, term, position, stamp),
             )
         return Added(fresh, len(existing) + len(fresh), fitted=True)
 
