@@ -38,9 +38,9 @@ from bot.telegram.outbox import Outbox
 from bot.telegram.status import StatusBoard
 from bot.telegram.updates import Backoff
 from bot.transcription.batch import BatchClient
-from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, RetryPolicy
-from bot.transcription.mistral_wire import ReadTimeout
-from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Deadline, Transcriber
+from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, MistralError, RetryPolicy
+from bot.transcription.mistral_wire import Deadline, ReadTimeout
+from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ class Tuning:
     """Seconds waiting replies may still take at a stop before they are dropped."""
     batch_polling: BatchPolling = field(default_factory=BatchPolling)
     """How often a note's batch job is looked at (BATCH_OVER_SECONDS)."""
+    model_check_timeout: float = 30.0
+    """Seconds the start's check of MISTRAL_MODEL (in the background) may take."""
 
 
 WORKERS_PER_SLOT = 4
@@ -99,6 +101,7 @@ class Voxgram:
         self.tuning = tuning = tuning or Tuning()
         self.heartbeat = Heartbeat(settings.DATABASE_PATH)
         self._webhook_watch: asyncio.Task[None] | None = None
+        self._model_check: asyncio.Task[None] | None = None
         self.application = telegram_app.build(
             settings,
             on_poll=self.heartbeat.beat,
@@ -221,6 +224,10 @@ class Voxgram:
         await self.housekeeper.before_jobs()
         await self.runner.start()
         self.heartbeat.beat()  # Telegram answered getMe just before
+        # In the background: a slow or failing Mistral must not hold the start up.
+        self._model_check = asyncio.create_task(
+            check_model(self.mistral, self.settings.MISTRAL_MODEL, self.tuning.model_check_timeout)
+        )
         if self.settings.WEBHOOK_URL:
             self._webhook_watch = asyncio.create_task(
                 telegram_app.watch_webhook(
@@ -248,6 +255,11 @@ class Voxgram:
         await self.transcriber.drain(CANCELLED_DELETE_SECONDS)
 
     async def close(self) -> None:
+        if self._model_check is not None:
+            self._model_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._model_check
+            self._model_check = None
         if self._webhook_watch is not None:
             self._webhook_watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -286,3 +298,25 @@ class Voxgram:
 
     async def _post_shutdown(self, _: Any) -> None:
         await self.close()
+
+
+async def check_model(mistral: MistralClient, model: str, within: float) -> None:
+    """Log one warning line if Mistral's model list says `model` cannot transcribe audio, or if
+    the list cannot be read within `within` seconds; the bot runs on either way."""
+    try:
+        async with asyncio.timeout(within):
+            capabilities = await mistral.model_capabilities(model)
+    except (TimeoutError, MistralError) as exc:
+        log.warning("MISTRAL_MODEL=%s not checked: the model list is unavailable (%s)", model, exc)
+        return
+    if capabilities is None:
+        log.warning(
+            "MISTRAL_MODEL=%s is not in Mistral's model list: transcriptions may fail", model
+        )
+    elif "audio_transcription" not in capabilities:
+        log.warning(
+            "MISTRAL_MODEL=%s lacks the audio_transcription capability: transcriptions may fail",
+            model,
+        )
+    else:
+        log.info("MISTRAL_MODEL=%s transcribes audio", model)

@@ -33,6 +33,7 @@ from handlers.groups import (
     TranscribeCommand,
 )
 from handlers.media import MediaHandler
+from handlers.options import SpeakersCommand, VocabCommand
 from storage.db import Database
 
 # Only new messages: an edited command or caption must not run or transcribe again.
@@ -73,6 +74,9 @@ def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
         CommandHandler("usage", UsageCommand(settings, deps.quotas, outbox), filters=NEW)
     )
     app.add_handler(CommandHandler("language", LanguageCommand(settings, db, outbox), filters=NEW))
+    # How notes are transcribed: speaker labels and the vocabulary (groups: admins only).
+    app.add_handler(CommandHandler("speakers", SpeakersCommand(settings, db, outbox), filters=NEW))
+    app.add_handler(CommandHandler("vocab", VocabCommand(settings, db, outbox), filters=NEW))
     # Privacy: /forgetme asks, its button deletes.
     forget = privacy.ForgetMe(settings, db, outbox, deps.forget_batches)
     app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))

@@ -63,7 +63,13 @@ class TranscriptFiles:
         await query.answer()
         transcript, header = retained.decode(kept.body)
         name = retained.file_name(kept.created_at, kind)
-        data = render_file(transcript, header, kind).encode()
+        data = render_file(
+            transcript,
+            header,
+            kind,
+            speaker=t(texts.SPEAKER),
+            notes=t.notices(transcript.notices),
+        ).encode()
         thread = (
             message.message_thread_id
             if isinstance(message, Message) and message.is_topic_message

@@ -113,6 +113,7 @@ class ForgetMe:
                 periods=forgotten.periods,
                 transcripts=forgotten.transcripts,
                 language=forgotten.language,
+                vocabulary=forgotten.vocabulary,
                 kept_quota=forgotten.kept_quota,
                 kept_block=forgotten.kept_block,
                 carried=forgotten.carried_seconds,

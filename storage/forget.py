@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage import carried
-from storage.db import Database, now
+from storage.db import Database, Tx, now
 
 _UNFINISHED = "('new', 'queued', 'running', 'waiting_batch')"
 
@@ -18,6 +18,8 @@ class Forgotten:
     periods: int
     transcripts: int
     language: bool
+    vocabulary: int
+    """Terms of the user's /vocab list."""
     carried_seconds: int
     """This period's seconds, kept under a pseudonym so that forgetting does not reset the quota."""
     kept_quota: int | None
@@ -26,7 +28,8 @@ class Forgotten:
 
 
 async def forget_user(db: Database, user_id: int, period: str) -> Forgotten | None:
-    """Delete the user's jobs, usage, quota notices, retained transcripts and settings.
+    """Delete the user's jobs, usage, quota notices, retained transcripts, settings and
+    vocabulary.
 
     A quota or block set by a bot admin is the admin's decision, not the user's data, and is
     kept; so is the count of seconds of the current `period`, but only under a pseudonym
@@ -75,24 +78,35 @@ async def _forget(db: Database, user_id: int, period: str) -> Forgotten | None:
         carried_seconds = await carried.carry(tx, user_id, period)
         periods = await delete("DELETE FROM usage WHERE user_id = :user")
         await delete("DELETE FROM quota_notices WHERE user_id = :user")
-        row = await tx.fetchone(
-            "SELECT quota_seconds, blocked, language FROM users WHERE user_id = ?", (user_id,)
+        vocabulary = await delete(
+            "DELETE FROM vocabulary WHERE scope = 'user' AND owner_id = :user"
         )
-        kept_quota = None if row is None or row[0] is None else int(row[0])
-        kept_block = bool(row and row[1])
-        if kept_quota is not None or kept_block:
-            await tx.execute(
-                "UPDATE users SET language = NULL, updated_at = ? WHERE user_id = ?",
-                (now(), user_id),
-            )
-        else:
-            await delete("DELETE FROM users WHERE user_id = :user")
+        language, kept_quota, kept_block = await _forget_settings(tx, user_id)
         return Forgotten(
             jobs=jobs,
             periods=periods,
             transcripts=transcripts,
-            language=bool(row and row[2]),
+            language=language,
+            vocabulary=vocabulary,
             carried_seconds=carried_seconds,
             kept_quota=kept_quota,
             kept_block=kept_block,
         )
+
+
+async def _forget_settings(tx: Tx, user_id: int) -> tuple[bool, int | None, bool]:
+    """Delete the user's row, or only their settings when an admin's quota or block is kept;
+    (a language was set, the kept quota, a kept block)."""
+    row = await tx.fetchone(
+        "SELECT quota_seconds, blocked, language FROM users WHERE user_id = ?", (user_id,)
+    )
+    kept_quota = None if row is None or row[0] is None else int(row[0])
+    kept_block = bool(row and row[1])
+    if kept_quota is not None or kept_block:
+        await tx.execute(
+            "UPDATE users SET language = NULL, speakers = 0, updated_at = ? WHERE user_id = ?",
+            (now(), user_id),
+        )
+    else:
+        await tx.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+    return bool(row and row[2]), kept_quota, kept_block

@@ -12,10 +12,11 @@ replica died or hangs) is claimed again by any replica. Settling, finishing and 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
+from bot.domain.options import TranscriptionOptions
 from storage import reservations
 from storage.db import Database, Row, Tx, now
 
@@ -41,6 +42,19 @@ class NewJob:
     language: str | None
     user_language: str | None
     period: str
+    speakers: bool = field(default=False, kw_only=True)
+    """Label who speaks (read at admission, as `language`)."""
+    vocabulary: str | None = field(default=None, kw_only=True)
+    """The `context_bias` terms, space-separated (a term holds no whitespace); None: none."""
+
+    @property
+    def options(self) -> TranscriptionOptions:
+        """How the note is to be transcribed, as read at admission."""
+        return TranscriptionOptions(
+            language=self.language,
+            speakers=bool(self.speakers),
+            vocabulary=tuple(self.vocabulary.split()) if self.vocabulary else (),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +184,7 @@ async def accept(
         if not fitted:
             return Acceptance(Accepted.OVER_QUOTA, left_seconds=left)
         values = {f.name: getattr(job, f.name) for f in fields(NewJob)}
+        values["speakers"] = int(job.speakers)  # an INTEGER column on both databases
         # Queued at once: workers may take it while the handler sends its status message.
         values.update(reserved_seconds=reserve, status="queued", created_at=now(), updated_at=now())
         if existing is not None:

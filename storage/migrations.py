@@ -113,6 +113,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN batch_seconds INTEGER;  -- of billed_seconds, those by batch
     ALTER TABLE usage ADD COLUMN batch_seconds INTEGER NOT NULL DEFAULT 0;  -- of used_seconds
     """,
+    """
+    ALTER TABLE users ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;  -- label who speaks
+    ALTER TABLE chats ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;   -- as read at admission
+    ALTER TABLE jobs ADD COLUMN vocabulary TEXT;  -- its context_bias terms, space-separated
+    CREATE TABLE vocabulary (
+        scope     TEXT NOT NULL,     -- 'user' (their notes in private) or 'chat' (a group's)
+        owner_id  INTEGER NOT NULL,  -- the user's or the group's id
+        term      TEXT NOT NULL,     -- a context_bias item: no whitespace, no comma
+        position  INTEGER NOT NULL,  -- the order terms were added in
+        added_at  INTEGER NOT NULL,
+        PRIMARY KEY (scope, owner_id, term)
+    );
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -221,6 +235,20 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN batch_id TEXT;
     ALTER TABLE jobs ADD COLUMN batch_seconds BIGINT;
     ALTER TABLE usage ADD COLUMN batch_seconds BIGINT NOT NULL DEFAULT 0;
+    """,
+    """
+    ALTER TABLE users ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE chats ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN speakers INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN vocabulary TEXT;
+    CREATE TABLE vocabulary (
+        scope     TEXT NOT NULL,
+        owner_id  BIGINT NOT NULL,
+        term      TEXT NOT NULL,
+        position  INTEGER NOT NULL,
+        added_at  BIGINT NOT NULL,
+        PRIMARY KEY (scope, owner_id, term)
+    );
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

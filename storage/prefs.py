@@ -1,4 +1,5 @@
-"""Settings: per chat (auto mode, onboarding, language, quota notices) and per user (language)."""
+"""Settings: per chat (auto mode, onboarding, language, speakers, quota notices) and per user
+(language, speakers)."""
 
 from __future__ import annotations
 
@@ -40,11 +41,20 @@ async def migrate_chat(db: Database, old_id: int, new_id: int) -> None:
     """A group became a supergroup: its settings move to the new id (unless it has its own)."""
     await db.execute(
         """
-        INSERT INTO chats (chat_id, auto_transcribe, language, onboarded, updated_at)
-        SELECT ?, auto_transcribe, language, onboarded, ? FROM chats WHERE chat_id = ?
+        INSERT INTO chats (chat_id, auto_transcribe, language, speakers, onboarded, updated_at)
+        SELECT ?, auto_transcribe, language, speakers, onboarded, ? FROM chats WHERE chat_id = ?
         ON CONFLICT (chat_id) DO NOTHING
         """,
         (new_id, now(), old_id),
+    )
+    await db.execute(
+        """
+        INSERT INTO vocabulary (scope, owner_id, term, position, added_at)
+        SELECT scope, ?, term, position, added_at FROM vocabulary
+        WHERE scope = 'chat' AND owner_id = ?
+        ON CONFLICT DO NOTHING
+        """,
+        (new_id, old_id),
     )
 
 
@@ -79,3 +89,37 @@ async def recognition_language(db: Database, *, chat_id: int | None, user_id: in
     else:
         row = await db.fetchone("SELECT language FROM users WHERE user_id = ?", (user_id,))
     return None if row is None or row[0] is None else str(row[0])
+
+
+async def set_user_speakers(db: Database, user_id: int, on: bool) -> None:
+    """Label who speaks in a user's notes in private."""
+    await db.execute(
+        """
+        INSERT INTO users (user_id, speakers, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET speakers = excluded.speakers,
+            updated_at = excluded.updated_at
+        """,
+        (user_id, int(on), now()),
+    )
+
+
+async def set_chat_speakers(db: Database, chat_id: int, on: bool) -> None:
+    """Label who speaks in every note of a group."""
+    await db.execute(
+        """
+        INSERT INTO chats (chat_id, speakers, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (chat_id) DO UPDATE SET speakers = excluded.speakers,
+            updated_at = excluded.updated_at
+        """,
+        (chat_id, int(on), now()),
+    )
+
+
+async def speakers(db: Database, *, chat_id: int | None, user_id: int) -> bool:
+    """Whether a note's speakers are labelled: the group's choice in a group (chat_id), else the
+    user's (off unless turned on)."""
+    if chat_id is not None:
+        row = await db.fetchone("SELECT speakers FROM chats WHERE chat_id = ?", (chat_id,))
+    else:
+        row = await db.fetchone("SELECT speakers FROM users WHERE user_id = ?", (user_id,))
+    return row is not None and bool(row[0])

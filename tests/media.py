@@ -327,3 +327,26 @@ def mp4_claiming(data: bytes, *, ticks: int = 1) -> bytes:
 
     walk(0, len(out))
     return bytes(out)
+
+
+def dialogue(
+    turns: Sequence[Sequence[int]],
+    *,
+    word_seconds: float = 0.5,
+    pause_seconds: float = 0.3,
+    turn_pause: float = 1.5,
+    lead: float = 0.3,
+) -> tuple[list[Word], float]:
+    """Turns of speech, each a list of word indices (0–49 sound low, 50–99 high: two voices to
+    the fake Mistral), words `pause_seconds` apart, turns `turn_pause` apart; the words and the
+    total duration (lead at both ends)."""
+    words: list[Word] = []
+    at = lead
+    for n, turn in enumerate(turns):
+        if n:
+            at += turn_pause - pause_seconds
+        for index in turn:
+            words.append(Word(index=index, start=round(at, 6), duration=word_seconds))
+            at += word_seconds + pause_seconds
+    total = at - pause_seconds + lead
+    return words, round(total, 6)

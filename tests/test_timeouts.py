@@ -9,8 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.i18n import texts
-from bot.transcription.mistral_wire import ReadTimeout
-from bot.transcription.transcriber import Deadline
+from bot.transcription.mistral_wire import Deadline, ReadTimeout
 from tests import media
 from tests.conftest import FAST, RunBot
 from tests.fakes.mistral import FakeMistral

@@ -4,31 +4,44 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
-from bot.domain.transcript import Segment, Transcript
+from bot.domain.transcript import Notice, Segment, Transcript
 
 
 def encode(transcript: Transcript, header: str | None) -> str:
-    """The JSON body stored for a transcript: what the files need, nothing else."""
-    return json.dumps(
-        {
-            "header": header,
-            "timestamps": transcript.timestamps,
-            "billed_seconds": transcript.billed_seconds,
-            "segments": [[s.start, s.end, s.text] for s in transcript.segments],
-        },
-        ensure_ascii=False,
-    )
+    """The JSON body stored for a transcript: what the files need, nothing else. A segment is
+    [start, end, text], with its speaker as a fourth item when there is one."""
+    body: dict[str, Any] = {
+        "header": header,
+        "timestamps": transcript.timestamps,
+        "billed_seconds": transcript.billed_seconds,
+        "segments": [
+            [s.start, s.end, s.text] if s.speaker is None else [s.start, s.end, s.text, s.speaker]
+            for s in transcript.segments
+        ],
+    }
+    if transcript.notices:
+        body["notices"] = [notice.value for notice in transcript.notices]
+    return json.dumps(body, ensure_ascii=False)
+
+
+def _segment(item: list[Any]) -> Segment:
+    start, end, text, *rest = item
+    speaker = str(rest[0]) if rest and rest[0] is not None else None
+    return Segment(float(start), float(end), str(text), speaker)
 
 
 def decode(body: str) -> tuple[Transcript, str | None]:
-    """The transcript and its header back from a stored body."""
+    """The transcript and its header back from a stored body (bodies stored before speakers
+    and notices existed have neither)."""
     data = json.loads(body)
-    segments = tuple(Segment(float(a), float(b), str(t)) for a, b, t in data["segments"])
+    known = {notice.value for notice in Notice}
     transcript = Transcript(
-        segments=segments,
+        segments=tuple(_segment(item) for item in data["segments"]),
         billed_seconds=int(data["billed_seconds"]),
         timestamps=bool(data["timestamps"]),
+        notices=tuple(Notice(n) for n in data.get("notices", ()) if n in known),
     )
     return transcript, data["header"]
 

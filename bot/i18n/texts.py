@@ -13,7 +13,11 @@ from functools import cache
 from bot import i18n
 from bot.domain.languages import LANGUAGES
 from bot.i18n import N_
-from bot.i18n.words import Words
+from bot.i18n.options import NOTICES as NOTICES
+from bot.i18n.options import SPEAKER as SPEAKER
+from bot.i18n.options import USAGE_SPEAKERS as USAGE_SPEAKERS
+from bot.i18n.options import USAGE_VOCAB as USAGE_VOCAB
+from bot.i18n.options import OptionWords
 
 STATUS = N_("🎧 Transcribing…")
 NO_SPEECH = N_("🔇 No speech detected.")
@@ -85,6 +89,8 @@ HELP = N_(
     "/transcribe. Group admins switch automatic mode with /autotranscribe on|off.\n\n"
     "/usage — how much of your quota is left\n"
     "/language — the language of your voice notes (detected automatically unless you set it)\n"
+    "/speakers — say who speaks on each line (on or off)\n"
+    "/vocab — names and terms I should recognize\n"
     "/forgetme — delete everything stored about you\n"
     "/help — this message"
 )
@@ -112,19 +118,20 @@ USAGE_STATS = N_("Usage: /stats")
 USAGE_LANGUAGE = N_(
     "Usage: /language <code>, or /language auto to detect the language of each note."
 )
-
 # The command menu (setMyCommands), per language: command → description.
 COMMANDS: dict[str, str] = {
     "help": N_("What I do and how to use me"),
     "usage": N_("Your quota: used and left"),
     "language": N_("The language of your voice notes"),
     "transcribe": N_("Reply to a note with it to transcribe the note"),
+    "speakers": N_("Say who speaks on each line (on/off)"),
+    "vocab": N_("Names and terms to recognize"),
     "forgetme": N_("Delete everything stored about you"),
     "autotranscribe": N_("Groups: transcribe every note (on/off, admins)"),
 }
 
 
-class Texts(Words):
+class Texts(OptionWords):
     """The bot's words in one language; `t(msgid)` translates a constant of this module."""
 
     def help(self, *, admin: bool) -> str:
@@ -311,6 +318,7 @@ class Texts(Words):
         transcripts: int,
         language: bool,
         kept_quota: int | None,
+        vocabulary: int = 0,
         kept_block: bool,
         carried: int,
         period: str,
@@ -326,6 +334,8 @@ class Texts(Words):
             self._("• transcripts kept for the file buttons: {count}").format(count=transcripts),
             self._("• settings: {settings}").format(settings=settings),
         ]
+        if vocabulary:
+            lines.append(self._("• terms of your /vocab list: {count}").format(count=vocabulary))
         if carried:
             values = {"amount": self._amount(carried), "period": self._period(period)}
             if reset_at is None:

@@ -22,9 +22,10 @@ from bot.domain.jobs import Failure
 from bot.domain.transcript import Transcript
 from bot.transcription import chunking
 from bot.transcription.batch import TIMEOUT_HOURS, BatchClient, BatchJob, request_body
+from bot.transcription.chunking import merge
 from bot.transcription.mistral import MistralError, MistralUnavailable
 from bot.transcription.slots import Stopping
-from bot.transcription.transcriber import Transcriber, merge
+from bot.transcription.transcriber import Transcriber
 from storage import batches, uploads
 from storage.db import Database
 from storage.jobs import Job

@@ -10,10 +10,11 @@ from enum import StrEnum
 
 from bot.domain.jobs import Trigger
 from bot.domain.notes import NoteRequest
+from bot.domain.options import TranscriptionOptions
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.jobs.runner import JobRunner
-from storage import notices, prefs, usage
+from storage import notices, prefs, usage, vocabulary
 from storage.jobs import Accepted, NewJob
 
 log = logging.getLogger(__name__)
@@ -114,14 +115,21 @@ class Intake:
         said = request.trigger is Trigger.COMMAND if only_on_command else not request.quiet
         return Admission(Verdict.REFUSED, reply=reply if said else None)
 
+    async def options(self, request: NoteRequest) -> TranscriptionOptions:
+        """The note's options: the group's in a group, else the payer's own."""
+        chat_id = None if request.private else request.chat_id
+        user_id = request.payer_id
+        scope, owner = vocabulary.owner(chat_id=chat_id, user_id=user_id)
+        return TranscriptionOptions(
+            language=await prefs.recognition_language(self.db, chat_id=chat_id, user_id=user_id),
+            speakers=await prefs.speakers(self.db, chat_id=chat_id, user_id=user_id),
+            vocabulary=tuple(await vocabulary.terms(self.db, scope, owner)),
+        )
+
     async def _new_job(self, request: NoteRequest, t: texts.Texts) -> NewJob:
         note = request.note
-        # The pinned language is read now: a later /language does not change a queued note.
-        language = await prefs.recognition_language(
-            self.db,
-            chat_id=None if request.private else request.chat_id,
-            user_id=request.payer_id,
-        )
+        # Read now: a later /language, /speakers or /vocab does not change a queued note.
+        options = await self.options(request)
         return NewJob(
             chat_id=request.chat_id,
             message_id=request.message_id,
@@ -136,7 +144,9 @@ class Intake:
             file_name=note.file_name,
             declared_seconds=math.ceil(note.duration) if note.duration is not None else None,
             header=t.forwarded_from(request.forwarded_from) if request.forwarded_from else None,
-            language=language,
+            language=options.language,
             user_language=request.payer_language,
             period=self.quotas.policy.key(),
+            speakers=options.speakers,
+            vocabulary=" ".join(options.vocabulary) or None,
         )

@@ -266,7 +266,7 @@ class Processor:
                 source,
                 workdir,
                 duration=info.duration,
-                language=job.language,
+                options=job.options,
                 on_upload=lambda file_id: uploads.record_upload(self.db, file_id, job.id),
                 on_delete=lambda file_id: uploads.forget_upload(self.db, file_id),
                 on_progress=on_progress,

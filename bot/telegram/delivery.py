@@ -238,12 +238,15 @@ def _render(
     job: Job, transcript: Transcript, t: texts.Texts
 ) -> tuple[list[str], tuple[str, bytes] | None]:
     """The transcript in chat; past MAX_MESSAGES a preview in chat and the whole as .txt."""
-    messages = render.render_messages(transcript, header=job.header)
+    speaker, notes = t(texts.SPEAKER), t.notices(transcript.notices)
+    messages = render.render_messages(transcript, header=job.header, speaker=speaker, notes=notes)
     if len(messages) <= MAX_MESSAGES:
         return messages, None
-    preview = render.render_preview(transcript, header=job.header, note=t(texts.SEE_FILE))
-    whole = render.render_plain(transcript, header=job.header).encode()
-    return [preview], (retained.file_name(job.created_at, "txt"), whole)
+    preview = render.render_preview(
+        transcript, header=job.header, note=t(texts.SEE_FILE), speaker=speaker, notes=notes
+    )
+    whole = render.render_plain(transcript, header=job.header, speaker=speaker, notes=notes)
+    return [preview], (retained.file_name(job.created_at, "txt"), whole.encode())
 
 
 async def _quietly(call: Awaitable[object]) -> None:

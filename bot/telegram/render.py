@@ -5,12 +5,16 @@ from __future__ import annotations
 import html
 import math
 import unicodedata
+from collections.abc import Sequence
 from datetime import timedelta
 
 import srt
 from telegram.constants import MessageLimit
 
-from bot.domain.transcript import Transcript
+from bot.domain.transcript import Segment, Transcript
+
+SPEAKER = "Speaker {n}"
+"""A speaker's label; callers pass it translated."""
 
 # Code points that attach to the one before them (combining marks, variation selectors, emoji
 # skin tones, tag sequences, ZWJ): a hard split right before one would break the visible glyph.
@@ -46,20 +50,34 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _lines(transcript: Transcript) -> list[tuple[str, str]]:
-    """(timestamp, text) of every non-blank segment, in order."""
-    return [
-        (format_timestamp(seg.start), text)
-        for seg in transcript.segments
-        if (text := _clean(seg.text))
-    ]
+def _spoken(segments: Sequence[Segment]) -> list[tuple[Segment, str]]:
+    """Each non-blank segment with its text on one line, in order."""
+    return [(seg, text) for seg in segments if (text := _clean(seg.text))]
 
 
-def transcript_lines(transcript: Transcript) -> list[str]:
-    """One plain "m:ss text" line per non-blank segment."""
+def _labelled(text: str, number: str, speaker: str) -> str:
+    return f"{speaker.format(n=number)}: {text}"
+
+
+def _lines(transcript: Transcript, speaker: str = SPEAKER) -> list[tuple[str, str]]:
+    """(timestamp, text) of every non-blank segment, in order; the text starts with its
+    speaker's label where the speaker changes."""
+    lines: list[tuple[str, str]] = []
+    previous: str | None = None
+    for seg, text in _spoken(transcript.segments):
+        if seg.speaker is not None and seg.speaker != previous:
+            text = _labelled(text, seg.speaker, speaker)
+        previous = seg.speaker
+        lines.append((format_timestamp(seg.start), text))
+    return lines
+
+
+def transcript_lines(transcript: Transcript, *, speaker: str = SPEAKER) -> list[str]:
+    """One plain "m:ss text" line per non-blank segment ("m:ss Speaker 2: text" where the
+    speaker changes)."""
     # With a pinned language (timestamps=False) starts are chunk starts: still worth showing,
     # and still seekable, so the format does not change.
-    return [f"{stamp} {text}" for stamp, text in _lines(transcript)]
+    return [f"{stamp} {text}" for stamp, text in _lines(transcript, speaker)]
 
 
 def _joins(before: str, after: str) -> bool:
@@ -113,22 +131,26 @@ def render_messages(
     *,
     header: str | None = None,
     limit: int = MessageLimit.MAX_TEXT_LENGTH,
+    speaker: str = SPEAKER,
+    notes: Sequence[str] = (),
 ) -> list[str]:
-    """Message texts in HTML parse mode, each at most limit UTF-16 units once parsed."""
+    """Message texts in HTML parse mode, each at most limit UTF-16 units once parsed; the
+    header and then the `notes` (how it was made) in italics above the lines."""
     # Telegram counts the limit after entity parsing, so sizes are measured on the plain text
     # and escaping is applied per piece: a split can never land inside "&lt;".
     # https://core.telegram.org/bots/api#sendmessage
     if limit < 2:
         raise ValueError("limit must hold at least one character (2 UTF-16 units)")
-    lines = _lines(transcript)
+    lines = _lines(transcript, speaker)
     if not lines:
         return []
     units: list[tuple[str, str]] = []
-    if header and (title := _clean(header)):
-        units += [
-            (piece, f"<i>{html.escape(piece, quote=False)}</i>")
-            for piece in _split(title, limit, 1)
-        ]
+    for title in (header, *notes):
+        if title and (title := _clean(title)):
+            units += [
+                (piece, f"<i>{html.escape(piece, quote=False)}</i>")
+                for piece in _split(title, limit, 1)
+            ]
     for stamp, text in lines:
         # Soft cuts only after the timestamp's own space, so a timestamp never stands alone.
         for piece in _split(f"{stamp} {text}", limit, len(stamp) + 1):
@@ -154,10 +176,12 @@ def render_preview(
     note: str,
     header: str | None = None,
     limit: int = MessageLimit.MAX_TEXT_LENGTH,
+    speaker: str = SPEAKER,
+    notes: Sequence[str] = (),
 ) -> str:
     """One HTML message: the start of the transcript, then `note` (plain text) on its own line."""
     room = limit - utf16_len(note) - 1
-    first = render_messages(transcript, header=header, limit=room)
+    first = render_messages(transcript, header=header, limit=room, speaker=speaker, notes=notes)
     return "\n".join([*first[:1], html.escape(note, quote=False)])
 
 
@@ -180,12 +204,20 @@ def visible_text(html_text: str) -> str:
     return html.unescape(html_text.replace("<i>", "").replace("</i>", ""))
 
 
-def render_plain(transcript: Transcript, *, header: str | None = None) -> str:
-    """The transcript as plain text lines, for the CLI and the .txt export; "" when empty."""
-    lines = transcript_lines(transcript)
-    if lines and header and (title := _clean(header)):
-        lines.insert(0, title)
-    return "\n".join(lines) + "\n" if lines else ""
+def render_plain(
+    transcript: Transcript,
+    *,
+    header: str | None = None,
+    speaker: str = SPEAKER,
+    notes: Sequence[str] = (),
+) -> str:
+    """The transcript as plain text lines, for the CLI and the .txt export, the header and
+    `notes` first; "" when empty."""
+    lines = transcript_lines(transcript, speaker=speaker)
+    if not lines:
+        return ""
+    titles = [title for raw in (header, *notes) if raw and (title := _clean(raw))]
+    return "\n".join([*titles, *lines]) + "\n"
 
 
 def _ms(seconds: float) -> timedelta:
@@ -193,10 +225,13 @@ def _ms(seconds: float) -> timedelta:
     return timedelta(milliseconds=round(_clamp(seconds) * 1000))
 
 
-def render_srt(transcript: Transcript) -> str:
+def render_srt(transcript: Transcript, *, speaker: str = SPEAKER) -> str:
     """The transcript as SubRip (composed by the `srt` library): numbered cues of non-blank
-    segments, in order; "" when empty."""
-    kept = [(seg.start, seg.end, text) for seg in transcript.segments if (text := _clean(seg.text))]
+    segments, in order, each with its speaker's label when speakers are known; "" when empty."""
+    kept = [
+        (seg.start, seg.end, text if seg.speaker is None else _labelled(text, seg.speaker, speaker))
+        for seg, text in _spoken(transcript.segments)
+    ]
     cues: list[srt.Subtitle] = []
     for n, (start, end, text) in enumerate(kept):
         if not transcript.timestamps:
@@ -210,6 +245,15 @@ def render_srt(transcript: Transcript) -> str:
     return str(srt.compose(cues, reindex=False))
 
 
-def render_file(transcript: Transcript, header: str | None, kind: str) -> str:
+def render_file(
+    transcript: Transcript,
+    header: str | None,
+    kind: str,
+    *,
+    speaker: str = SPEAKER,
+    notes: Sequence[str] = (),
+) -> str:
     """A transcript file's content: SubRip subtitles ("srt") or the timestamped plain text."""
-    return render_srt(transcript) if kind == "srt" else render_plain(transcript, header=header)
+    if kind == "srt":
+        return render_srt(transcript, speaker=speaker)
+    return render_plain(transcript, header=header, speaker=speaker, notes=notes)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
 import numpy as np
 
+from bot.domain.transcript import Segment, Transcript
 from bot.transcription.audio import AudioError, decode_mono
 
 # Chunking: audio is analysed and cut at 16 kHz mono, what Voxtral listens at.
@@ -213,3 +214,26 @@ class _Cutter:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def merge(parts: list[tuple[Chunk, Transcript]]) -> Transcript:
+    """One transcript from the chunks' transcripts, in order, with times shifted to the whole.
+
+    Without timestamps (a pinned language) each chunk's text is one segment at the chunk's start.
+    """
+    segments: list[Segment] = []
+    for chunk, part in sorted(parts, key=lambda p: p[0].start):
+        if part.timestamps:
+            segments.extend(
+                replace(s, start=s.start + chunk.start, end=s.end + chunk.start)
+                for s in part.segments
+            )
+        elif part.text:
+            segments.append(Segment(chunk.start, chunk.start + chunk.duration, part.text))
+    languages = [p.language for _, p in parts if p.language]
+    return Transcript(
+        segments=tuple(segments),
+        language=languages[0] if languages else None,
+        billed_seconds=sum(p.billed_seconds for _, p in parts),
+        timestamps=all(p.timestamps for _, p in parts),
+    )

@@ -232,3 +232,16 @@ class ReadTimeout:
 
     def for_audio(self, seconds: float, cap: float) -> float:
         return min(cap, self.base + self.per_audio_second * max(0.0, seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """How long one note's whole transcription may take, uploads, waits for a slot and retries
+    included: `per_audio_second` for each second of audio, at least `minimum` seconds. Past
+    it the note fails as Mistral's trouble, and its slots are free for the others."""
+
+    minimum: float = 180.0
+    per_audio_second: float = 3.0
+
+    def for_audio(self, seconds: float) -> float:
+        return max(self.minimum, self.per_audio_second * seconds)

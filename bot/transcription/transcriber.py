@@ -13,13 +13,16 @@ import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from bot.domain.transcript import Segment, Transcript
+from bot.domain.options import TranscriptionOptions
+from bot.domain.transcript import Notice, Segment, Transcript, number_speakers, with_notice
 from bot.settings import UploadMode
 from bot.transcription import audio, chunking
-from bot.transcription.mistral import MistralClient, MistralUnavailable
+from bot.transcription.chunking import merge
+from bot.transcription.mistral import MistralBiasRefused, MistralClient, MistralUnavailable
+from bot.transcription.mistral_wire import Deadline
 from bot.transcription.slots import FairSlots, Owner
 
 log = logging.getLogger(__name__)
@@ -54,19 +57,17 @@ def _no_chunk(chunk: int, part: Transcript) -> None:
 
 
 MIN_CHUNK_SECONDS = 300.0
+PLAIN = TranscriptionOptions()
+"""No pinned language, no speakers, no vocabulary."""
 
 
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """How long one note's whole transcription may take, uploads, waits for a slot and retries
-    included: `per_audio_second` for each second of audio, at least `minimum` seconds. Past
-    it the note fails as Mistral's trouble, and its slots are free for the others."""
+@dataclass
+class _Asking:
+    """One note's options, and whether the model refused its vocabulary (the note's other
+    requests then go without it)."""
 
-    minimum: float = 180.0
-    per_audio_second: float = 3.0
-
-    def for_audio(self, seconds: float) -> float:
-        return max(self.minimum, self.per_audio_second * seconds)
+    options: TranscriptionOptions
+    bias_refused: bool = False
 
 
 class Transcriber:
@@ -84,13 +85,13 @@ class Transcriber:
         mode: UploadMode,
         limit: int,
         chunk_seconds: float = 600,
-        deadline: Deadline = Deadline(),
+        deadline: Deadline | None = None,
     ) -> None:
         self.mistral = mistral
         self.mode = mode
         self.slots = FairSlots(limit)
         self.chunk_seconds = chunk_seconds
-        self.deadline = deadline
+        self.deadline = deadline or Deadline()
         self._deletes: set[asyncio.Task[None]] = set()
 
     async def transcribe(
@@ -99,7 +100,7 @@ class Transcriber:
         workdir: Path,
         *,
         duration: float,
-        language: str | None = None,
+        options: TranscriptionOptions = PLAIN,
         on_upload: FileHook = _noop,
         on_delete: FileHook = _noop,
         on_progress: Progress = _no_progress,
@@ -113,7 +114,8 @@ class Transcriber:
         the note's Deadline it is given up with MistralUnavailable.
 
         With `on_segment` Mistral streams each request and every segment is passed on as it
-        comes; `on_chunk` is told as each chunk is complete (a short file is chunk 0)."""
+        comes; `on_chunk` is told as each chunk is complete (a short file is chunk 0). The
+        transcript's notices say what of `options` could not be applied."""
         limit = self.deadline.for_audio(duration)
         bound = asyncio.timeout(limit)
         try:
@@ -122,7 +124,7 @@ class Transcriber:
                     path,
                     workdir,
                     duration=duration,
-                    language=language,
+                    options=options,
                     on_upload=on_upload,
                     on_delete=on_delete,
                     hooks=(on_progress, on_segment, on_chunk),
@@ -146,7 +148,7 @@ class Transcriber:
         workdir: Path,
         *,
         duration: float,
-        language: str | None,
+        options: TranscriptionOptions,
         on_upload: FileHook,
         on_delete: FileHook,
         hooks: Hooks,
@@ -154,10 +156,11 @@ class Transcriber:
         sendable: bool,
     ) -> Transcript:
         _, on_segment, on_chunk = hooks
+        asking = _Asking(options)
         send = functools.partial(
             self._send,
             owner=(chat, object()),
-            language=language,
+            asking=asking,
             on_upload=on_upload,
             on_delete=on_delete,
         )
@@ -166,10 +169,17 @@ class Transcriber:
             track = (
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
-            whole = await send(track, duration, _streamed(on_segment, 0, 0.0))
-            on_chunk(0, whole)
-            return whole
-        return await self._chunked(path, workdir, duration, send, hooks)
+            transcript = await send(track, duration, _streamed(on_segment, 0, 0.0))
+            on_chunk(0, transcript)
+        else:
+            transcript = await self._chunked(path, workdir, duration, send, hooks)
+            if options.diarize:
+                transcript = with_notice(transcript, Notice.SPEAKERS_PER_PART)
+        if options.speakers and not options.diarize:
+            transcript = with_notice(transcript, Notice.SPEAKERS_NEED_AUTO_LANGUAGE)
+        if asking.bias_refused:
+            transcript = with_notice(transcript, Notice.VOCABULARY_NOT_APPLIED)
+        return transcript
 
     async def cut(
         self, path: Path, workdir: Path, duration: float, *, sendable: bool
@@ -273,15 +283,13 @@ class Transcriber:
         on_segment: Callable[[Segment], None] | None,
         *,
         owner: Owner,
-        language: str | None,
+        asking: _Asking,
         on_upload: FileHook,
         on_delete: FileHook,
     ) -> Transcript:
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
-                return await self.mistral.transcribe(
-                    path=track, language=language, audio_seconds=seconds, on_segment=on_segment
-                )
+                return await self._ask(asking, seconds, on_segment, path=track)
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made. The signed URL is taken
         # in the slot, so it cannot expire while the note waits for one.
@@ -291,9 +299,7 @@ class Transcriber:
             await on_upload(file_id)
             async with self.slots.hold(owner):
                 url = await self.mistral.signed_url(file_id)
-                return await self.mistral.transcribe(
-                    file_url=url, language=language, audio_seconds=seconds, on_segment=on_segment
-                )
+                return await self._ask(asking, seconds, on_segment, file_url=url)
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -309,6 +315,42 @@ class Transcriber:
                 task = asyncio.create_task(self._delete(file_id, on_delete))
                 self._deletes.add(task)
                 task.add_done_callback(self._deletes.discard)
+
+    async def _ask(
+        self,
+        asking: _Asking,
+        seconds: float,
+        on_segment: Callable[[Segment], None] | None,
+        *,
+        path: Path | None = None,
+        file_url: str | None = None,
+    ) -> Transcript:
+        """One transcription request with the note's options; asked again without the
+        vocabulary if the model refuses it (a refused request is not billed)."""
+        options = asking.options
+        bias = () if asking.bias_refused else options.vocabulary
+        try:
+            transcript = await self.mistral.transcribe(
+                path=path,
+                file_url=file_url,
+                language=options.language,
+                diarize=options.diarize,
+                context_bias=bias,
+                audio_seconds=seconds,
+                on_segment=on_segment,
+            )
+        except MistralBiasRefused:
+            asking.bias_refused = True
+            transcript = await self.mistral.transcribe(
+                path=path,
+                file_url=file_url,
+                language=options.language,
+                diarize=options.diarize,
+                audio_seconds=seconds,
+                on_segment=on_segment,
+            )
+        # Mistral numbers speakers per request: each request's are numbered on their own.
+        return number_speakers(transcript) if options.diarize else transcript
 
     async def drain(self, within: float) -> None:
         """Let the deletes under way finish, for at most `within` seconds; the ids of those
@@ -341,29 +383,6 @@ def _streamed(
     if hook is None:
         return None
     return functools.partial(hook, chunk, offset)
-
-
-def merge(parts: list[tuple[chunking.Chunk, Transcript]]) -> Transcript:
-    """One transcript from the chunks' transcripts, in order, with times shifted to the whole.
-
-    Without timestamps (a pinned language) each chunk's text is one segment at the chunk's start.
-    """
-    segments: list[Segment] = []
-    for chunk, part in sorted(parts, key=lambda p: p[0].start):
-        if part.timestamps:
-            segments.extend(
-                replace(s, start=s.start + chunk.start, end=s.end + chunk.start)
-                for s in part.segments
-            )
-        elif part.text:
-            segments.append(Segment(chunk.start, chunk.start + chunk.duration, part.text))
-    languages = [p.language for _, p in parts if p.language]
-    return Transcript(
-        segments=tuple(segments),
-        language=languages[0] if languages else None,
-        billed_seconds=sum(p.billed_seconds for _, p in parts),
-        timestamps=all(p.timestamps for _, p in parts),
-    )
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -15,6 +15,7 @@ import pytest
 
 from bot.domain import retained
 from bot.domain.jobs import Failure, JobStatus
+from bot.domain.options import TranscriptionOptions
 from bot.domain.quota import QuotaPeriod, QuotaPolicy
 from bot.domain.transcript import Segment, Transcript
 from bot.i18n import texts
@@ -265,10 +266,10 @@ async def test_a_busy_database_while_settling_is_waited_out_not_left_transcribin
     assert bench.chat.reports == []
 
 
-async def test_the_transcriber_gets_the_real_audio_its_length_and_the_pinned_language(
+async def test_the_transcriber_gets_the_real_audio_its_length_and_the_options(
     bench: Bench,
 ) -> None:
-    job = await bench.claimed_job(language="de")
+    job = await bench.claimed_job(language="de", speakers=True, vocabulary="Voxtral Jean_Dupont")
     transcriber = FakeTranscriber()
 
     await bench.processor(transcriber=transcriber)(job)
@@ -276,7 +277,8 @@ async def test_the_transcriber_gets_the_real_audio_its_length_and_the_pinned_lan
     [call] = transcriber.calls
     assert call["exists"]
     assert call["duration"] == pytest.approx(bench.probed)
-    assert call["language"] == "de"
+    # The options read at admission, back from the job's row.
+    assert call["options"] == TranscriptionOptions("de", True, ("Voxtral", "Jean_Dupont"))
     assert call["chat"] == CHAT
     assert bench.chat.shown.updates == [(1, 2)]
     assert bench.chat.shown.settled == 1
