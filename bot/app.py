@@ -125,6 +125,7 @@ class Voxgram:
             max_file_size=self.files.max_file_size,
             max_audio_seconds=settings.MAX_AUDIO_SECONDS,
             max_pending=settings.MAX_PENDING_PER_USER,
+            clock=tuning.clock,
         )
         handlers.register(
             self.application,

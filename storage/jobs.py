@@ -15,7 +15,7 @@ import asyncio
 import os
 import secrets
 import socket
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields
 from enum import Enum
 from typing import Any
 
@@ -44,6 +44,17 @@ class NewJob:
     language: str | None
     user_language: str | None
     period: str
+    _: KW_ONLY
+    file_unique_id: str | None = None
+    """The recording (Telegram's file_unique_id): a retained transcript of it may be reused."""
+    options: str | None = None
+    """The recognition options as bot.domain.options makes them: reuse needs the same."""
+    chat_kind: str = "bot"
+    """`bot`: a chat the bot is in. `guest`: a chat it was summoned to (Guest Mode), whose id
+    may be that of another chat of the bot; its message_id is the mention's, negated, so its
+    key never meets a note of the bot's own chats."""
+    inline_message_id: str | None = None
+    """Guest Mode: the inline message that answered the guest query, edited into the result."""
 
 
 @dataclass(frozen=True, slots=True)

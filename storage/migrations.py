@@ -107,6 +107,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;     -- the process running it (NULL: no lease)
     ALTER TABLE jobs ADD COLUMN lease_until INTEGER;  -- unix time its lease ends unless renewed
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN file_unique_id TEXT;  -- the recording, the same in every copy
+    ALTER TABLE jobs ADD COLUMN options TEXT;         -- recognition options (domain/options.py)
+    ALTER TABLE jobs ADD COLUMN chat_kind TEXT NOT NULL DEFAULT 'bot';  -- bot | guest
+    ALTER TABLE jobs ADD COLUMN inline_message_id TEXT;  -- guest: the message answering it
+    ALTER TABLE transcripts ADD COLUMN file_unique_id TEXT;
+    ALTER TABLE transcripts ADD COLUMN options TEXT;
+    CREATE INDEX transcripts_by_recording ON transcripts (file_unique_id, options, expires_at);
+    CREATE UNIQUE INDEX jobs_by_inline_message ON jobs (inline_message_id);
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -209,6 +219,16 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_until BIGINT;
+    """,
+    """
+    ALTER TABLE jobs ADD COLUMN file_unique_id TEXT;
+    ALTER TABLE jobs ADD COLUMN options TEXT;
+    ALTER TABLE jobs ADD COLUMN chat_kind TEXT NOT NULL DEFAULT 'bot';
+    ALTER TABLE jobs ADD COLUMN inline_message_id TEXT;
+    ALTER TABLE transcripts ADD COLUMN file_unique_id TEXT;
+    ALTER TABLE transcripts ADD COLUMN options TEXT;
+    CREATE INDEX transcripts_by_recording ON transcripts (file_unique_id, options, expires_at);
+    CREATE UNIQUE INDEX jobs_by_inline_message ON jobs (inline_message_id);
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

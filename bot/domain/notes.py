@@ -63,6 +63,8 @@ class Note:
     duration: float | None
     """Seconds as the sender's client declared them; None when unknown."""
     file_name: str | None
+    file_unique_id: str | None = None
+    """The same for every copy of one recording, however often it is forwarded."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.domain.jobs import Trigger
 from bot.domain.notes import NoteRequest
+from bot.domain.options import recognition_options
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.jobs.runner import JobRunner
-from storage import jobs, notices, prefs, usage
+from storage import jobs, notices, prefs, transcripts, usage
 from storage.jobs import Accepted, NewJob
 
 log = logging.getLogger(__name__)
@@ -48,8 +50,11 @@ class Intake:
         max_file_size: int,
         max_audio_seconds: int,
         max_pending: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.quotas = quotas
+        self.clock = clock
+        """Wall-clock seconds: whether a kept transcript is still retained."""
         self.db = quotas.db
         self.runner = runner
         self.max_file_size = max_file_size
@@ -84,8 +89,10 @@ class Intake:
             said = None if request.quiet else t(texts.TOO_MANY_PENDING)
             return Admission(Verdict.REFUSED, reply=said, paced=True)
         job = await self._new_job(request, t)
-        reserve = math.ceil(note.duration) if note.duration else 0
-        acceptance = await self.quotas.accept(job, reserve)
+        # A recording whose transcript is kept costs nothing: nothing is held for it.
+        free = await self._reusable(job)
+        reserve = math.ceil(note.duration) if note.duration and not free else 0
+        acceptance = await self.quotas.accept(job, reserve, free=free)
         if acceptance.outcome is Accepted.DUPLICATE:
             log.info("%s duplicate of job=%s", where, acceptance.job_id)
             return self._refuse(request, t(texts.ALREADY), only_on_command=True)
@@ -115,6 +122,15 @@ class Intake:
         said = request.trigger is Trigger.COMMAND if only_on_command else not request.quiet
         return Admission(Verdict.REFUSED, reply=reply if said else None)
 
+    async def _reusable(self, job: NewJob) -> bool:
+        """Whether a retained transcript of the job's recording, with its options, exists."""
+        if job.file_unique_id is None or job.options is None:
+            return False
+        kept = await transcripts.of_recording(
+            self.db, job.file_unique_id, job.options, now=int(self.clock())
+        )
+        return kept is not None
+
     async def _new_job(self, request: NoteRequest, t: texts.Texts) -> NewJob:
         note = request.note
         # The pinned language is read now: a later /language does not change a queued note.
@@ -140,4 +156,6 @@ class Intake:
             language=language,
             user_language=request.payer_language,
             period=self.quotas.policy.key(),
+            file_unique_id=note.file_unique_id,
+            options=recognition_options(language=language),
         )

@@ -36,10 +36,11 @@ class Quotas:
         self.db = db
         self.policy = policy
 
-    async def accept(self, job: NewJob, reserve: int) -> Acceptance:
+    async def accept(self, job: NewJob, reserve: int, *, free: bool = False) -> Acceptance:
         """Write the job with `reserve` seconds held, if they fit. A note of unknown length
-        (nothing to reserve) is refused when nothing is left: it is not even downloaded."""
-        if reserve == 0:
+        (nothing to reserve) is refused when nothing is left: it is not even downloaded,
+        unless it is `free` (its transcript is kept and will be reused)."""
+        if reserve == 0 and not free:
             standing = await self.standing(job.payer_id)
             if standing.limit is not None and standing.used + standing.reserved >= standing.limit:
                 return Acceptance(Accepted.OVER_QUOTA, left_seconds=0)
