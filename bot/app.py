@@ -30,6 +30,7 @@ from bot.settings import Settings
 from bot.telegram import application as telegram_app
 from bot.telegram.delivery import TelegramDelivery
 from bot.telegram.files import TelegramFiles
+from bot.telegram.guest import ByChatKind, GuestDelivery
 from bot.telegram.menu import set_commands
 from bot.telegram.notes import NoteDesk
 from bot.telegram.outbox import Outbox
@@ -177,8 +178,11 @@ class Voxgram:
             quotas=self.quotas,
             downloader=self.files,
             transcriber=self.transcriber,
-            delivery=TelegramDelivery(
-                self.application.bot, status, progress_every=tuning.progress_every
+            delivery=ByChatKind(
+                TelegramDelivery(
+                    self.application.bot, status, progress_every=tuning.progress_every
+                ),
+                GuestDelivery(self.application.bot, progress_every=tuning.progress_every),
             ),
             workdir=workdir,
             max_audio_seconds=settings.MAX_AUDIO_SECONDS,
@@ -199,6 +203,9 @@ class Voxgram:
         await self.housekeeper.before_jobs()
         await self.runner.start()
         self.heartbeat.beat()  # Telegram answered getMe just before
+        me = await self.application.bot.get_me()
+        # Guest Mode is switched on in @BotFather; without it no guest_message ever comes.
+        log.info("guest mode: %s", "on" if me.supports_guest_queries else "off")
         if self.settings.WEBHOOK_URL:
             self._webhook_watch = asyncio.create_task(
                 telegram_app.watch_webhook(

@@ -83,6 +83,10 @@ class NoteRequest:
     trigger: Trigger
     forwarded_from: str | None = None
     """The original sender's name of a forwarded note, for the transcript's header."""
+    chat_kind: str = "bot"
+    """`bot`, or `guest`: a chat the bot was summoned to (storage.jobs.NewJob.chat_kind)."""
+    inline_message_id: str | None = None
+    """Guest Mode: the inline message answering the guest query."""
 
     @property
     def private(self) -> bool:

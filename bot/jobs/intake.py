@@ -136,7 +136,7 @@ class Intake:
         # The pinned language is read now: a later /language does not change a queued note.
         language = await prefs.recognition_language(
             self.db,
-            chat_id=None if request.private else request.chat_id,
+            chat_id=None if request.private or request.chat_kind == "guest" else request.chat_id,
             user_id=request.payer_id,
         )
         return NewJob(
@@ -157,5 +157,7 @@ class Intake:
             user_language=request.payer_language,
             period=self.quotas.policy.key(),
             file_unique_id=note.file_unique_id,
+            chat_kind=request.chat_kind,
+            inline_message_id=request.inline_message_id,
             options=recognition_options(language=language),
         )

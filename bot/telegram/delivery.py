@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -95,20 +96,8 @@ class TelegramDelivery:
         else:
             messages, document = _render(job, transcript, t)
         sent = self._sent.setdefault(job.id, _Sent())
-        try:
+        with delivery_errors():
             await self._send_all(job, messages, document, buttons, sent)
-        except RetryAfter as exc:
-            raise DeliveryDeferred("flood control", _seconds(exc.retry_after)) from exc
-        except Forbidden as exc:
-            raise DeliveryRefused(_reason(exc), gone=True) from exc
-        except BadRequest as exc:
-            # BadRequest is a NetworkError in PTB: told apart before passing trouble.
-            raise DeliveryRefused(_reason(exc), gone=_chat_gone(exc)) from exc
-        except NetworkError as exc:
-            # 5xx, timeouts (TimedOut) and dropped connections.
-            raise DeliveryDeferred(f"{type(exc).__name__}: {_reason(exc)}") from exc
-        except TelegramError as exc:
-            raise DeliveryRefused(f"{type(exc).__name__}: {_reason(exc)}", gone=False) from exc
 
     async def _send_all(
         self,
@@ -217,6 +206,26 @@ def _render(
     preview = render.render_preview(transcript, header=job.header, note=t(texts.SEE_FILE))
     whole = render.render_plain(transcript, header=job.header).encode()
     return [preview], (retained.file_name(job.created_at, "txt"), whole)
+
+
+@contextlib.contextmanager
+def delivery_errors() -> Iterator[None]:
+    """Telegram's errors as the Delivery protocol's: DeliveryDeferred when Telegram may take
+    the message later, DeliveryRefused when it never will."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise DeliveryDeferred("flood control", _seconds(exc.retry_after)) from exc
+    except Forbidden as exc:
+        raise DeliveryRefused(_reason(exc), gone=True) from exc
+    except BadRequest as exc:
+        # BadRequest is a NetworkError in PTB: told apart before passing trouble.
+        raise DeliveryRefused(_reason(exc), gone=_chat_gone(exc)) from exc
+    except NetworkError as exc:
+        # 5xx, timeouts (TimedOut) and dropped connections.
+        raise DeliveryDeferred(f"{type(exc).__name__}: {_reason(exc)}") from exc
+    except TelegramError as exc:
+        raise DeliveryRefused(f"{type(exc).__name__}: {_reason(exc)}", gone=False) from exc
 
 
 async def _quietly(call: Awaitable[object]) -> None:
