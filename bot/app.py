@@ -203,9 +203,10 @@ class Voxgram:
         await self.housekeeper.before_jobs()
         await self.runner.start()
         self.heartbeat.beat()  # Telegram answered getMe just before
-        me = await self.application.bot.get_me()
-        # Guest Mode is switched on in @BotFather; without it no guest_message ever comes.
-        log.info("guest mode: %s", "on" if me.supports_guest_queries else "off")
+        # Guest Mode is switched on in @BotFather; without it no guest_message ever comes. The
+        # bot's user is the getMe answer the Application fetched as it started.
+        on = self.application.bot.bot.supports_guest_queries
+        log.info("guest mode: %s", "on" if on else "off")
         if self.settings.WEBHOOK_URL:
             self._webhook_watch = asyncio.create_task(
                 telegram_app.watch_webhook(
