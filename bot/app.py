@@ -32,6 +32,7 @@ from bot.telegram import application as telegram_app
 from bot.telegram.delivery import TelegramDelivery
 from bot.telegram.drafts import DRAFT_EVERY
 from bot.telegram.files import TelegramFiles
+from bot.telegram.guest import ByChatKind, GuestDelivery
 from bot.telegram.menu import set_commands
 from bot.telegram.notes import NoteDesk
 from bot.telegram.outbox import Outbox
@@ -136,6 +137,7 @@ class Voxgram:
             max_file_size=self.files.max_file_size,
             max_audio_seconds=settings.MAX_AUDIO_SECONDS,
             max_pending=settings.MAX_PENDING_PER_USER,
+            clock=tuning.clock,
         )
         handlers.register(
             self.application,
@@ -197,12 +199,15 @@ class Voxgram:
             quotas=self.quotas,
             downloader=self.files,
             transcriber=self.transcriber,
-            delivery=TelegramDelivery(
-                self.application.bot,
-                status,
-                progress_every=tuning.progress_every,
-                live=settings.LIVE_TRANSCRIPTS,
-                draft_every=tuning.draft_every,
+            delivery=ByChatKind(
+                TelegramDelivery(
+                    self.application.bot,
+                    status,
+                    progress_every=tuning.progress_every,
+                    live=settings.LIVE_TRANSCRIPTS,
+                    draft_every=tuning.draft_every,
+                ),
+                GuestDelivery(self.application.bot, progress_every=tuning.progress_every),
             ),
             workdir=workdir,
             max_audio_seconds=settings.MAX_AUDIO_SECONDS,
@@ -228,6 +233,10 @@ class Voxgram:
         self._model_check = asyncio.create_task(
             check_model(self.mistral, self.settings.MISTRAL_MODEL, self.tuning.model_check_timeout)
         )
+        # Guest Mode is switched on in @BotFather; without it no guest_message ever comes. The
+        # bot's user is the getMe answer the Application fetched as it started.
+        on = self.application.bot.bot.supports_guest_queries
+        log.info("guest mode: %s", "on" if on else "off")
         if self.settings.WEBHOOK_URL:
             self._webhook_watch = asyncio.create_task(
                 telegram_app.watch_webhook(

@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.telegram.keyboards import TRANSCRIPT_PATTERN as TRANSCRIPT_BUTTON
 from bot.telegram.notes import NoteDesk
 from bot.telegram.outbox import Outbox
-from handlers import errors, privacy
+from handlers import errors, guest, privacy
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
 from handlers.files import TranscriptFiles
@@ -68,8 +68,19 @@ def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
 
     # Every update Telegram delivers (polled or by webhook) is a sign of life for health.
     app.add_handler(TypeHandler(Update, beat), group=-1)
-    # Help, usage and the recognition language for everyone.
-    app.add_handler(CommandHandler(["start", "help"], HelpCommand(settings, outbox), filters=NEW))
+    # Guest Mode first: message filters match guest messages too, and the first handler of a
+    # group to match is the only one run, so nothing else ever answers into a guest chat.
+    app.add_handler(
+        MessageHandler(filters.UpdateType.GUEST_MESSAGE, guest.GuestMessages(deps.desk.intake))
+    )
+    # Help, usage and the recognition language for everyone; /start <payload> from a Guest
+    # Mode button gives a whole transcript.
+    help_command = HelpCommand(settings, outbox)
+    whole = guest.WholeTranscript(db, deps.clock, outbox, help_command)
+    app.add_handler(
+        CommandHandler("start", whole, filters=NEW & filters.ChatType.PRIVATE, has_args=1)
+    )
+    app.add_handler(CommandHandler(["start", "help"], help_command, filters=NEW))
     app.add_handler(
         CommandHandler("usage", UsageCommand(settings, deps.quotas, outbox), filters=NEW)
     )

@@ -12,95 +12,18 @@ replica died or hangs) is claimed again by any replica. Settling, finishing and 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, fields
-from enum import Enum
+from dataclasses import fields
 from typing import Any
 
-from bot.domain.options import TranscriptionOptions
 from storage import reservations
-from storage.db import Database, Row, Tx, now
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """What a handler knows when it accepts a note."""
-
-    chat_id: int
-    message_id: int
-    chat_type: str
-    thread_id: int | None
-    payer_id: int
-    author_id: int | None
-    """Who sent the note: on a group's /transcribe, not the payer."""
-    trigger: str
-    kind: str
-    file_id: str
-    file_size: int | None
-    file_name: str | None
-    declared_seconds: int | None
-    header: str | None
-    language: str | None
-    user_language: str | None
-    period: str
-    speakers: bool = field(default=False, kw_only=True)
-    """Label who speaks (read at admission, as `language`)."""
-    vocabulary: str | None = field(default=None, kw_only=True)
-    """The `context_bias` terms, space-separated (a term holds no whitespace); None: none."""
-
-    @property
-    def options(self) -> TranscriptionOptions:
-        """How the note is to be transcribed, as read at admission."""
-        return TranscriptionOptions(
-            language=self.language,
-            speakers=bool(self.speakers),
-            vocabulary=tuple(self.vocabulary.split()) if self.vocabulary else (),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Job(NewJob):
-    """A job row as workers see it: what the handler knew, plus its progress."""
-
-    id: int
-    reserved_seconds: int
-    billed_seconds: int | None
-    status: str
-    error: str | None
-    status_message_id: int | None
-    attempts: int
-    created_at: int
-    lease_owner: str | None = None
-    lease_until: int | None = None
-    batch_plan: str | None = None
-    batch_id: str | None = None
-    batch_seconds: int | None = None
-
-    @classmethod
-    def from_row(cls, row: Row) -> Job:
-        keys = set(row.keys())
-        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in keys})
-
+from storage.db import Database, Tx, now
+from storage.job_rows import Acceptance, Accepted, Job, NewJob
 
 CLAIM_RETRY_SECONDS = 0.01
 """How long a claim waits before looking again at a queued row another transaction held."""
 
 LEASE_SECONDS = 60
 """How long a claimed job stays its owner's without a renewal (JOB_LEASE_SECONDS)."""
-
-
-class Accepted(Enum):
-    CREATED = "created"
-    DUPLICATE = "duplicate"
-    OVER_QUOTA = "over_quota"
-    TOO_MANY = "too_many"
-    """The payer already has `max_pending` notes queued or running."""
-
-
-@dataclass(frozen=True, slots=True)
-class Acceptance:
-    outcome: Accepted
-    job_id: int | None = None
-    left_seconds: int | None = None
 
 
 async def _rearm(tx: Tx, job_id: int, values: dict[str, Any]) -> None:

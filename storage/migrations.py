@@ -127,6 +127,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scope, owner_id, term)
     );
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN file_unique_id TEXT;  -- the recording, the same in every copy
+    ALTER TABLE jobs ADD COLUMN options_key TEXT;     -- TranscriptionOptions.key() at admission
+    ALTER TABLE jobs ADD COLUMN chat_kind TEXT NOT NULL DEFAULT 'bot';  -- bot | guest
+    ALTER TABLE jobs ADD COLUMN inline_message_id TEXT;  -- guest: the message answering it
+    ALTER TABLE transcripts ADD COLUMN file_unique_id TEXT;
+    ALTER TABLE transcripts ADD COLUMN options TEXT;
+    CREATE INDEX transcripts_by_recording ON transcripts (file_unique_id, options, expires_at);
+    CREATE UNIQUE INDEX jobs_by_inline_message ON jobs (inline_message_id);
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -249,6 +259,16 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         added_at  BIGINT NOT NULL,
         PRIMARY KEY (scope, owner_id, term)
     );
+    """,
+    """
+    ALTER TABLE jobs ADD COLUMN file_unique_id TEXT;
+    ALTER TABLE jobs ADD COLUMN options_key TEXT;
+    ALTER TABLE jobs ADD COLUMN chat_kind TEXT NOT NULL DEFAULT 'bot';
+    ALTER TABLE jobs ADD COLUMN inline_message_id TEXT;
+    ALTER TABLE transcripts ADD COLUMN file_unique_id TEXT;
+    ALTER TABLE transcripts ADD COLUMN options TEXT;
+    CREATE INDEX transcripts_by_recording ON transcripts (file_unique_id, options, expires_at);
+    CREATE UNIQUE INDEX jobs_by_inline_message ON jobs (inline_message_id);
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

@@ -30,19 +30,32 @@ async def keep(
     body: str,
     now: int,
     expires_at: int,
+    file_unique_id: str | None = None,
+    options: str | None = None,
 ) -> int:
     """Store a job's transcript (again, if the job is delivered twice); return its id.
-    `user_id` paid for it, `author_id` sent the note: /forgetme of either deletes it."""
+    `user_id` paid for it, `author_id` sent the note: /forgetme of either deletes it. With
+    `file_unique_id`, later notes of the same recording and `options` may reuse it."""
     async with db.transaction() as tx:
         row = await tx.fetchone(
             """
-            INSERT INTO transcripts
-                (job_id, user_id, author_id, chat_id, body, created_at, expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO transcripts (job_id, user_id, author_id, chat_id, body, created_at,
+                                     expires_at, file_unique_id, options)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
             RETURNING id
             """,
-            (job_id, user_id, author_id, chat_id, body, now, expires_at),
+            (
+                job_id,
+                user_id,
+                author_id,
+                chat_id,
+                body,
+                now,
+                expires_at,
+                file_unique_id,
+                options,
+            ),
         )
     assert row is not None
     return int(row[0])
@@ -65,6 +78,19 @@ async def of_job(db: Database, job_id: int, *, now: int) -> Kept | None:
         "SELECT id FROM transcripts WHERE job_id = ? AND expires_at > ?", (job_id, now)
     )
     return None if row is None else await get(db, int(row[0]), now=now)
+
+
+async def of_recording(db: Database, file_unique_id: str, options: str, *, now: int) -> Kept | None:
+    """The newest retained transcript of a recording made with these options, if any."""
+    row = await db.fetchone(
+        "SELECT id, chat_id, created_at, body FROM transcripts"
+        " WHERE file_unique_id = ? AND options = ? AND expires_at > ?"
+        " ORDER BY id DESC LIMIT 1",
+        (file_unique_id, options, now),
+    )
+    if row is None:
+        return None
+    return Kept(id=int(row[0]), chat_id=int(row[1]), created_at=int(row[2]), body=str(row[3]))
 
 
 async def purge(db: Database, *, now: int) -> int:

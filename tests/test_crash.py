@@ -16,7 +16,7 @@ from bot.transcription.mistral import MistralClient
 from storage import jobs as storage_jobs
 from storage import uploads
 from storage.db import Database
-from storage.jobs import Job
+from storage.job_rows import Job
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral

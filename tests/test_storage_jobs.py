@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from storage import jobs
 from storage.db import Database
-from storage.jobs import Accepted, NewJob
+from storage.job_rows import Accepted, NewJob
 from tests.helpers import Db, usage_row
 from tests.postgres import both_backends
 

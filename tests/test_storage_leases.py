@@ -10,6 +10,7 @@ import pytest
 
 from storage import jobs, leases
 from storage.db import Database
+from storage.job_rows import Job
 from tests.helpers import Db, usage_row
 from tests.postgres import both_backends
 from tests.test_storage_jobs import NOTE
@@ -29,7 +30,7 @@ async def db(database: Db) -> AsyncIterator[Database]:
         await handle.close()
 
 
-async def running(db: Database, owner: str | None = A) -> jobs.Job:
+async def running(db: Database, owner: str | None = A) -> Job:
     """A note accepted (10 s reserved) and claimed by `owner`."""
     accepted = await jobs.accept(db, NOTE, reserve=10, default_quota=600, unlimited=False)
     assert accepted.job_id is not None

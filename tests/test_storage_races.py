@@ -12,7 +12,7 @@ import pytest
 
 from storage import forget, jobs, usage
 from storage.db import MIGRATIONS, Database
-from storage.jobs import Accepted, NewJob
+from storage.job_rows import Acceptance, Accepted, NewJob
 from tests.helpers import Db, usage_row
 from tests.postgres import both_backends
 from tests.test_storage_jobs import NOTE
@@ -38,7 +38,7 @@ def note(n: int, **changes: object) -> NewJob:
     return replace(NOTE, message_id=1000 + n, **changes)  # type: ignore[arg-type]
 
 
-async def accept(db: Database, job: NewJob, reserve: int = 10, quota: int = 30) -> jobs.Acceptance:
+async def accept(db: Database, job: NewJob, reserve: int = 10, quota: int = 30) -> Acceptance:
     return await jobs.accept(db, job, reserve=reserve, default_quota=quota, unlimited=False)
 
 

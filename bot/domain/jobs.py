@@ -21,6 +21,9 @@ class Trigger(StrEnum):
     """Posted in a group with auto mode on: quiet, no status message, no refusals."""
     COMMAND = "command"
     """/transcribe as a reply: refusals answer the command."""
+    GUEST = "guest"
+    """Guest Mode: the bot was mentioned in reply to a note in a chat it is not in; everything
+    it says is the one inline message answering the guest query."""
 
 
 class Failure(StrEnum):

@@ -63,6 +63,8 @@ class Note:
     duration: float | None
     """Seconds as the sender's client declared them; None when unknown."""
     file_name: str | None
+    file_unique_id: str | None = None
+    """The same for every copy of one recording, however often it is forwarded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,10 @@ class NoteRequest:
     trigger: Trigger
     forwarded_from: str | None = None
     """The original sender's name of a forwarded note, for the transcript's header."""
+    chat_kind: str = "bot"
+    """`bot`, or `guest`: a chat the bot was summoned to (storage.job_rows.NewJob.chat_kind)."""
+    inline_message_id: str | None = None
+    """Guest Mode: the inline message answering the guest query."""
 
     @property
     def private(self) -> bool:

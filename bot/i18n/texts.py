@@ -24,6 +24,10 @@ NO_SPEECH = N_("🔇 No speech detected.")
 SEE_FILE = N_("… The whole transcript is in the file below.")
 BUTTON_SRT = N_("🎬 Subtitles (.srt)")
 BUTTON_TXT = N_("📄 Text (.txt)")
+GUEST_HOWTO = N_("Reply to a voice note, audio or video with my @username to transcribe it.")
+BUTTON_WHOLE = N_("📄 The whole transcript")
+GUEST_CUT = N_("… The rest is behind the button below.")
+WHOLE_GONE = N_("This transcript is no longer kept. Mention me on the note again.")
 EXPIRED = N_("This transcript is no longer kept, so its files are gone. Send the note again.")
 FORGET_CONFIRM = N_(
     "This deletes everything I store about you: the records of your transcribed notes, your "

@@ -28,7 +28,7 @@ from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import batches, uploads
 from storage.db import Database
-from storage.jobs import Job
+from storage.job_rows import Job
 
 log = logging.getLogger(__name__)
 

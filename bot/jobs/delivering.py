@@ -17,7 +17,7 @@ from enum import Enum
 
 from bot.domain.transcript import Transcript
 from bot.jobs.ports import Delivery, DeliveryDeferred, DeliveryRefused
-from storage.jobs import Job
+from storage.job_rows import Job
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,8 +15,8 @@ from bot.domain.options import TranscriptionOptions
 from bot.i18n import texts
 from bot.jobs.quotas import Quotas
 from bot.jobs.runner import JobRunner
-from storage import notices, prefs, usage, vocabulary
-from storage.jobs import Accepted, NewJob
+from storage import notices, prefs, transcripts, usage, vocabulary
+from storage.job_rows import Accepted, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,11 @@ class Intake:
         max_file_size: int,
         max_audio_seconds: int,
         max_pending: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.quotas = quotas
+        self.clock = clock
+        """Wall-clock seconds: whether a kept transcript is still retained."""
         self.db = quotas.db
         self.runner = runner
         self.max_file_size = max_file_size
@@ -79,8 +83,10 @@ class Intake:
             log.info("%s refused: too long secs=%d", where, note.duration)
             return self._refuse(request, t.too_long(note.duration, limit))
         job = await self._new_job(request, t)
-        reserve = math.ceil(note.duration) if note.duration else 0
-        acceptance = await self.quotas.accept(job, reserve, max_pending=self.max_pending)
+        # A recording whose transcript is kept costs nothing: nothing is held for it.
+        free = await self._reusable(job)
+        reserve = math.ceil(note.duration) if note.duration and not free else 0
+        acceptance = await self.quotas.accept(job, reserve, max_pending=self.max_pending, free=free)
         if acceptance.outcome is Accepted.TOO_MANY:
             log.info("%s refused: %d notes pending", where, self.max_pending)
             # One short answer per burst: the answer is paced per payer.
@@ -117,7 +123,9 @@ class Intake:
 
     async def options(self, request: NoteRequest) -> TranscriptionOptions:
         """The note's options: the group's in a group, else the payer's own."""
-        chat_id = None if request.private else request.chat_id
+        # A guest chat's id may be another chat's: a guest note follows its caller's settings.
+        private = request.private or request.chat_kind == "guest"
+        chat_id = None if private else request.chat_id
         user_id = request.payer_id
         scope, owner = vocabulary.owner(chat_id=chat_id, user_id=user_id)
         return TranscriptionOptions(
@@ -125,6 +133,15 @@ class Intake:
             speakers=await prefs.speakers(self.db, chat_id=chat_id, user_id=user_id),
             vocabulary=tuple(await vocabulary.terms(self.db, scope, owner)),
         )
+
+    async def _reusable(self, job: NewJob) -> bool:
+        """Whether a retained transcript of the job's recording, with its options, exists."""
+        if job.file_unique_id is None or job.options_key is None:
+            return False
+        kept = await transcripts.of_recording(
+            self.db, job.file_unique_id, job.options_key, now=int(self.clock())
+        )
+        return kept is not None
 
     async def _new_job(self, request: NoteRequest, t: texts.Texts) -> NewJob:
         note = request.note
@@ -149,4 +166,8 @@ class Intake:
             period=self.quotas.policy.key(),
             speakers=options.speakers,
             vocabulary=" ".join(options.vocabulary) or None,
+            file_unique_id=note.file_unique_id,
+            chat_kind=request.chat_kind,
+            inline_message_id=request.inline_message_id,
+            options_key=options.key(),
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.domain.transcript import Transcript
-from storage.jobs import Job
+from storage.job_rows import Job
 
 
 class DownloadTooBig(Exception):

@@ -31,7 +31,7 @@ from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import batches, jobs, transcripts, uploads
 from storage.db import TRANSIENT, Database
-from storage.jobs import Job
+from storage.job_rows import Job
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ class Processor:
                 t = texts.of(job.user_language)
                 await self._fail(job, Failure.GAVE_UP, t(texts.FAILED))
                 return
-            billed, transcript = resumed or await self._transcribe(job, release)
+            made = resumed or await self._reused(job)
+            billed, transcript = made or await self._transcribe(job, release)
         except Stopping:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
             await jobs.requeue(self.db, job.id)
@@ -200,6 +201,20 @@ class Processor:
         transcript, _ = retained.decode(kept.body)
         log.info("job=%d resending its retained transcript", job.id)
         return job.billed_seconds, transcript
+
+    async def _reused(self, job: Job) -> Made | None:
+        """The kept transcript of the same recording made with the same options: no
+        download, no Mistral, nothing billed. None when there is none (or nothing is kept)."""
+        if self.retention_hours == 0 or job.file_unique_id is None or job.options_key is None:
+            return None
+        kept = await transcripts.of_recording(
+            self.db, job.file_unique_id, job.options_key, now=int(self.clock())
+        )
+        if kept is None:
+            return None
+        transcript, _ = retained.decode(kept.body)
+        log.info("job=%d chat=%d reuses transcript=%d", job.id, job.chat_id, kept.id)
+        return 0, transcript
 
     async def _transcribe(self, job: Job, release: Callable[[], None]) -> Made:
         """Download, probe, hold the real length, transcribe (or have a batch transcribe)."""
@@ -339,6 +354,8 @@ class Processor:
                 body=retained.encode(transcript, job.header),
                 now=now,
                 expires_at=now + hours * 3600,
+                file_unique_id=job.file_unique_id,
+                options=job.options_key,
             )
         except Exception:
             # The transcript itself matters more than its buttons: deliver it without them.

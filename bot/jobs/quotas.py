@@ -11,7 +11,7 @@ from bot.i18n import texts
 from bot.jobs.failures import JobFailed
 from storage import jobs, usage
 from storage.db import Database
-from storage.jobs import Acceptance, Accepted, Job, NewJob
+from storage.job_rows import Acceptance, Accepted, Job, NewJob
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,12 @@ class Quotas:
         self.policy = policy
 
     async def accept(
-        self, job: NewJob, reserve: int, *, max_pending: int | None = None
+        self, job: NewJob, reserve: int, *, max_pending: int | None = None, free: bool = False
     ) -> Acceptance:
         """Write the job with `reserve` seconds held, if they fit. A note of unknown length
-        (nothing to reserve) is refused when nothing is left: it is not even downloaded."""
-        if reserve == 0:
+        (nothing to reserve) is refused when nothing is left: it is not even downloaded,
+        unless it is `free` (its transcript is kept and will be reused)."""
+        if reserve == 0 and not free:
             standing = await self.standing(job.payer_id)
             if standing.limit is not None and standing.used + standing.reserved >= standing.limit:
                 return Acceptance(Accepted.OVER_QUOTA, left_seconds=0)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from storage import jobs
 from storage.db import Database
-from storage.jobs import Job
+from storage.job_rows import Job
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ ALLOWED_UPDATES = [
     Update.EDITED_MESSAGE,
     Update.CALLBACK_QUERY,
     Update.MY_CHAT_MEMBER,
+    Update.GUEST_MESSAGE,
 ]
 
 App = Application[Any, Any, Any, Any, Any, Any]

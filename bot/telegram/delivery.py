@@ -3,9 +3,10 @@ after a live draft), progress, refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ from bot.telegram.drafts import DRAFT_EVERY, LiveDraft
 from bot.telegram.keyboards import transcript_buttons
 from bot.telegram.progress import NoProgress, StatusProgress
 from bot.telegram.status import StatusBoard
-from storage.jobs import Job
+from storage.job_rows import Job
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +117,8 @@ class TelegramDelivery:
         else:
             messages, document = _render(job, transcript, t)
         sent = self._sent.setdefault(job.id, _Sent())
-        try:
+        with delivery_errors():
             await self._send_all(job, messages, document, buttons, sent)
-        except RetryAfter as exc:
-            raise DeliveryDeferred("flood control", _seconds(exc.retry_after)) from exc
-        except Forbidden as exc:
-            raise DeliveryRefused(_reason(exc), gone=True) from exc
-        except BadRequest as exc:
-            # BadRequest is a NetworkError in PTB: told apart before passing trouble.
-            raise DeliveryRefused(_reason(exc), gone=_chat_gone(exc)) from exc
-        except NetworkError as exc:
-            # 5xx, timeouts (TimedOut) and dropped connections.
-            raise DeliveryDeferred(f"{type(exc).__name__}: {_reason(exc)}") from exc
-        except TelegramError as exc:
-            raise DeliveryRefused(f"{type(exc).__name__}: {_reason(exc)}", gone=False) from exc
 
     async def _send_all(
         self,
@@ -247,6 +236,26 @@ def _render(
     )
     whole = render.render_plain(transcript, header=job.header, speaker=speaker, notes=notes)
     return [preview], (retained.file_name(job.created_at, "txt"), whole.encode())
+
+
+@contextlib.contextmanager
+def delivery_errors() -> Iterator[None]:
+    """Telegram's errors as the Delivery protocol's: DeliveryDeferred when Telegram may take
+    the message later, DeliveryRefused when it never will."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise DeliveryDeferred("flood control", _seconds(exc.retry_after)) from exc
+    except Forbidden as exc:
+        raise DeliveryRefused(_reason(exc), gone=True) from exc
+    except BadRequest as exc:
+        # BadRequest is a NetworkError in PTB: told apart before passing trouble.
+        raise DeliveryRefused(_reason(exc), gone=_chat_gone(exc)) from exc
+    except NetworkError as exc:
+        # 5xx, timeouts (TimedOut) and dropped connections.
+        raise DeliveryDeferred(f"{type(exc).__name__}: {_reason(exc)}") from exc
+    except TelegramError as exc:
+        raise DeliveryRefused(f"{type(exc).__name__}: {_reason(exc)}", gone=False) from exc
 
 
 async def _quietly(call: Awaitable[object]) -> None:

@@ -20,7 +20,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.domain.transcript import Transcript
 from bot.telegram import render
-from storage.jobs import Job
+from storage.job_rows import Job
 
 log = logging.getLogger(__name__)
 

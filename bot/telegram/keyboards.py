@@ -120,3 +120,25 @@ def pressed_forget_button(
         return None
     choice, user_id = payload.split(":")
     return choice == "yes", int(user_id)
+
+
+WHOLE_PATTERN = re.compile(rf"w([0-9]{{1,19}})_({_MAC})")
+"""A /start parameter asking for a whole transcript: its id and a MAC binding it to one user."""
+
+
+def whole_link_payload(token: str, *, user_id: int, transcript_id: int) -> str:
+    """The deep-link parameter that gives `user_id`, and nobody else, transcript `transcript_id`
+    in private (64 characters at most of A-Z a-z 0-9 _ -, as /start parameters allow)."""
+    mac = _mac(token, user_id, 0, "whole", str(transcript_id))
+    return f"w{transcript_id}_{mac}"
+
+
+def whole_link_opened(token: str, payload: str, *, user_id: int) -> int | None:
+    """The transcript id of a deep-link parameter made for `user_id`; None for anything else."""
+    match = WHOLE_PATTERN.fullmatch(payload)
+    if match is None:
+        return None
+    transcript_id, mac = match[1], match[2]
+    if not verified(token, mac, chat_id=user_id, anchor=0, kind="whole", payload=transcript_id):
+        return None
+    return int(transcript_id)

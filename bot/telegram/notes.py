@@ -38,19 +38,27 @@ def note_of(message: Message) -> Note | None:
     """The note in a message, or None when it holds nothing transcribable."""
     if message.voice:
         v = message.voice
-        return Note(Kind.VOICE, v.file_id, v.file_size, _seconds(v.duration), None)
+        return Note(
+            Kind.VOICE, v.file_id, v.file_size, _seconds(v.duration), None, v.file_unique_id
+        )
     if message.audio:
         a = message.audio
-        return Note(Kind.AUDIO, a.file_id, a.file_size, _seconds(a.duration), a.file_name)
+        return Note(
+            Kind.AUDIO, a.file_id, a.file_size, _seconds(a.duration), a.file_name, a.file_unique_id
+        )
     if message.video_note:
         n = message.video_note
-        return Note(Kind.VIDEO_NOTE, n.file_id, n.file_size, _seconds(n.duration), None)
+        return Note(
+            Kind.VIDEO_NOTE, n.file_id, n.file_size, _seconds(n.duration), None, n.file_unique_id
+        )
     if message.video:
         w = message.video
-        return Note(Kind.VIDEO, w.file_id, w.file_size, _seconds(w.duration), w.file_name)
+        return Note(
+            Kind.VIDEO, w.file_id, w.file_size, _seconds(w.duration), w.file_name, w.file_unique_id
+        )
     d = message.document
     if d and is_audio_document(d.mime_type, d.file_name):
-        return Note(Kind.DOCUMENT, d.file_id, d.file_size, None, d.file_name)
+        return Note(Kind.DOCUMENT, d.file_id, d.file_size, None, d.file_name, d.file_unique_id)
     return None
 
 

@@ -152,6 +152,24 @@ class Draft:
 
 
 @dataclass
+class InlineMessage:
+    """A message the bot sent in answer to a guest query, as the chat sees it now."""
+
+    inline_message_id: str
+    guest_query_id: str
+    text: str  # visible text after entity parsing, current after edits
+    html: str  # raw text as sent
+    reply_markup: dict[str, Any] | None
+    entities: list[dict[str, Any]]
+    edits: int = 0
+    history: list[str] = field(default_factory=list)  # every text it showed, in order
+
+
+# answerGuestQuery's error for an id it does not know or has answered (as answerInlineQuery's).
+QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+@dataclass
 class _Stored:
     message: dict[str, Any]
     from_bot: bool
@@ -217,6 +235,7 @@ class FakeTelegram:
             "can_join_groups": True,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
+            "supports_guest_queries": True,
         }
         self.api_url = ""
         self.requests: list[RecordedRequest] = []
@@ -235,6 +254,8 @@ class FakeTelegram:
         self._allowed_updates: list[str] = []
         self._callback_ids: set[str] = set()
         self.callback_answers: dict[str, dict[str, Any]] = {}  # query id -> answer params
+        self._guest_queries: set[str] = set()  # pushed, not yet answered
+        self.inline_messages: dict[str, InlineMessage] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._drops: dict[str, int] = {}
         self._hangs: dict[str, int] = {}
@@ -266,6 +287,7 @@ class FakeTelegram:
             "getchatmember": self._get_chat_member,
             "getchatadministrators": self._get_chat_administrators,
             "answercallbackquery": self._answer_callback_query,
+            "answerguestquery": self._answer_guest_query,
             "sendchataction": self._send_chat_action,
             "close": self._true,
             "logout": self._true,
@@ -431,6 +453,44 @@ class FakeTelegram:
         message = self.new_message(chat, sender, text=text, **fields)
         self.push_update(message=message)
         return message
+
+    def send_guest_message(
+        self,
+        chat: dict[str, Any],
+        caller: dict[str, Any],
+        *,
+        reply_to: dict[str, Any] | None = None,
+        text: str | None = None,
+    ) -> dict[str, Any]:
+        """`caller` mentions the bot in `chat`, a chat the bot is not in, in reply to `reply_to`
+        (a message of that chat, or None); pushes the guest_message update and returns it."""
+        mention = f"@{self.bot_user['username']}"
+        text = mention if text is None else text
+        query_id = f"guest-{next(self._ids) * 7927}"
+        message: dict[str, Any] = {
+            "message_id": 10_000 + next(self._ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": caller,
+            "text": text,
+            "guest_query_id": query_id,
+        }
+        at = text.find(mention)
+        if at >= 0:
+            message["entities"] = [
+                {"type": "mention", "offset": utf16_len(text[:at]), "length": utf16_len(mention)}
+            ]
+        if reply_to is not None:
+            message["reply_to_message"] = _shallow(reply_to)
+        self._guest_queries.add(query_id)
+        self.push_update(guest_message=message)
+        return message
+
+    def guest_answer(self, message: dict[str, Any]) -> InlineMessage | None:
+        """The inline message that answered a guest message, if it was answered."""
+        query_id = message["guest_query_id"]
+        found = [m for m in self.inline_messages.values() if m.guest_query_id == query_id]
+        return found[0] if found else None
 
     def send_voice(
         self,
@@ -1082,9 +1142,60 @@ class FakeTelegram:
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
         chat.sends.append(now)
 
-    async def _edit_message_text(
-        self, params: dict[str, Any], files: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def _answer_guest_query(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        query_id = str(params["guest_query_id"])
+        if query_id not in self._guest_queries:
+            raise ApiError(400, QUERY_INVALID)
+        result = params["result"]
+        if not isinstance(result, dict) or result.get("type") != "article":
+            raise ApiError(500, "Internal Server Error: the fake answers article results only")
+        result_id = str(result.get("id") or "")
+        if not 1 <= len(result_id.encode()) <= 64:
+            raise _bad("RESULT_ID_INVALID")
+        if not result.get("title"):
+            raise _bad("RESULT_TITLE_EMPTY")
+        content = result.get("input_message_content")
+        if not isinstance(content, dict) or "message_text" not in content:
+            raise _bad("input_message_content is required")
+        raw = str(content["message_text"])
+        text, entities = _format(raw, content, MAX_TEXT_LENGTH, "MESSAGE_TOO_LONG")
+        if not text:
+            raise _bad("MESSAGE_EMPTY")
+        self._guest_queries.discard(query_id)
+        inline_id = f"AgAAA{next(self._ids):08d}guest"
+        self.inline_messages[inline_id] = InlineMessage(
+            inline_id, query_id, text, raw, result.get("reply_markup") or None, entities, 0, [text]
+        )
+        return {"inline_message_id": inline_id}
+
+    def _edit_inline(self, params: dict[str, Any], *, text: bool) -> bool:
+        """editMessageText / editMessageReplyMarkup of an inline message: True, as the Bot API
+        answers for inline messages."""
+        inline = self.inline_messages.get(str(params["inline_message_id"]))
+        if inline is None:
+            raise _bad("MESSAGE_ID_INVALID")
+        markup = params.get("reply_markup") or None
+        raw, shown, entities = inline.html, inline.text, inline.entities
+        if text:
+            raw = str(params.get("text") or "")
+            shown, entities = _format(raw, params, MAX_TEXT_LENGTH, "message is too long")
+            if not shown:
+                raise _bad("message text is empty")
+        if (shown, entities, markup) == (inline.text, inline.entities, inline.reply_markup):
+            raise ApiError(400, NOT_MODIFIED)
+        inline.text, inline.html, inline.entities, inline.reply_markup = (
+            shown,
+            raw,
+            entities,
+            markup,
+        )
+        inline.edits += 1
+        inline.history.append(shown)
+        return True
+
+    async def _edit_message_text(self, params: dict[str, Any], files: dict[str, Any]) -> Any:
+        if params.get("inline_message_id"):
+            return self._edit_inline(params, text=True)
         stored = self._message_to_edit(params)
         raw = str(params.get("text") or "")
         text, entities = _format(raw, params, MAX_TEXT_LENGTH, "message is too long")
@@ -1113,7 +1224,9 @@ class FakeTelegram:
 
     async def _edit_message_reply_markup(
         self, params: dict[str, Any], files: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> Any:
+        if params.get("inline_message_id"):
+            return self._edit_inline(params, text=False)
         stored = self._message_to_edit(params)
         markup = params.get("reply_markup") or None
         if stored.message.get("reply_markup") == markup:
@@ -1126,8 +1239,6 @@ class FakeTelegram:
         return stored.message
 
     def _message_to_edit(self, params: dict[str, Any]) -> _Stored:
-        if params.get("inline_message_id"):
-            raise ApiError(500, "Internal Server Error: the fake lacks inline message edits")
         if params.get("chat_id") in (None, ""):
             raise _bad("chat_id is empty")
         if params.get("message_id") in (None, ""):

@@ -34,7 +34,7 @@ from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import jobs, transcripts, usage
 from storage.db import Database
-from storage.jobs import Job, NewJob
+from storage.job_rows import Job, NewJob
 from tests import media
 
 PAYER = 42

@@ -19,7 +19,7 @@ from bot.jobs.ports import DeliveryRefused
 from bot.telegram import render
 from bot.telegram.delivery import MAX_MESSAGES, TelegramDelivery
 from bot.telegram.status import StatusBoard
-from storage.jobs import Job
+from storage.job_rows import Job
 
 CHAT = 42
 GROUP = -100500
