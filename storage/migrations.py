@@ -107,6 +107,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;     -- the process running it (NULL: no lease)
     ALTER TABLE jobs ADD COLUMN lease_until INTEGER;  -- unix time its lease ends unless renewed
     """,
+    """
+    CREATE TABLE digest_counts (
+        pseudonym  BLOB NOT NULL,              -- HMAC of the user id (storage/carried.py)
+        day        TEXT NOT NULL,              -- UTC day, '2026-11-25'
+        used       INTEGER NOT NULL DEFAULT 0, -- summaries and translations given
+        reserved   INTEGER NOT NULL DEFAULT 0, -- asked of Mistral, not answered yet
+        PRIMARY KEY (pseudonym, day)
+    );
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -209,6 +218,15 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_until BIGINT;
+    """,
+    """
+    CREATE TABLE digest_counts (
+        pseudonym  BYTEA NOT NULL,
+        day        TEXT NOT NULL,
+        used       INTEGER NOT NULL DEFAULT 0,
+        reserved   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (pseudonym, day)
+    );
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)
