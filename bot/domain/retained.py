@@ -13,6 +13,7 @@ def encode(transcript: Transcript, header: str | None) -> str:
     return json.dumps(
         {
             "header": header,
+            "language": transcript.language,
             "timestamps": transcript.timestamps,
             "billed_seconds": transcript.billed_seconds,
             "segments": [[s.start, s.end, s.text] for s in transcript.segments],
@@ -27,6 +28,7 @@ def decode(body: str) -> tuple[Transcript, str | None]:
     segments = tuple(Segment(float(a), float(b), str(t)) for a, b, t in data["segments"])
     transcript = Transcript(
         segments=segments,
+        language=data.get("language"),
         billed_seconds=int(data["billed_seconds"]),
         timestamps=bool(data["timestamps"]),
     )

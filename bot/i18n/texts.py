@@ -19,6 +19,16 @@ NO_SPEECH = N_("🔇 No speech detected.")
 SEE_FILE = N_("… The whole transcript is in the file below.")
 BUTTON_SRT = N_("🎬 Subtitles (.srt)")
 BUTTON_TXT = N_("📄 Text (.txt)")
+BUTTON_SUMMARY = N_("📝 Summary")
+BUTTON_TRANSLATE = N_("🌐 Translate")
+TRANSLATED = N_("Translated into {language}")
+ALREADY_IN_LANGUAGE = N_("This transcript is already in {language}.")
+DIGEST_LIMIT = N_(
+    "You have used today's {limit} summaries and translations. More from 00:00 UTC, in {wait}."
+)
+DIGEST_FAILED = N_(
+    "Summaries and translations are unavailable right now. This one did not count; try again later."
+)
 EXPIRED = N_("This transcript is no longer kept, so its files are gone. Send the note again.")
 FORGET_CONFIRM = N_(
     "This deletes everything I store about you: the records of your transcribed notes, your "

@@ -7,11 +7,12 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.domain.quota import QuotaPolicy
 from bot.transcription.mistral import MistralClient
-from storage import carried, transcripts, uploads
+from storage import carried, digests, transcripts, uploads
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,8 @@ class Housekeeper:
             await self.purge()
 
     async def purge(self) -> None:
-        """Delete transcripts past their retention, and the seconds forgotten users carried
-        over in periods that have ended."""
+        """Delete transcripts past their retention, the seconds forgotten users carried over
+        in periods that have ended, and the summary counts of past days."""
         try:
             purged = await transcripts.purge(self.db, now=int(self.clock()))
             if purged:
@@ -84,6 +85,10 @@ class Housekeeper:
             purged = await carried.purge(self.db, self.policy.key())
             if purged:
                 log.info("purged %d usage counts carried over from ended periods", purged)
+            today = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
+            purged = await digests.purge(self.db, today)
+            if purged:
+                log.info("purged %d summary counts of past days", purged)
         except Exception:
             log.exception("purging expired data failed")
 
