@@ -116,7 +116,7 @@ class DigestButtons:
             note = await transcripts.note_id(self.db, kept.id) or replied_id(message)
             title = t(texts.TRANSLATED).format(language=i18n.language_name(language, t.language))
             translated_transcript = _translated(transcript, translated)
-            self._send_translation(message, note, translated_transcript, title, kept, t)
+            self._send_translation(message, note, translated_transcript, title, kept, t, language)
             took = int((time.monotonic() - started) * 1000)
             log.info("chat=%d transcript=%d translation took_ms=%d", chat_id, kept.id, took)
 
@@ -133,6 +133,7 @@ class DigestButtons:
         title: str,
         kept: Kept,
         t: texts.Texts,
+        language: str,
     ) -> None:
         """The translation replying to the note (its times seek in it), split like a transcript;
         past MAX_MESSAGES a preview and the whole as .txt."""
@@ -144,7 +145,7 @@ class DigestButtons:
         preview = render.render_preview(translated, header=title, note=t(texts.SEE_FILE))
         self._reply(message, note, preview, "translation")
         whole = render.render_plain(translated, header=title).encode()
-        name = retained.file_name(kept.created_at, "txt")
+        name = retained.file_name(kept.created_at, f"{language}.txt")
         chat_id, thread = message.chat.id, thread_of(message)
         reply_to = ReplyParameters(note or message.message_id, allow_sending_without_reply=True)
         self.outbox.post(

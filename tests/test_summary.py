@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from storage import digests, forget
 from tests import media
 from tests.conftest import ADMIN_ID, FAST, RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import BotMessage, FakeTelegram
-from tests.helpers import transcript_of, transcript_parts
+from tests.helpers import Db, transcript_of, transcript_parts
+from tests.postgres import both_backends
 
 GROUP = -100700
 SUMMARY, TRANSLATE = "📝 Summary", "🌐 Translate"
@@ -243,3 +245,66 @@ async def test_a_long_transcript_is_summarized_in_parts_then_as_a_whole(
     assert "consecutive parts" in system(whole)
     assert material(whole).split("\n\n") == [c.content for c in pieces]
     assert summary.text == f"{SUMMARY}\n{whole.content}"
+
+
+async def test_a_long_translation_comes_as_a_preview_and_a_txt_replying_to_the_note(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    # Thirty segments of ~520 characters: more than three messages once translated.
+    mistral.vocabulary = [f"№{k} " + "word and deed, " * 37 for k in range(100)]
+    words, total = media.script(30, word_seconds=0.5, pause_seconds=0.5)
+    data = media.encode(media.speech(words, total), "ogg")
+    ida = tg.user(4900, "Ida", language_code="ru")
+    chat = tg.private_chat(ida)
+    async with run_bot():
+        note = tg.send_voice(chat, ida, data, duration=round(total))
+        # The transcript: a preview with the buttons, and the whole as .txt.
+        last, _ = await tg.wait_for(
+            lambda: (sent := tg.bot_messages(chat["id"])) and len(sent) == 2 and sent
+        )
+        before = len(tg.bot_messages(chat["id"]))
+        query = tg.press(chat["id"], last.message_id, ida, buttons(last)["🌐 Перевести"])
+        preview, document = await tg.wait_for(
+            lambda: (sent := tg.bot_messages(chat["id"])[before:]) and len(sent) == 2 and sent
+        )
+    assert query in tg.callback_answers
+    assert {preview.reply_to_message_id, document.reply_to_message_id} == {note["message_id"]}
+    assert preview.text is not None and preview.text.startswith("Перевод: русский\n0:00 [ru] №")
+    assert document.document is not None
+    name, content = document.document
+    assert name.endswith(".ru.txt")
+    title, *lines = content.decode().splitlines()
+    assert title == "Перевод: русский"
+    assert len(lines) == 30
+    assert all(
+        re.fullmatch(r"\d+:\d\d \[ru\] №\d+ (word and deed, )*word and deed,", line)
+        for line in lines
+    )
+    assert len(mistral.chats) == 1 and "into Russian" in system(mistral.chats[0])
+
+
+@both_backends
+async def test_concurrent_presses_on_two_replicas_never_pass_the_limit(database: Db) -> None:
+    first, second = database.open(), database.open()
+    await first.open()
+    await second.open()
+    try:
+        day, user = "2026-11-25", 4800
+        held = await asyncio.gather(
+            *(digests.hold(db, user, day, 5) for db in (first, second) for _ in range(10))
+        )
+        assert held.count(True) == 5
+        await digests.give_back(first, user, day)
+        await digests.count(second, user, day)
+        assert await digests.used(first, user, day) == (1, 3)
+        assert await digests.hold(second, user, day, 5)
+        assert not await digests.hold(first, user, day, 5)
+        # /forgetme keeps no id of theirs and does not hand out a fresh day.
+        await forget.forget_user(first, user, "2026-11")
+        assert not await digests.hold(second, user, day, 5)
+        assert await digests.hold(first, user, "2026-11-26", 5)
+        assert await digests.purge(first, "2026-11-26") == 1
+        assert await digests.used(second, user, day) == (0, 0)
+    finally:
+        await first.close()
+        await second.close()
