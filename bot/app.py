@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import handlers
+from bot.domain import digest
 from bot.domain.quota import QuotaPolicy
 from bot.health import Heartbeat
 from bot.jobs.batching import Batches, BatchPolling
 from bot.jobs.delivering import DeliveryRetry
+from bot.jobs.digests import Digests
 from bot.jobs.housekeeping import Housekeeper
 from bot.jobs.intake import Intake
 from bot.jobs.processor import Processor
@@ -89,6 +91,8 @@ class Tuning:
     """How often a note's batch job is looked at (BATCH_OVER_SECONDS)."""
     model_check_timeout: float = 30.0
     """Seconds the start's check of MISTRAL_MODEL (in the background) may take."""
+    digest_budget: int = digest.BUDGET
+    """Characters of transcript in one summary or translation request."""
 
 
 WORKERS_PER_SLOT = 4
@@ -147,6 +151,7 @@ class Voxgram:
                 quotas=self.quotas,
                 desk=NoteDesk(intake, status, self.outbox, live=settings.LIVE_TRANSCRIPTS),
                 outbox=self.outbox,
+                digests=self.digests,
                 clock=tuning.clock,
                 beat=self.heartbeat.beat,
                 forget_batches=self.batches.forget,
@@ -154,7 +159,7 @@ class Voxgram:
         )
 
     def _build_transcription(self) -> None:
-        """Mistral's client, Telegram's files and the transcriber between them."""
+        """Mistral's client, Telegram's files, the transcriber between them, and summaries."""
         settings, tuning = self.settings, self.tuning
         timeout = DEFAULT_TIMEOUT
         if tuning.mistral_timeout is not None:
@@ -180,6 +185,15 @@ class Voxgram:
             limit=settings.MAX_CONCURRENT_TRANSCRIPTIONS,
             chunk_seconds=settings.CHUNK_SECONDS,
             deadline=tuning.transcription_deadline,
+        )
+        self.digests = Digests(
+            self.db,
+            self.mistral,
+            model=settings.MISTRAL_CHAT_MODEL,
+            per_day=settings.SUMMARIES_PER_DAY,
+            admins=settings.ADMIN_IDS,
+            clock=tuning.clock,
+            budget=tuning.digest_budget,
         )
 
     def _build_jobs(self, status: StatusBoard, workdir: Path) -> None:
@@ -258,6 +272,7 @@ class Voxgram:
         await self.close()
 
     async def _stop_jobs(self) -> None:
+        await self.digests.close()
         await self.outbox.close(self.tuning.replies_at_stop)
         self.transcriber.slots.close()
         await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)

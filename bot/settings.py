@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     SHUTDOWN_GRACE_SECONDS: int = Field(default=30, ge=0)
     MAX_PENDING_PER_USER: int = Field(default=10, ge=1)
     BATCH_OVER_SECONDS: int = Field(default=0, ge=0)
+    MISTRAL_CHAT_MODEL: str = Field(default="mistral-small-latest", min_length=1)
+    SUMMARIES_PER_DAY: int = Field(default=20, ge=0)
     WEBHOOK_URL: str = ""
     WEBHOOK_SECRET: SecretStr = Field(default=SecretStr(""), validate_default=True)
     WEBHOOK_LISTEN: str = "0.0.0.0"

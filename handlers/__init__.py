@@ -17,14 +17,17 @@ from telegram.ext import (
     filters,
 )
 
+from bot.jobs.digests import Digests
 from bot.jobs.quotas import Quotas
 from bot.settings import Settings
+from bot.telegram.keyboards import DIGEST_PATTERN as DIGEST_BUTTON
 from bot.telegram.keyboards import TRANSCRIPT_PATTERN as TRANSCRIPT_BUTTON
 from bot.telegram.notes import NoteDesk
 from bot.telegram.outbox import Outbox
 from handlers import errors, guest, privacy
 from handlers.admin import AdminCommands
 from handlers.commands import HelpCommand, LanguageCommand, UsageCommand
+from handlers.digests import DigestButtons
 from handlers.files import TranscriptFiles
 from handlers.groups import (
     AutoTranscribeCommand,
@@ -51,6 +54,8 @@ class Deps:
     desk: NoteDesk
     outbox: Outbox
     """Where replies go: sent in the background, so handlers never wait on a chat's pacing."""
+    digests: Digests
+    """Summaries and translations, counted per user and day, asked of Mistral in the background."""
     clock: Callable[[], float]
     """Wall-clock seconds for transcript retention."""
     beat: Callable[[], None]
@@ -92,6 +97,12 @@ def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
     forget = privacy.ForgetMe(settings, db, outbox, deps.forget_batches)
     app.add_handler(CommandHandler("forgetme", forget.ask, filters=NEW))
     app.add_handler(CallbackQueryHandler(forget.confirm, pattern=privacy.CALLBACK_PATTERN))
+    _register_rest(app, deps)
+
+
+def _register_rest(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
+    """The handlers after the commands everyone uses, in order."""
+    settings, db, outbox = deps.settings, deps.db, deps.outbox
     # Bot admins' commands: each refuses non-admins itself, with a reply.
     admin = AdminCommands(settings, db, outbox)
     app.add_handler(CommandHandler("setquota", admin.setquota, filters=NEW))
@@ -111,6 +122,12 @@ def register(app: Application, deps: Deps) -> None:  # type: ignore[type-arg]
     # The .srt/.txt buttons under transcripts.
     app.add_handler(
         CallbackQueryHandler(TranscriptFiles(db, deps.clock, outbox), pattern=TRANSCRIPT_BUTTON)
+    )
+    # Summary and Translate under transcripts.
+    app.add_handler(
+        CallbackQueryHandler(
+            DigestButtons(db, deps.clock, outbox, deps.digests), pattern=DIGEST_BUTTON
+        )
     )
     # Any other button is still answered.
     app.add_handler(CallbackQueryHandler(errors.unknown_button))

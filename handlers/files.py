@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from telegram import InputFile, Message, ReplyParameters, Update
+from telegram import (
+    CallbackQuery,
+    InputFile,
+    MaybeInaccessibleMessage,
+    Message,
+    ReplyParameters,
+    Update,
+)
 from telegram.ext import ContextTypes
 
 from bot.domain import retained
@@ -17,6 +24,27 @@ from storage import transcripts
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+
+async def answer_expired(query: CallbackQuery, outbox: Outbox, t: texts.Texts) -> None:
+    """Tell the presser the transcript is gone, and take the buttons off its message."""
+    await query.answer(t(texts.EXPIRED), show_alert=True)
+    message = query.message
+    if message is None:
+        return
+    chat_id, message_id = message.chat.id, message.message_id
+    outbox.post(
+        chat_id,
+        "buttons removal",
+        lambda: query.get_bot().edit_message_reply_markup(chat_id, message_id),
+    )
+
+
+def thread_of(message: MaybeInaccessibleMessage) -> int | None:
+    """The forum topic a pressed message is in, for replies to land in it too."""
+    if isinstance(message, Message) and message.is_topic_message:
+        return message.message_thread_id
+    return None
 
 
 class TranscriptFiles:
@@ -52,13 +80,7 @@ class TranscriptFiles:
         # A button only ever fetches a transcript of its own chat.
         if kept is None or kept.chat_id != chat_id:
             log.info("chat=%d transcript=%d expired", chat_id, transcript_id)
-            await query.answer(t(texts.EXPIRED), show_alert=True)
-            message_id = message.message_id
-            self.outbox.post(
-                chat_id,
-                "buttons removal",
-                lambda: context.bot.edit_message_reply_markup(chat_id, message_id),
-            )
+            await answer_expired(query, self.outbox, t)
             return
         await query.answer()
         transcript, header = retained.decode(kept.body)
@@ -70,11 +92,7 @@ class TranscriptFiles:
             speaker=t(texts.SPEAKER),
             notes=t.notices(transcript.notices),
         ).encode()
-        thread = (
-            message.message_thread_id
-            if isinstance(message, Message) and message.is_topic_message
-            else None
-        )
+        thread = thread_of(message)
         reply_to = ReplyParameters(message.message_id, allow_sending_without_reply=True)
         self.outbox.post(
             chat_id,

@@ -17,7 +17,7 @@ from storage.db import Database, Tx
 _KEY = "pseudonym_key"
 
 
-async def _pseudonym(tx: Tx, user_id: int) -> bytes:
+async def pseudonym(tx: Tx, user_id: int) -> bytes:
     """The user's pseudonym; the key is made on first use and never changes."""
     row = await tx.fetchone("SELECT value FROM meta WHERE name = ?", (_KEY,))
     if row is None:
@@ -37,7 +37,7 @@ async def _take(tx: Tx, user_id: int, period: str) -> int:
         return 0  # nobody forgot this period: no need to hash
     row = await tx.fetchone(
         "DELETE FROM carried_usage WHERE pseudonym = ? AND period = ? RETURNING seconds",
-        (await _pseudonym(tx, user_id), period),
+        (await pseudonym(tx, user_id), period),
     )
     return 0 if row is None else int(row[0])
 
@@ -53,7 +53,7 @@ async def carry(conn: Any, user_id: int, period: str) -> int:
     if seconds > 0:
         await conn.execute(
             "INSERT INTO carried_usage (pseudonym, period, seconds) VALUES (?, ?, ?)",
-            (await _pseudonym(conn, user_id), period, seconds),
+            (await pseudonym(conn, user_id), period, seconds),
         )
     return seconds
 

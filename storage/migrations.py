@@ -137,6 +137,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX transcripts_by_recording ON transcripts (file_unique_id, options, expires_at);
     CREATE UNIQUE INDEX jobs_by_inline_message ON jobs (inline_message_id);
     """,
+    """
+    CREATE TABLE digest_counts (
+        pseudonym  BLOB NOT NULL,              -- HMAC of the user id (storage/carried.py)
+        day        TEXT NOT NULL,              -- UTC day, '2026-11-25'
+        used       INTEGER NOT NULL DEFAULT 0, -- summaries and translations given
+        reserved   INTEGER NOT NULL DEFAULT 0, -- asked of Mistral, not answered yet
+        PRIMARY KEY (pseudonym, day)
+    );
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -269,6 +278,15 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE transcripts ADD COLUMN options TEXT;
     CREATE INDEX transcripts_by_recording ON transcripts (file_unique_id, options, expires_at);
     CREATE UNIQUE INDEX jobs_by_inline_message ON jobs (inline_message_id);
+    """,
+    """
+    CREATE TABLE digest_counts (
+        pseudonym  BYTEA NOT NULL,
+        day        TEXT NOT NULL,
+        used       INTEGER NOT NULL DEFAULT 0,
+        reserved   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (pseudonym, day)
+    );
     """,
 )
 assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

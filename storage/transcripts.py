@@ -93,6 +93,16 @@ async def of_recording(db: Database, file_unique_id: str, options: str, *, now: 
     return Kept(id=int(row[0]), chat_id=int(row[1]), created_at=int(row[2]), body=str(row[3]))
 
 
+async def note_id(db: Database, transcript_id: int) -> int | None:
+    """The message id of the note a transcript transcribes; None when its job is gone."""
+    row = await db.fetchone(
+        "SELECT j.message_id FROM transcripts AS t JOIN jobs AS j ON j.id = t.job_id"
+        " WHERE t.id = ?",
+        (transcript_id,),
+    )
+    return None if row is None else int(row[0])
+
+
 async def purge(db: Database, *, now: int) -> int:
     """Delete every transcript whose retention has ended; return how many."""
     return await db.execute("DELETE FROM transcripts WHERE expires_at <= ?", (now,))

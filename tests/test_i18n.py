@@ -69,7 +69,7 @@ async def test_russian_user_gets_russian_and_portuguese_user_english(
         "unreadable": russian(texts.UNREADABLE),
         "not_audio": russian(texts.NOT_AUDIO),
         "help": russian.help(admin=False),
-        "buttons": "🎬 Субтитры (.srt) 📄 Текст (.txt)",
+        "buttons": "🎬 Субтитры (.srt) 📄 Текст (.txt) 📝 Кратко 🌐 Перевести",
     }
     assert seen["ru"]["unreadable"].startswith("Не удалось прочитать звук")
     assert "<b>В группах</b>" in seen["ru"]["help"]
@@ -81,7 +81,7 @@ async def test_russian_user_gets_russian_and_portuguese_user_english(
             "unreadable": texts.UNREADABLE,
             "not_audio": texts.NOT_AUDIO,
             "help": texts.HELP,
-            "buttons": "🎬 Subtitles (.srt) 📄 Text (.txt)",
+            "buttons": "🎬 Subtitles (.srt) 📄 Text (.txt) 📝 Summary 🌐 Translate",
         }
     )
     # The command menu is registered in each language; other languages get the English one.

@@ -111,7 +111,12 @@ async def test_srt_and_txt_buttons_while_retained_then_expired(
     async with run_bot(tuning=replace(FAST, clock=clock), TRANSCRIPT_RETENTION_HOURS=2):
         note = tg.send_voice(chat, wes, data, duration=round(total))
         (reply,) = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
-        assert set(buttons(reply)) == {"🎬 Subtitles (.srt)", "📄 Text (.txt)"}
+        assert set(buttons(reply)) == {
+            "🎬 Subtitles (.srt)",
+            "📄 Text (.txt)",
+            "📝 Summary",
+            "🌐 Translate",
+        }
         # Retained: the words are in the database file.
         assert mistral.vocabulary[words[0].index].encode() in database_bytes(db_path)
 

@@ -14,6 +14,7 @@ def encode(transcript: Transcript, header: str | None) -> str:
     [start, end, text], with its speaker as a fourth item when there is one."""
     body: dict[str, Any] = {
         "header": header,
+        "language": transcript.language,
         "timestamps": transcript.timestamps,
         "billed_seconds": transcript.billed_seconds,
         "segments": [
@@ -39,6 +40,7 @@ def decode(body: str) -> tuple[Transcript, str | None]:
     known = {notice.value for notice in Notice}
     transcript = Transcript(
         segments=tuple(_segment(item) for item in data["segments"]),
+        language=data.get("language"),
         billed_seconds=int(data["billed_seconds"]),
         timestamps=bool(data["timestamps"]),
         notices=tuple(Notice(n) for n in data.get("notices", ()) if n in known),

@@ -28,6 +28,16 @@ GUEST_HOWTO = N_("Reply to a voice note, audio or video with my @username to tra
 BUTTON_WHOLE = N_("📄 The whole transcript")
 GUEST_CUT = N_("… The rest is behind the button below.")
 WHOLE_GONE = N_("This transcript is no longer kept. Mention me on the note again.")
+BUTTON_SUMMARY = N_("📝 Summary")
+BUTTON_TRANSLATE = N_("🌐 Translate")
+TRANSLATED = N_("Translated into {language}")
+ALREADY_IN_LANGUAGE = N_("This transcript is already in {language}.")
+DIGEST_LIMIT = N_(
+    "You have used today's {limit} summaries and translations. More from 00:00 UTC, in {wait}."
+)
+DIGEST_FAILED = N_(
+    "Summaries and translations are unavailable right now. This one did not count; try again later."
+)
 EXPIRED = N_("This transcript is no longer kept, so its files are gone. Send the note again.")
 FORGET_CONFIRM = N_(
     "This deletes everything I store about you: the records of your transcribed notes, your "

@@ -7,11 +7,12 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.domain.quota import QuotaPolicy
 from bot.transcription.mistral import MistralClient
-from storage import carried, transcripts, uploads
+from storage import carried, digests, transcripts, uploads
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,9 @@ class Housekeeper:
 
     async def purge(self) -> None:
         """Delete transcripts past their retention, forget the files and names of jobs that
-        ended before it, and the seconds forgotten users carried over in periods that have
-        ended; then empty SQLite's write-ahead log, so nothing deleted stays readable there."""
+        ended before it, the seconds forgotten users carried over in periods that have ended,
+        and the summary counts of past days; then empty SQLite's write-ahead log, so nothing
+        deleted stays readable there."""
         now = int(self.clock())
         try:
             purged = await transcripts.purge(self.db, now=now)
@@ -91,7 +93,11 @@ class Housekeeper:
             carried_over = await carried.purge(self.db, self.policy.key())
             if carried_over:
                 log.info("purged %d usage counts carried over from ended periods", carried_over)
-            if purged or scrubbed or carried_over:
+            today = datetime.fromtimestamp(now, UTC).date().isoformat()
+            counts = await digests.purge(self.db, today)
+            if counts:
+                log.info("purged %d summary counts of past days", counts)
+            if purged or scrubbed or carried_over or counts:
                 await self.db.checkpoint()
         except Exception:
             log.exception("purging expired data failed")

@@ -26,7 +26,9 @@ MAC_BYTES = 16
 
 _MAC = r"[A-Za-z0-9_-]{22}"
 TRANSCRIPT_PATTERN = re.compile(rf"(srt|txt):([0-9]{{1,19}}):({_MAC})")
-"""Callback data of the buttons under a retained transcript: kind, transcript id, MAC."""
+"""Callback data of the file buttons under a retained transcript: kind, transcript id, MAC."""
+DIGEST_PATTERN = re.compile(rf"(sum|tr):([0-9]{{1,19}}):({_MAC})")
+"""Callback data of the Summary and Translate buttons: kind, transcript id, MAC."""
 FORGET_PATTERN = re.compile(rf"forget:((?:yes|no):[0-9]{{1,19}}):({_MAC})")
 """Callback data of the /forgetme buttons: the choice and the asker's user id, MAC."""
 
@@ -74,16 +76,22 @@ def transcript_buttons(
         return InlineKeyboardButton(t(label), callback_data=data)
 
     return InlineKeyboardMarkup(
-        [[button(texts.BUTTON_SRT, "srt"), button(texts.BUTTON_TXT, "txt")]]
+        [
+            [button(texts.BUTTON_SRT, "srt"), button(texts.BUTTON_TXT, "txt")],
+            [button(texts.BUTTON_SUMMARY, "sum"), button(texts.BUTTON_TRANSLATE, "tr")],
+        ]
     )
 
 
 def pressed_transcript_button(
-    token: str, data: str | None, message: MaybeInaccessibleMessage | None
+    token: str,
+    data: str | None,
+    message: MaybeInaccessibleMessage | None,
+    pattern: re.Pattern[str] = TRANSCRIPT_PATTERN,
 ) -> tuple[str, int] | None:
-    """(kind, transcript id) of a press on a transcript button, or None unless the data was
-    made for the pressed message."""
-    match = TRANSCRIPT_PATTERN.fullmatch(data or "")
+    """(kind, transcript id) of a press on a transcript button (of `pattern`), or None unless
+    the data was made for the pressed message."""
+    match = pattern.fullmatch(data or "")
     if match is None or message is None:
         return None
     kind, payload, mac = match[1], match[2], match[3]

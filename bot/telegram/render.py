@@ -155,7 +155,11 @@ def render_messages(
         # Soft cuts only after the timestamp's own space, so a timestamp never stands alone.
         for piece in _split(f"{stamp} {text}", limit, len(stamp) + 1):
             units.append((piece, html.escape(piece, quote=False)))
+    return _pack(units, limit)
 
+
+def _pack(units: list[tuple[str, str]], limit: int) -> list[str]:
+    """(plain, markup) lines joined into messages of at most limit UTF-16 units of plain."""
     messages: list[str] = []
     current: list[str] = []
     size = 0
@@ -168,6 +172,16 @@ def render_messages(
         current.append(markup)
     messages.append("\n".join(current))
     return messages
+
+
+def render_note(title: str, text: str, *, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """A bold title over the non-blank lines of plain `text`, as HTML messages of at most
+    limit UTF-16 units once parsed."""
+    units = [(title, f"<b>{html.escape(title, quote=False)}</b>")]
+    for line in text.splitlines():
+        if cleaned := _clean(line):
+            units += [(p, html.escape(p, quote=False)) for p in _split(cleaned, limit, 1)]
+    return _pack(units, limit)
 
 
 def render_preview(

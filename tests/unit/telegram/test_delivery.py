@@ -222,7 +222,7 @@ def in_messages(t: Transcript, **kw: Any) -> list[str]:
     return render.render_messages(t, **kw)
 
 
-BUTTONS = [f"srt:{KEPT}", f"txt:{KEPT}"]
+BUTTONS = [f"srt:{KEPT}", f"txt:{KEPT}", f"sum:{KEPT}", f"tr:{KEPT}"]
 ONE = transcript(2)
 TWO = transcript(6, 160)
 THREE = transcript(10, 160)
