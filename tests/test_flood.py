@@ -59,3 +59,21 @@ async def test_a_payer_at_zero_quota_gets_no_file_downloaded(
             assert "0 s" in (reply.text or "")
     assert tg.calls("getFile") == []
     assert mistral.transcriptions == []
+
+
+async def test_a_status_message_telegram_refuses_after_queueing_says_nothing_untrue(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    data, _, total = media.voice_note(2)
+    olga = tg.user(3600, "Olga")
+    chat = tg.private_chat(olga)
+    async with run_bot():
+        # The job is queued; then Telegram fails the status message (twice: the limiter's
+        # retry too). The note is still transcribed, and nobody is told nothing was charged.
+        tg.fail_next("sendMessage", status=500, description="Internal Server Error", times=2)
+        note = tg.send_voice(chat, olga, data, duration=round(total))
+        # With no status message to edit, the transcript comes as a new reply to the note.
+        (reply,) = await tg.wait_for(lambda: tg.replies_to(chat["id"], note["message_id"]))
+        assert (reply.text or "").startswith("0:00 ")
+    said = [m.text or "" for m in tg.bot_messages(chat["id"])]
+    assert not any("Nothing was charged" in text for text in said)

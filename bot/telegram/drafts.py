@@ -33,11 +33,12 @@ REFRESH_SECONDS = 20.0
 class LiveDraft:
     """Shows one note's transcript in the making as a draft in its private chat.
 
-    A single task sends the drafts: the "thinking" placeholder (an empty text) at once, then
-    the latest lines at most once per `every` seconds. While a draft request is in flight the
-    newer lines wait, and only the latest of them goes next: a draft that would be late is
-    skipped. A failed draft is logged and skipped; a 429 pauses this note's drafts for the
-    time Telegram asked; a refusal (400, 403) ends them. close() cancels it all at once.
+    A single task sends the drafts: the "thinking" placeholder (an empty text) at once, the
+    first lines as soon as they come, then the latest lines at most once per `every` seconds.
+    While a draft request is in flight the newer lines wait, and only the latest of them goes
+    next: a draft that would be late is skipped. A failed draft is logged and skipped; a 429
+    pauses this note's drafts for the time Telegram asked; a refusal (400, 403) ends them.
+    close() cancels it all at once.
     """
 
     def __init__(self, bot: Bot, job: Job, *, every: float = DRAFT_EVERY) -> None:
@@ -72,7 +73,10 @@ class LiveDraft:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REFRESH_SECONDS):
                     await self._changed.wait()
-            ready_at = max(sent_at + self._every, self._resume_at)
+            # The first words follow the placeholder at once: the pace is between drafts of
+            # lines, and the placeholder is none.
+            pace = self._every if text else 0.0
+            ready_at = max(sent_at + pace, self._resume_at)
             await asyncio.sleep(max(0.0, ready_at - time.monotonic()))
             self._changed.clear()
             if self._latest is not None:
