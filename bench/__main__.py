@@ -2,9 +2,11 @@
 
 Every figure is measured against a baseline run in this same invocation, on this machine: the
 makespan bound max(ceil(N/C)·L, persistent messages ÷ 30/s), the naive bot (bench/naive.py) on
-the same notes, the one-at-a-time bot (MAX_CONCURRENT_TRANSCRIPTIONS=1), a 1 MB file for the
-100 MB one, and the 60-minute recording sent whole for the chunked one. `--readme README.md`
-rewrites the README's table between its bench:table markers from the results (bench/readme.py).
+the same notes, the bot on SQLite for the bot on PostgreSQL, the fake Mistral's first streamed
+segment for the first words of a live transcript, the one-at-a-time bot
+(MAX_CONCURRENT_TRANSCRIPTIONS=1), a 1 MB file for the 100 MB one, and the 60-minute recording
+sent whole for the chunked one. `--readme README.md` rewrites the README's table between its
+bench:table markers from the results (bench/readme.py).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import audio, readme, scenarios
+import numpy as np
+
+from bench import audio, live, readme, scenarios
 from bench.audio import MB
 from bench.report import (
     NAIVE,
+    POSTGRESQL,
     SQLITE,
     BurstPanel,
     Table,
@@ -36,6 +41,8 @@ from bench.report import (
 )
 from bench.world import NAIVE as NAIVE_MODULE
 from bench.world import VOXGRAM as VOXGRAM_MODULE
+from bench.world import PostgresUnavailable, start_postgresql
+from bot.telegram.drafts import DRAFT_EVERY
 
 HERE = Path(__file__).resolve().parent
 LONG_SAMPLE_RATE = 16_000  # what Voxtral listens at; a 60-minute WAV is 115 MB
@@ -46,11 +53,12 @@ CPU_PER_NOTE_MS = 15
 CPU_OVER_NAIVE = 0.25  # Voxgram's CPU per note ÷ the naive bot's, same burst
 OVERHEAD_P50_MS = 12
 OVERHEAD_P99_MS = 40
+POSTGRESQL_OVER_SQLITE_MS = 5  # overhead p50 and p99 on PostgreSQL, above SQLite's
 LIVE_AFTER_FIRST_SEGMENT_MS = 300  # update → first words in a draft, after the first segment
 PEAK_RSS_IN_FLIGHT_MB = 150
 RSS_GROWTH_MB = 30  # 100 MB file against a 1 MB one
-# results.json keys of each column's runs (PostgreSQL's will be "voxgram_postgresql").
-RUN_KEYS = {SQLITE: "voxgram_sqlite", NAIVE: "naive"}
+# results.json keys of each column's runs.
+RUN_KEYS = {SQLITE: "voxgram_sqlite", POSTGRESQL: "voxgram_postgresql", NAIVE: "naive"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,6 +86,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--overhead-notes", type=int, default=80, help="notes of the steady overhead run"
     )
+    p.add_argument(
+        "--no-postgresql",
+        action="store_true",
+        help="skip the overhead run on PostgreSQL (run when the server binaries are installed)",
+    )
+    p.add_argument(
+        "--live-notes", type=int, default=10, help="notes of the live transcripts run, timed"
+    )
+    p.add_argument("--live-users", type=int, default=2, help="users sending them in turn")
+    p.add_argument(
+        "--live-first-segment",
+        type=float,
+        default=0.5,
+        help="fake Mistral's wait before its first streamed segment (s), live run",
+    )
+    p.add_argument(
+        "--live-gap",
+        type=float,
+        default=0.5,
+        help="fake Mistral's wait between two streamed segments (s), live run",
+    )
     p.add_argument("--in-flight-notes", type=int, default=50, help="1 MB notes in flight at once")
     p.add_argument("--in-flight-mb", type=float, default=1.0, help="size of those notes (MB)")
     p.add_argument("--big-mb", type=float, default=100.0, help="the big file (MB)")
@@ -103,7 +132,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             readme.check(args.readme)  # before minutes of running, not after
         except (readme.MarkersMissing, OSError) as exc:
             p.error(f"--readme {args.readme}: {exc}")
-    if max(*args.notes, args.overhead_notes + args.concurrency, args.serial_notes) > 10_000:
+    if args.live_notes < 1 or args.live_users < 1:
+        p.error("--live-notes and --live-users: at least 1")
+    largest = max(*args.notes, args.overhead_notes + args.concurrency, args.serial_notes)
+    if max(largest, args.live_notes + 1) > 10_000:
         p.error("at most 10 000 distinct notes")
     return args
 
@@ -115,6 +147,7 @@ def say(text: str) -> None:
 def run_json(run: scenarios.Run) -> dict[str, Any]:
     return {
         "bot": run.bot,
+        "database": run.database if run.bot == VOXGRAM_MODULE else None,
         "notes": run.notes,
         "users": run.users,
         "concurrency": run.concurrency,
@@ -195,9 +228,10 @@ def burst_section(table: Table, runs: dict[str, scenarios.Run]) -> None:
 
 
 def overhead_section(
-    table: Table, runs: dict[str, scenarios.Run], concurrency: int
+    table: Table, runs: dict[str, scenarios.Run], concurrency: int, postgresql: str | None
 ) -> dict[str, Any]:
-    """Overhead per note under steady load, each bot; returns the JSON of both runs."""
+    """Overhead per note under steady load, each bot (Voxgram on SQLite, on PostgreSQL unless
+    `postgresql` says why not, the naive bot); returns the JSON of the runs."""
     vox = runs[SQLITE]
     table.section(
         "Overhead per note: update → transcript minus the fake Mistral's time "
@@ -215,6 +249,22 @@ def overhead_section(
         {c: f"{v:.1f} ms" for c, v in p99.items()},
         Target("overhead p99 (SQLite)", p99[SQLITE], OVERHEAD_P99_MS, "ms"),
     )
+    if POSTGRESQL in runs:
+        for q, values in ((50, p50), (99, p99)):
+            above = values[POSTGRESQL] - values[SQLITE]
+            table.row(
+                f"p{q} on PostgreSQL, above SQLite's",
+                {POSTGRESQL: f"{above:+.1f} ms"},
+                Target(
+                    f"overhead p{q}: PostgreSQL's above SQLite's",
+                    above,
+                    POSTGRESQL_OVER_SQLITE_MS,
+                    "ms",
+                    offset="SQLite + ",
+                ),
+            )
+    else:
+        table.note(f"PostgreSQL: not run ({postgresql})")
     return {
         RUN_KEYS[c]: {
             **run_json(r),
@@ -226,46 +276,117 @@ def overhead_section(
     }
 
 
-def calls_section(table: Table, runs: dict[str, scenarios.Run]) -> dict[str, Any]:
-    """The Bot API calls one short note takes in private, by method, each bot."""
-    table.section("Telegram calls for one short note in private (sent alone to an idle bot)")
-    methods = sorted({m for r in runs.values() for m in r.calls_per_note})
-    for method in methods:
-        table.row(method, {c: str(r.calls_per_note.get(method, 0)) for c, r in runs.items()})
-    count = {
-        c: sum(k for m, k in r.calls_per_note.items() if scenarios.persistent(m))
-        for c, r in runs.items()
-    }
+def persistent_count(calls: dict[str, int]) -> int:
+    return sum(n for method, n in calls.items() if scenarios.persistent(method))
+
+
+def calls_section(
+    table: Table, runs: dict[str, scenarios.Run], live_run: live.LiveRun
+) -> dict[str, Any]:
+    """The Bot API calls one short note takes in private, by method: Voxgram with its default
+    settings (live transcripts on, from the live run), the naive bot; and Voxgram with live
+    transcripts off (the timed runs) in a note."""
+    table.section(
+        "Telegram calls for one short note in private (sent alone to an idle bot; "
+        "Voxgram with its default settings, live transcripts on)"
+    )
+    calls = {SQLITE: live_run.calls_per_note, NAIVE: runs[NAIVE].calls_per_note}
+    for method in sorted({m for c in calls.values() for m in c}):
+        table.row(method, {col: str(c.get(method, 0)) for col, c in calls.items()})
+    count = {col: persistent_count(c) for col, c in calls.items()}
     table.row(
         "persistent messages (not edits, drafts, actions)",
-        {c: str(k) for c, k in count.items()},
+        {col: str(k) for col, k in count.items()},
         Target("persistent messages per short note", count[SQLITE], 1, "", exactly=True),
     )
+    off = runs[SQLITE].calls_per_note
+    listed = ", ".join(f"{method} {n}" for method, n in off.items())
+    table.note(
+        f"With LIVE_TRANSCRIPTS=false, as in the timed runs: {listed}; "
+        f"{persistent_count(off)} persistent."
+    )
     return {
-        RUN_KEYS[c]: {"calls": r.calls_per_note, "persistent_messages": count[c]}
-        for c, r in runs.items()
+        RUN_KEYS[SQLITE]: {
+            "live_transcripts": True,
+            "calls": live_run.calls_per_note,
+            "persistent_messages": count[SQLITE],
+        },
+        "voxgram_sqlite_live_off": {
+            "live_transcripts": False,
+            "calls": off,
+            "persistent_messages": persistent_count(off),
+        },
+        RUN_KEYS[NAIVE]: {"calls": calls[NAIVE], "persistent_messages": count[NAIVE]},
     }
 
 
-def live_section(table: Table, lone_note_calls: dict[str, int]) -> None:
-    """Live transcripts (drafts filled in as Mistral streams): not built yet, so no verdict.
-
-    When the bot starts sending drafts (sendMessageDraft), the row says so; timing the first
-    words then needs the fake Mistral to stream segments, and this row to read the drafts' times.
-    """
-    drafts = lone_note_calls.get("sendMessageDraft", 0)
-    table.section("Live transcripts: the transcript's first words in a draft as Mistral streams")
+def live_section(table: Table, run: live.LiveRun) -> dict[str, Any]:
+    """Live transcripts with the defaults: update → first words in a draft, against the fake
+    Mistral's first streamed segment; update → the transcript. Returns the run's JSON."""
+    first_ms = run.first_segment * 1000
+    table.section(
+        f"Live transcripts (defaults, LIVE_TRANSCRIPTS on): {run.notes} short notes one at a "
+        f"time from {run.users} users in private; the fake Mistral streams its first segment "
+        f"{first_ms:.0f} ms after the request, then one every {run.gap * 1000:.0f} ms"
+    )
     table.row(
-        "update → first words in a draft",
-        f"n/a ({drafts} drafts, not timed yet)" if drafts else "n/a (not built)",
+        "update → transcription request at the fake Mistral, p50",
+        f"{percentile_ms(run.to_request, 50):.0f} ms",
+    )
+    table.row(
+        'update → first draft (the empty "thinking" placeholder), p50',
+        f"{percentile_ms(run.placeholders, 50):.0f} ms",
+    )
+    table.row(
+        "update → first words in a draft, p50", f"{percentile_ms(run.first_words, 50):.0f} ms"
+    )
+    after = percentile_ms(run.after_first_segment, 50)
+    table.row(
+        f"the same minus the first segment's {first_ms:.0f} ms, p50",
+        f"{after:.0f} ms",
         Target(
             "live transcripts: update → first words in a draft",
-            None,
+            after,
             LIVE_AFTER_FIRST_SEGMENT_MS,
             "ms",
             offset="first streamed segment + ",
         ),
     )
+    table.row(
+        "update → transcript (a new message replying to the note), p50",
+        f"{percentile_ms(run.finals, 50):.0f} ms",
+    )
+    table.row("drafts per note (the placeholder included)", f"{np.mean(run.drafts):.1f}")
+    table.note(
+        f"The bot sends one note's drafts at least {DRAFT_EVERY:g} s apart (DRAFT_EVERY, "
+        "bot/telegram/drafts.py), the placeholder included."
+    )
+    if run.worded < run.notes:
+        table.note(
+            f"{run.notes - run.worded} of {run.notes} notes showed no words in a draft before "
+            "their transcript: their first words are counted when the transcript came."
+        )
+    if run.streamed < run.notes + 1:
+        table.note(f"WARNING: only {run.streamed} of {run.notes + 1} transcriptions streamed")
+    return {
+        "notes": run.notes,
+        "users": run.users,
+        "first_segment_s": run.first_segment,
+        "gap_s": run.gap,
+        "to_request_s": run.to_request,
+        "placeholder_s": run.placeholders,
+        "first_words_s": run.first_words,
+        "first_words_after_first_segment_p50_ms": after,
+        "first_words_p50_ms": percentile_ms(run.first_words, 50),
+        "first_words_p99_ms": percentile_ms(run.first_words, 99),
+        "final_s": run.finals,
+        "final_p50_ms": percentile_ms(run.finals, 50),
+        "drafts_per_note": run.drafts,
+        "notes_with_words_in_a_draft": run.worded,
+        "streamed_requests": run.streamed,
+        "telegram_calls": run.calls,
+        "persistent_messages": persistent_count(run.calls),
+    }
 
 
 async def run_bursts(
@@ -291,18 +412,42 @@ async def run_bursts(
 
 async def run_steady(
     notes: list[audio.Note], args: argparse.Namespace, senders: int
-) -> dict[str, scenarios.Run]:
+) -> tuple[dict[str, scenarios.Run], str | None]:
+    """The steady overhead run: Voxgram on SQLite, on PostgreSQL (a throwaway server), the naive
+    bot. Returns the runs by column and, when PostgreSQL was not run, why not."""
     latency, c = args.latency, args.concurrency
-    runs: dict[str, scenarios.Run] = {}
-    for column, bot in ((SQLITE, VOXGRAM_MODULE), (NAIVE, NAIVE_MODULE)):
+
+    async def steady(column: str, bot: str, database_url: str = "") -> scenarios.Run:
         say(
             f"overhead ({column}): one note alone, then {args.overhead_notes} notes, "
             f"{senders} users each waiting for their last…"
         )
-        runs[column] = await scenarios.steady(
-            notes, senders=senders, latency=latency, concurrency=c, bot=bot
+        return await scenarios.steady(
+            notes,
+            senders=senders,
+            latency=latency,
+            concurrency=c,
+            bot=bot,
+            database_url=database_url,
         )
-    return runs
+
+    runs = {SQLITE: await steady(SQLITE, VOXGRAM_MODULE)}
+    skipped: str | None = "--no-postgresql" if args.no_postgresql else None
+    if skipped is None:
+        try:
+            server = await asyncio.to_thread(start_postgresql)
+        except PostgresUnavailable as exc:
+            skipped = str(exc)
+        else:
+            try:
+                url = await asyncio.to_thread(server.create_database)
+                runs[POSTGRESQL] = await steady(POSTGRESQL, VOXGRAM_MODULE, url)
+            finally:
+                await asyncio.to_thread(server.stop)
+    if skipped is not None:
+        say(f"overhead ({POSTGRESQL}): skipped, {skipped}")
+    runs[NAIVE] = await steady(NAIVE, NAIVE_MODULE)
+    return runs, skipped
 
 
 async def bursts(args: argparse.Namespace, table: Table, results: dict[str, Any]) -> None:
@@ -312,13 +457,23 @@ async def bursts(args: argparse.Namespace, table: Table, results: dict[str, Any]
     senders = max(1, c // 2)
     steady_count = args.overhead_notes + senders + 1  # + one alone and a warm-up round
     largest = max(args.notes)
-    count = max(largest, steady_count, args.serial_notes)
+    count = max(largest, steady_count, args.serial_notes, args.live_notes + 1)
     say(f"generating {count} voice notes…")
     notes = audio.distinct_notes(count)
     heavy = audio.sized_voice_note(round(args.in_flight_mb * MB))
 
     pairs = await run_bursts(notes, args)
-    steady = await run_steady(notes[:steady_count], args, senders)
+    steady, postgresql = await run_steady(notes[:steady_count], args, senders)
+    say(
+        f"live transcripts: one note alone, then {args.live_notes} one at a time, "
+        f"{args.live_users} users…"
+    )
+    live_run = await live.live(
+        notes[: args.live_notes + 1],
+        users=args.live_users,
+        first_segment=args.live_first_segment,
+        gap=args.live_gap,
+    )
     k = args.in_flight_notes
     say(f"memory: {k} notes of {len(heavy.data) / MB:.1f} MB in flight…")
     in_flight = await scenarios.burst(
@@ -336,10 +491,11 @@ async def bursts(args: argparse.Namespace, table: Table, results: dict[str, Any]
         f"({scenarios.NAIVE_CONCURRENCY}, PTB's concurrent_updates(True)) and does not pace its"
         " messages, so it may beat the bound."
     )
-    results["overhead"] = overhead_section(table, steady, c)
-    results["calls_per_note"] = calls_section(table, steady)
-    live_section(table, steady[SQLITE].calls_per_note)
-    results["live_transcripts"] = None  # not built: no drafts to time
+    results["overhead"] = overhead_section(table, steady, c, postgresql)
+    if postgresql is not None:
+        results["overhead"]["postgresql_not_run"] = postgresql
+    results["calls_per_note"] = calls_section(table, steady, live_run)
+    results["live_transcripts"] = live_section(table, live_run)
 
     # The one-at-a-time bot's throughput is steady, so N notes take N times its time per note.
     serial_per_note = serial.makespan / serial.notes

@@ -15,11 +15,12 @@ import numpy as np
 
 from bench.audio import MB
 
-# The table's value columns. PostgreSQL comes later: its column goes between these two
-# ("Voxgram (PostgreSQL)"), filled by the same runs with the bot on PostgreSQL.
+# The table's value columns. PostgreSQL's is filled by the overhead run only (the bot with
+# DATABASE_URL); a column no row fills is not printed.
 SQLITE = "Voxgram (SQLite)"
+POSTGRESQL = "Voxgram (PostgreSQL)"
 NAIVE = "naive bot"
-COLUMNS = (SQLITE, NAIVE)
+COLUMNS = (SQLITE, POSTGRESQL, NAIVE)
 BOUND_WIDTH = 10  # the printed table's target column, in characters
 
 

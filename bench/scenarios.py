@@ -63,6 +63,7 @@ class Run:
     max_in_flight: int  # transcription requests at the fake Mistral at once, at most
     note_bytes: int  # size of one note (the first)
     bot: str = VOXGRAM  # the module run: "bot" or "bench.naive"
+    database: str = "sqlite"  # Voxgram's: "sqlite" or "postgresql" (DATABASE_URL)
     calls: dict[str, int] = field(default_factory=dict)  # Bot API calls by method, polls aside
     # Bot API calls by method for one short note sent alone to an idle bot (steady runs only)
     calls_per_note: dict[str, int] = field(default_factory=dict)
@@ -245,11 +246,16 @@ def calls_since(w: World, first: int) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _world(bot: str, latency: float, concurrency: int) -> AbstractAsyncContextManager[World]:
-    """A world running `bot`: Voxgram with its default settings but C, or the naive bot (which
-    has no settings)."""
+def _world(
+    bot: str, latency: float, concurrency: int, database_url: str = ""
+) -> AbstractAsyncContextManager[World]:
+    """A world running `bot`: Voxgram with its default settings but C (and live transcripts off,
+    see world()), on SQLite or on the PostgreSQL database at `database_url`; or the naive bot
+    (which has no settings)."""
     if bot == VOXGRAM:
-        return world(latency=latency, MAX_CONCURRENT_TRANSCRIPTIONS=concurrency)
+        return world(
+            latency=latency, database_url=database_url, MAX_CONCURRENT_TRANSCRIPTIONS=concurrency
+        )
     return world(latency=latency, module=bot)
 
 
@@ -317,6 +323,7 @@ async def steady(
     latency: float,
     concurrency: int,
     bot: str = VOXGRAM,
+    database_url: str = "",
 ) -> Run:
     """`senders` users each send their next note as soon as the last one's transcript is in.
 
@@ -325,9 +332,10 @@ async def steady(
     bot, to count the Bot API calls a short note takes (Run.calls_per_note); then a round of one
     note per sender warms the bot up (connections, thread pools, caches). Neither is counted in
     the overhead. The senders then start L/senders apart, so notes arrive spread out as different
-    people's do, not in lockstep (simultaneous notes are what the burst measures).
+    people's do, not in lockstep (simultaneous notes are what the burst measures). Voxgram keeps
+    its data in SQLite, or in PostgreSQL when given `database_url`.
     """
-    async with _world(bot, latency, concurrency) as w:
+    async with _world(bot, latency, concurrency, database_url) as w:
         people = w.users(senders)
         each = _timeout(1, 1, latency)
         user, chat = people[0]
@@ -360,6 +368,8 @@ async def steady(
             first_request=first_request,
         )
         run.calls_per_note = lone
+        if database_url:
+            run.database = "postgresql"
         return run
 
 

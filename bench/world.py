@@ -2,7 +2,9 @@
 
 The bot runs as operators start it, `python -m bot` with environment variables, so its CPU time
 and peak memory are its own and can be read from /proc (Linux only). The naive baseline
-(`python -m bench.naive`) runs the same way, with the same environment.
+(`python -m bench.naive`) runs the same way, with the same environment. Its database is a SQLite
+file in the scenario's scratch folder, or PostgreSQL when given a URL (start_postgresql() starts
+a throwaway server).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import bot_env, job_statuses
+from tests.helpers import Db, bot_env, job_statuses
+from tests.postgres import PostgresServer, find_binaries
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT = 60.0
@@ -67,7 +72,7 @@ class World:
     mistral: FakeMistral
     process: asyncio.subprocess.Process
     workdir: Path
-    db_path: Path
+    db: Db  # a SQLite file in workdir, or PostgreSQL when db.url is set
     log_path: Path
 
     def usage(self) -> Usage:
@@ -82,7 +87,7 @@ class World:
         return pairs
 
     async def wait_jobs_finished(self, count: int, timeout: float) -> list[str]:  # noqa: ASYNC109
-        """Wait until `count` jobs are done or failed, reading the bot's SQLite file.
+        """Wait until `count` jobs are done or failed, reading the bot's database.
 
         Polling here only decides when to stop waiting: the times measured come from the
         requests the fakes recorded, not from when this loop noticed.
@@ -90,7 +95,7 @@ class World:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            statuses = await asyncio.to_thread(job_statuses, self.db_path)
+            statuses = await asyncio.to_thread(job_statuses, self.db)
             finished = [s for s in statuses if s in ("done", "failed")]
             if len(finished) >= count:
                 return statuses
@@ -113,19 +118,21 @@ async def world(
     latency_per_audio_second: float = 0.0,
     local_mode: bool = False,
     module: str = VOXGRAM,
+    database_url: str = "",
     **settings: int | str,
 ) -> AsyncIterator[World]:
     """Start the fakes and `python -m <module>` aimed at them; yields once it polls for updates.
 
-    `module` is VOXGRAM (`bot`) or NAIVE (`bench.naive`); `settings` are the bot's environment
-    variables (e.g. MAX_CONCURRENT_TRANSCRIPTIONS=16).
+    `module` is VOXGRAM (`bot`) or NAIVE (`bench.naive`); `database_url` a PostgreSQL database
+    for the bot (DATABASE_URL; "" for a SQLite file); `settings` are the bot's environment
+    variables (e.g. MAX_CONCURRENT_TRANSCRIPTIONS=16). LIVE_TRANSCRIPTS is false unless given.
     """
     with tempfile.TemporaryDirectory(prefix="voxgram-bench-") as tmp:
         workdir = Path(tmp)
         async with FakeTelegram(local_mode=local_mode) as tg, FakeMistral() as mistral:
             mistral.latency = latency
             mistral.latency_per_audio_second = latency_per_audio_second
-            db_path = workdir / "voxgram.sqlite3"
+            db = Db(workdir / "voxgram.sqlite3", database_url)
             values = {
                 "DEFAULT_QUOTA_SECONDS": str(UNLIMITED_QUOTA),
                 "TELEGRAM_LOCAL_MODE": "true" if local_mode else "false",
@@ -134,7 +141,7 @@ async def world(
                 "LIVE_TRANSCRIPTS": "false",
                 **{name: str(value) for name, value in settings.items()},
             }
-            env = bot_env(tg, mistral, db_path, **values)
+            env = bot_env(tg, mistral, db, **values)
             if module != VOXGRAM:
                 env["PYTHONPATH"] = os.pathsep.join(
                     p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
@@ -145,7 +152,7 @@ async def world(
                 process = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", module, env=env, cwd=workdir, stdout=log, stderr=log
                 )
-            w = World(tg, mistral, process, workdir, db_path, log_path)
+            w = World(tg, mistral, process, workdir, db, log_path)
             try:
                 await _wait_ready(w)
                 yield w
@@ -175,3 +182,23 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+class PostgresUnavailable(Exception):
+    """No PostgreSQL server could be started: no binaries, or initdb or pg_ctl failed."""
+
+
+def start_postgresql() -> PostgresServer:
+    """A throwaway PostgreSQL server as the tests start one (tests/postgres.py: initdb and pg_ctl,
+    as the `postgres` user when root, on a temporary folder and a free port); stop() removes it.
+    Blocks for a few seconds."""
+    binaries = find_binaries()
+    if binaries is None:
+        raise PostgresUnavailable("no PostgreSQL server binaries (initdb, pg_ctl)")
+    server = PostgresServer(binaries)
+    try:
+        server.start()
+    except (RuntimeError, OSError, LookupError, psycopg.Error) as exc:  # LookupError: no such user
+        server.stop()
+        raise PostgresUnavailable(str(exc)) from exc
+    return server
