@@ -186,6 +186,19 @@ class Database:
                 raise
 
     @asynccontextmanager
+    async def holding(self, key: int) -> AsyncIterator[bool]:
+        """Whether this process alone holds `key` among the replicas, until the block ends: a
+        PostgreSQL advisory lock, tried once, in a transaction of its own. SQLite: always
+        True, the process is alone."""
+        if self._pool is None:
+            yield True
+            return
+        async with self._pool.connection() as pg, pg.transaction():
+            cursor = await pg.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,))
+            row = await cursor.fetchone()
+            yield bool(row is not None and row[0])
+
+    @asynccontextmanager
     async def _single(self) -> AsyncIterator[Tx]:
         """A connection for one statement outside any transaction (autocommit)."""
         if self._pool is not None:
