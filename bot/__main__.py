@@ -31,14 +31,21 @@ def _settings(cls: type[Settings]) -> Settings:
     return settings
 
 
-def run() -> None:
-    """Start the bot (long polling, or webhooks when WEBHOOK_URL is set)."""
+def run(*, worker: bool = False) -> None:
+    """Start the bot (long polling, or webhooks when WEBHOOK_URL is set), or a `worker` that
+    only runs jobs (PostgreSQL only)."""
     from bot.app import Voxgram
     from storage.db import DatabaseUnavailable
 
     settings = _settings(Settings)
+    if worker and not settings.DATABASE_URL.get_secret_value():
+        print(
+            "voxgram: a worker needs DATABASE_URL (PostgreSQL): on SQLite the bot runs its jobs",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     try:
-        Voxgram(settings).run()
+        Voxgram(settings, worker=worker).run()
     except DatabaseUnavailable as exc:
         print(f"voxgram: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="voxgram", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot (the default)")
+    commands.add_parser("worker", help="only run jobs others queued (PostgreSQL)")
     one = commands.add_parser("transcribe", help="print the transcript of a local audio file")
     one.add_argument("file")
     check = commands.add_parser(
@@ -127,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "health":
         check_health(args.max_age)
     else:
-        run()
+        run(worker=args.command == "worker")
 
 
 if __name__ == "__main__":

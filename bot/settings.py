@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     UPLOAD_MODE: UploadMode = UploadMode.FILES
     DATABASE_PATH: Path = Path("data/voxgram.sqlite3")
     DATABASE_URL: SecretStr = SecretStr("")
-    JOB_LEASE_SECONDS: int = Field(default=60, ge=5)
+    JOB_LEASE_SECONDS: int = Field(default=60, ge=2)
     ADMIN_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     DEFAULT_QUOTA_SECONDS: int = Field(default=1800, ge=0)
     QUOTA_PERIOD: QuotaPeriod = QuotaPeriod.MONTH

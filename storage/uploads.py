@@ -19,5 +19,20 @@ async def forget_upload(db: Database, file_id: str) -> None:
 
 
 async def leftover_uploads(db: Database) -> list[str]:
-    rows = await db.fetchall("SELECT file_id FROM mistral_files ORDER BY created_at")
+    """Uploads no live job holds: those of jobs running under another replica's live lease
+    are that replica's to delete."""
+    rows = await db.fetchall(
+        "SELECT file_id FROM mistral_files AS f WHERE NOT EXISTS ("
+        " SELECT 1 FROM jobs AS j WHERE j.id = f.job_id AND j.status = 'running'"
+        " AND j.lease_until >= ?) ORDER BY created_at",
+        (now(),),
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def of_job(db: Database, job_id: int) -> list[str]:
+    """The uploads recorded for a job: at claim, what a previous holder left behind."""
+    rows = await db.fetchall(
+        "SELECT file_id FROM mistral_files WHERE job_id = ? ORDER BY created_at", (job_id,)
+    )
     return [str(r[0]) for r in rows]

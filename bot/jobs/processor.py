@@ -53,6 +53,8 @@ class Processor:
         retention_hours: int,
         delivery_retry: DeliveryRetry | None = None,
         clock: Callable[[], float] = time.time,
+        owner: str | None = None,
+        lease_seconds: int = jobs.LEASE_SECONDS,
     ) -> None:
         self.db = db
         self.quotas = quotas
@@ -66,6 +68,9 @@ class Processor:
         self.retention_hours = retention_hours
         self.delivery_retry = delivery_retry or DeliveryRetry()
         self.clock = clock
+        self.owner = owner
+        """The lease owner jobs are claimed for; None: no leases (a single process)."""
+        self.lease_seconds = lease_seconds
 
     async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
         """Process the job; `release` lets the job's worker go once Mistral's part is over."""
@@ -76,6 +81,7 @@ class Processor:
 
     async def _run(self, job: Job, release: Callable[[], None]) -> None:
         started = time.monotonic()
+        await self._discard_previous_uploads(job)
         try:
             resumed = await self._resume(job)
             if resumed is None and job.attempts > MAX_ATTEMPTS:
@@ -89,7 +95,7 @@ class Processor:
             billed, transcript = resumed or await self._transcribe(job)
         except Stopping:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
-            await jobs.requeue(self.db, job.id)
+            await jobs.requeue(self.db, job.id, owner=self.owner)
             log.info("job=%d chat=%d requeued: stopping", job.id, job.chat_id)
             return
         except JobFailed as failure:
@@ -112,7 +118,9 @@ class Processor:
         """Retain, settle, deliver; done when delivered, failed when Telegram never takes it."""
         # Retained before settling: a restart between the two finds the transcript to send again.
         kept = await self._retain(job, transcript)
-        settled = await self.quotas.settle(job.id, billed)
+        settled = await self.quotas.settle(job.id, billed, owner=self.owner)
+        if not await self._still_ours(job):
+            return
         # Settled, not done: a stop or crash from here on requeues the job, and the next start
         # sends it again (_resume) without charging again. A cancellation must not mark it done.
         outcome = await delivering.deliver(
@@ -121,7 +129,7 @@ class Processor:
         took_ms = int((time.monotonic() - started) * 1000)
         if outcome in (Delivered.REFUSED, Delivered.TIMED_OUT):
             # It stays charged: Mistral transcribed it.
-            await jobs.fail(self.db, job.id, Failure.UNDELIVERED)
+            await jobs.fail(self.db, job.id, Failure.UNDELIVERED, owner=self.owner)
             log.error(
                 "job=%d chat=%d user=%d undelivered (%s) secs=%d settled=%s took_ms=%d",
                 job.id,
@@ -133,7 +141,9 @@ class Processor:
                 took_ms,
             )
             return
-        await jobs.mark_done(self.db, job.id)
+        if not await jobs.mark_done(self.db, job.id, owner=self.owner):
+            log.warning("job=%d chat=%d delivered after its lease was lost", job.id, job.chat_id)
+            return
         log.info(
             "job=%d chat=%d user=%d done secs=%d settled=%s delivered=%s took_ms=%d",
             job.id,
@@ -148,9 +158,38 @@ class Processor:
     async def _fail(
         self, job: Job, code: Failure, reply: str, release: Callable[[], None] = lambda: None
     ) -> None:
-        await jobs.fail(self.db, job.id, code)
+        if not await self._still_ours(job):
+            release()
+            return
+        await jobs.fail(self.db, job.id, code, owner=self.owner)
         release()
         await self.delivery.report(job, reply)
+
+    async def _still_ours(self, job: Job) -> bool:
+        """Renew the job's lease before anything is sent; False (and a log line) when another
+        replica has taken the job over: this one then stops without sending anything more."""
+        if self.owner is None:
+            return True
+        if await jobs.renew(self.db, job.id, owner=self.owner, lease_seconds=self.lease_seconds):
+            return True
+        log.warning(
+            "job=%d chat=%d lease lost: stopping, another replica has it", job.id, job.chat_id
+        )
+        return False
+
+    async def _discard_previous_uploads(self, job: Job) -> None:
+        """Delete at once what an earlier holder of the job uploaded to Mistral (it died or lost
+        the lease); what Mistral does not delete now, housekeeping tries again later."""
+        for file_id in await uploads.of_job(self.db, job.id):
+            try:
+                await self.transcriber.mistral.delete(file_id, attempts=1)
+            except Exception:
+                log.warning(
+                    "job=%d upload file=%s of its previous holder not deleted", job.id, file_id
+                )
+                continue
+            await uploads.forget_upload(self.db, file_id)
+            log.info("job=%d deleted upload file=%s of its previous holder", job.id, file_id)
 
     async def _resume(self, job: Job) -> Made | None:
         """A job settled before a restart interrupted it: send its retained transcript again
