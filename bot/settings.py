@@ -135,10 +135,11 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message names it in one line."""
 
 
-def load_settings(cls: type[Settings] = Settings) -> Settings:
-    """Read and validate the settings, turning pydantic's report into one line."""
+def load_settings(cls: type[Settings] = Settings, **values: str) -> Settings:
+    """Read and validate the settings (`values` over the environment's), turning pydantic's
+    report into one line."""
     try:
-        return cls()
+        return cls(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(part) for part in error["loc"]) or "settings"
