@@ -150,6 +150,9 @@ class Database:
             min_size=1,
             max_size=POOL_SIZE,
             open=False,
+            # A connection the server dropped (a restart, a failover) is replaced when next
+            # taken, rather than failing the query that gets it: one short round trip each.
+            check=AsyncConnectionPool.check_connection,
             # Prepared statements off: replicas often reach PostgreSQL through PgBouncer in
             # transaction mode, where a prepared statement may meet another connection.
             kwargs={"autocommit": True, "row_factory": _record, "prepare_threshold": None},

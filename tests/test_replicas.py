@@ -9,14 +9,17 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests import media
+from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import Db, bot_env, job_statuses, transcript_of, usage_row
+from tests.helpers import Db, bot_env, expected_lines, job_statuses, transcript_of, usage_row
+from tests.postgres import PostgresServer
 
 postgres_only = pytest.mark.parametrize(
     "backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -189,3 +192,30 @@ async def test_the_worker_refuses_sqlite(
     assert len(lines) == 1 and "DATABASE_URL" in lines[0]
     assert not (tmp_path / "bot.sqlite3").exists()
     assert tg.calls("getMe") == []
+
+
+@postgres_only
+async def test_postgresql_restarted_under_the_bot_loses_no_accepted_note(
+    tg: FakeTelegram,
+    mistral: FakeMistral,
+    run_bot: RunBot,
+    database: Db,
+    postgres_server: PostgresServer,
+) -> None:
+    data, words, total = media.voice_note(2)
+    yan = tg.user(5400, "Yan")
+    chat = tg.private_chat(yan)
+    mistral.hang_next(60)
+    async with run_bot():
+        first = tg.send_voice(chat, yan, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.hanging == 1)  # accepted, at Mistral
+        await asyncio.to_thread(postgres_server.restart)
+        mistral.release_hangs()
+        second = tg.send_voice(chat, yan, data, duration=round(total))
+        for note in (first, second):
+            replies = await tg.wait_for(partial(transcript_of, tg, chat["id"], note["message_id"]))
+            assert replies is not None
+            assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+        await tg.wait_for(lambda: job_statuses(database) == ["done", "done"])
+    billed = mistral.transcriptions[0].billed_seconds
+    assert usage_row(database, yan["id"]) == (2 * billed, 0)
