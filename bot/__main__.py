@@ -103,13 +103,15 @@ def transcribe(file: str) -> None:
 
 
 def check_health(max_age: float) -> None:
-    """Exit 0 when the database opens and Telegram answered the bot recently, else 1."""
+    """Exit 0 when the database (SQLite or PostgreSQL) opens and Telegram answered the bot
+    recently, else 1."""
     try:
         settings = load_settings(HealthSettings)
     except SettingsError as exc:
         print(f"voxgram: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    healthy, why = health.check(settings.DATABASE_PATH, max_age)
+    url = settings.DATABASE_URL.get_secret_value()
+    healthy, why = health.check(settings.DATABASE_PATH, max_age, url)
     print(f"voxgram health: {why}", file=sys.stdout if healthy else sys.stderr)
     raise SystemExit(0 if healthy else 1)
 

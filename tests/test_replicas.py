@@ -20,6 +20,7 @@ from tests.fakes.mistral import FakeMistral
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import Db, bot_env, expected_lines, job_statuses, transcript_of, usage_row
 from tests.postgres import PostgresServer
+from tests.test_health import health
 
 postgres_only = pytest.mark.parametrize(
     "backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -219,3 +220,17 @@ async def test_postgresql_restarted_under_the_bot_loses_no_accepted_note(
         await tg.wait_for(lambda: job_statuses(database) == ["done", "done"])
     billed = mistral.transcriptions[0].billed_seconds
     assert usage_row(database, yan["id"]) == (2 * billed, 0)
+
+
+@postgres_only
+async def test_health_checks_postgresql_when_database_url_is_set(
+    tg: FakeTelegram, run_bot: RunBot, database: Db, postgres_server: PostgresServer
+) -> None:
+    async with run_bot():
+        code, said = await health(database.path, url=database.url)
+        assert code == 0, said
+        assert said.startswith("voxgram health: ok")
+        gone = postgres_server.url("no_such_database")
+        code, said = await health(database.path, url=gone)
+    assert code == 1
+    assert "does not answer" in said
