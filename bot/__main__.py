@@ -1,4 +1,5 @@
-"""`python -m bot` / `voxgram`: settings → logging → build → run; or `transcribe FILE`, `health`."""
+"""`python -m bot` / `voxgram`: settings → logging → build → run; or `worker`, `transcribe FILE`,
+`health`, `migrate-db URL`."""
 
 from __future__ import annotations
 
@@ -31,14 +32,21 @@ def _settings(cls: type[Settings]) -> Settings:
     return settings
 
 
-def run() -> None:
-    """Start the bot (long polling, or webhooks when WEBHOOK_URL is set)."""
+def run(*, worker: bool = False) -> None:
+    """Start the bot (long polling, or webhooks when WEBHOOK_URL is set), or a `worker` that
+    only runs jobs (PostgreSQL only)."""
     from bot.app import Voxgram
     from storage.db import DatabaseUnavailable
 
     settings = _settings(Settings)
+    if worker and not settings.DATABASE_URL.get_secret_value():
+        print(
+            "voxgram: a worker needs DATABASE_URL (PostgreSQL): on SQLite the bot runs its jobs",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     try:
-        Voxgram(settings).run()
+        Voxgram(settings, worker=worker).run()
     except DatabaseUnavailable as exc:
         print(f"voxgram: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -95,21 +103,51 @@ def transcribe(file: str) -> None:
 
 
 def check_health(max_age: float) -> None:
-    """Exit 0 when the database opens and Telegram answered the bot recently, else 1."""
+    """Exit 0 when the database (SQLite or PostgreSQL) opens and Telegram answered the bot
+    recently, else 1."""
     try:
         settings = load_settings(HealthSettings)
     except SettingsError as exc:
         print(f"voxgram: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    healthy, why = health.check(settings.DATABASE_PATH, max_age)
+    url = settings.DATABASE_URL.get_secret_value()
+    healthy, why = health.check(settings.DATABASE_PATH, max_age, url)
     print(f"voxgram health: {why}", file=sys.stdout if healthy else sys.stderr)
     raise SystemExit(0 if healthy else 1)
+
+
+def migrate_db(url: str) -> None:
+    """Copy the SQLite database at DATABASE_PATH into the empty PostgreSQL database at `url`."""
+    from bot.domain.redact import redact_url
+    from storage.copy import TargetNotEmpty, copy_sqlite
+    from storage.db import DatabaseUnavailable
+
+    try:
+        settings = load_settings(HealthSettings, DATABASE_URL=url)
+    except SettingsError as exc:
+        print(f"voxgram: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    target = settings.DATABASE_URL.get_secret_value()
+    if not target:
+        print("voxgram: migrate-db needs a postgresql:// URL", file=sys.stderr)
+        raise SystemExit(2)
+    if not settings.DATABASE_PATH.is_file():
+        print(f"voxgram: no SQLite database at {settings.DATABASE_PATH}", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        copied = asyncio.run(copy_sqlite(settings.DATABASE_PATH, target))
+    except (DatabaseUnavailable, TargetNotEmpty) as exc:
+        print(f"voxgram: {redact_url(target)} not changed: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    counts = " ".join(f"{table}={n}" for table, n in copied.items())
+    print(f"voxgram: copied {settings.DATABASE_PATH} to {redact_url(target)}: {counts}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="voxgram", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot (the default)")
+    commands.add_parser("worker", help="only run jobs others queued (PostgreSQL)")
     one = commands.add_parser("transcribe", help="print the transcript of a local audio file")
     one.add_argument("file")
     check = commands.add_parser(
@@ -121,13 +159,19 @@ def main(argv: list[str] | None = None) -> None:
         default=health.MAX_AGE,
         help="seconds since Telegram last answered the bot (default: %(default)g)",
     )
+    move = commands.add_parser(
+        "migrate-db", help="copy the SQLite database into an empty PostgreSQL database"
+    )
+    move.add_argument("url", help="postgresql://user:password@host:port/dbname")
     args = parser.parse_args(argv)
     if args.command == "transcribe":
         transcribe(args.file)
     elif args.command == "health":
         check_health(args.max_age)
+    elif args.command == "migrate-db":
+        migrate_db(args.url)
     else:
-        run()
+        run(worker=args.command == "worker")
 
 
 if __name__ == "__main__":

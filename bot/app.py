@@ -44,6 +44,7 @@ from bot.transcription.batch import BatchClient
 from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, MistralError, RetryPolicy
 from bot.transcription.mistral_wire import Deadline, ReadTimeout
 from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
+from storage import leases
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,21 @@ class Tuning:
 
 WORKERS_PER_SLOT = 4
 
+POLL_SECONDS = 1.0
+"""On PostgreSQL, how often idle workers look for jobs other replicas queued or lost."""
+
 
 class Voxgram:
     """Everything the bot is made of, built once from the settings."""
 
-    def __init__(self, settings: Settings, tuning: Tuning | None = None) -> None:
+    def __init__(
+        self, settings: Settings, tuning: Tuning | None = None, *, worker: bool = False
+    ) -> None:
         self.settings = settings
         self.tuning = tuning = tuning or Tuning()
+        self.worker = worker
+        """Run jobs only: no polling, no webhook server (`python -m bot worker`)."""
+        self.owner = leases.new_owner()
         self.heartbeat = Heartbeat(settings.DATABASE_PATH)
         self._webhook_watch: asyncio.Task[None] | None = None
         self._model_check: asyncio.Task[None] | None = None
@@ -124,7 +133,8 @@ class Voxgram:
         self._build_transcription()
         status = StatusBoard()
         self.outbox = Outbox(per_chat=tuning.replies_per_chat, refusal_every=tuning.refusal_every)
-        workdir = settings.DATABASE_PATH.parent / "work"
+        # One folder per process: replicas sharing a volume never sweep each other's jobs.
+        workdir = settings.DATABASE_PATH.parent / "work" / self.owner.replace(":", "-")
         self._build_jobs(status, workdir)
         self.housekeeper = Housekeeper(
             self.db,
@@ -135,6 +145,11 @@ class Voxgram:
             interval=tuning.purge_interval,
             retention_hours=settings.TRANSCRIPT_RETENTION_HOURS,
         )
+        self._register(status)
+
+    def _register(self, status: StatusBoard) -> None:
+        """The intake of notes and every handler, wired to the services."""
+        settings, tuning = self.settings, self.tuning
         intake = Intake(
             self.quotas,
             self.runner,
@@ -229,17 +244,27 @@ class Voxgram:
             delivery_retry=tuning.delivery_retry,
             clock=tuning.clock,
             batches=self.batches,
+            owner=self.owner,
+            lease_seconds=settings.JOB_LEASE_SECONDS,
         )
         # More workers than Mistral slots: downloading, probing and sending replies (paced by
         # Telegram's limits) must not keep a slot idle. Mistral itself stays bounded by the
         # transcriber's slots, shared fairly between chats.
         self.workers = WORKERS_PER_SLOT * settings.MAX_CONCURRENT_TRANSCRIPTIONS
-        self.runner = JobRunner(self.db, processor, workers=self.workers)
+        self.runner = JobRunner(
+            self.db,
+            processor,
+            workers=self.workers,
+            owner=self.owner,
+            lease_seconds=settings.JOB_LEASE_SECONDS,
+            poll=POLL_SECONDS if self.db.postgres else None,
+        )
 
     async def start(self) -> None:
         """Open the database, clean up after a crash, start the workers."""
         await self.db.open()
-        await set_commands(self.application.bot)
+        if not self.worker:
+            await set_commands(self.application.bot)
         await self.housekeeper.before_jobs()
         await self.runner.start()
         self.heartbeat.beat()  # Telegram answered getMe just before
@@ -251,17 +276,22 @@ class Voxgram:
         # bot's user is the getMe answer the Application fetched as it started.
         on = self.application.bot.bot.supports_guest_queries
         log.info("guest mode: %s", "on" if on else "off")
-        if self.settings.WEBHOOK_URL:
-            self._webhook_watch = asyncio.create_task(
-                telegram_app.watch_webhook(
-                    self.application.bot, self.settings.WEBHOOK_URL, self.heartbeat.beat
-                )
-            )
+        bot = self.application.bot
+        if self.worker:
+            watch = telegram_app.watch_bot(bot, self.heartbeat.beat)
+        elif self.settings.WEBHOOK_URL:
+            watch = telegram_app.watch_webhook(bot, self.settings.WEBHOOK_URL, self.heartbeat.beat)
+        else:
+            watch = None
+        if watch is not None:
+            self._webhook_watch = asyncio.create_task(watch)
         log.info(
-            "voxgram started: upload_mode=%s mistral_slots=%d workers=%d",
+            "voxgram started: role=%s upload_mode=%s mistral_slots=%d workers=%d owner=%s",
+            "worker" if self.worker else "bot",
             self.settings.UPLOAD_MODE.value,
             self.settings.MAX_CONCURRENT_TRANSCRIPTIONS,
             self.workers,
+            self.owner,
         )
 
     async def stop(self) -> None:
@@ -312,7 +342,9 @@ class Voxgram:
 
     def run(self) -> None:
         """The real start, until SIGINT/SIGTERM."""
-        telegram_app.serve(self.application, self.settings, self.tuning.telegram_backoff)
+        telegram_app.serve(
+            self.application, self.settings, self.tuning.telegram_backoff, worker=self.worker
+        )
 
     async def _post_init(self, _: Any) -> None:
         await self.start()

@@ -159,6 +159,9 @@ class Database:
             min_size=1,
             max_size=POOL_SIZE,
             open=False,
+            # A connection the server dropped (a restart, a failover) is replaced when next
+            # taken, rather than failing the query that gets it: one short round trip each.
+            check=AsyncConnectionPool.check_connection,
             # Prepared statements off: replicas often reach PostgreSQL through PgBouncer in
             # transaction mode, where a prepared statement may meet another connection.
             kwargs={"autocommit": True, "row_factory": _record, "prepare_threshold": None},
@@ -202,6 +205,19 @@ class Database:
                 if conn.in_transaction:
                     await conn.rollback()
                 raise
+
+    @asynccontextmanager
+    async def holding(self, key: int) -> AsyncIterator[bool]:
+        """Whether this process alone holds `key` among the replicas, until the block ends: a
+        PostgreSQL advisory lock, tried once, in a transaction of its own. SQLite: always
+        True, the process is alone."""
+        if self._pool is None:
+            yield True
+            return
+        async with self._pool.connection() as pg, pg.transaction():
+            cursor = await pg.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,))
+            row = await cursor.fetchone()
+            yield bool(row is not None and row[0])
 
     @asynccontextmanager
     async def _single(self) -> AsyncIterator[Tx]:

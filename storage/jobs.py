@@ -124,8 +124,7 @@ async def set_status_message(db: Database, job_id: int, message_id: int | None) 
 
 
 # Queued jobs in the order they are claimed: the chat with the fewest running jobs first, never
-# more than `per_chat` running in one chat. Running jobs are counted per chat once, not once per
-# queued job: in a burst of hundreds this query runs for every claim.
+# more than `per_chat` running in one chat.
 # A job is claimable when queued, or running under a lease that has run out. Running jobs are
 # counted per chat once (those of live leases only), not once per queued job: in a burst of
 # hundreds this query runs for every claim.
@@ -181,14 +180,15 @@ async def claim_next(
         await asyncio.sleep(CLAIM_RETRY_SECONDS)
 
 
-async def requeue_unfinished(db: Database) -> int:
+async def requeue_unfinished(db: Database, *, leased_too: bool = False) -> int:
     """At start: jobs a stop or crash interrupted go back to the queue. Jobs leased to a
-    replica that is still renewing them are left alone; the rest are claimable anyway."""
+    replica that is still renewing them are left alone, unless `leased_too` (the only process
+    on a SQLite file: every lease is from a previous run)."""
+    live = "" if leased_too else " AND (lease_until IS NULL OR lease_until < :now)"
     return await db.execute(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL,"
-        " updated_at = :now"
-        " WHERE status IN ('new', 'waiting_batch')"
-        " OR (status = 'running' AND (lease_until IS NULL OR lease_until < :now))",
+        " updated_at = :now WHERE status = 'new'"
+        " OR (status IN ('running', 'waiting_batch')" + live + ")",
         {"now": now()},
     )
 

@@ -29,6 +29,7 @@ async def renew(
 async def renew_all(db: Database, *, owner: str, lease_seconds: int = LEASE_SECONDS) -> int:
     """Extend the leases of every job the owner is running (its heartbeat); return how many."""
     return await db.execute(
-        "UPDATE jobs SET lease_until = ? WHERE status = 'running' AND lease_owner = ?",
+        "UPDATE jobs SET lease_until = ?"
+        " WHERE status IN ('running', 'waiting_batch') AND lease_owner = ?",
         (now() + lease_seconds, owner),
     )

@@ -293,3 +293,5 @@ assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)
 
 # The advisory lock held while migrating: negative, so never a Telegram user id (Tx.lock).
 MIGRATION_LOCK = -0x766F78
+HOUSEKEEPING_LOCK = -0x766F79
+"""Held by the one replica doing a round of housekeeping."""

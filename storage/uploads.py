@@ -19,10 +19,21 @@ async def forget_upload(db: Database, file_id: str) -> None:
 
 
 async def leftover_uploads(db: Database) -> list[str]:
-    """Recorded uploads, but not those an unfinished job's batch still reads."""
+    """Uploads no live job holds: not those an unfinished job's batch still reads, nor those
+    of jobs running under another replica's live lease (that replica's to delete)."""
     rows = await db.fetchall(
-        "SELECT file_id FROM mistral_files WHERE job_id IS NULL OR job_id NOT IN"
-        " (SELECT id FROM jobs WHERE batch_plan IS NOT NULL AND status NOT IN ('done', 'failed'))"
-        " ORDER BY created_at"
+        "SELECT file_id FROM mistral_files AS f WHERE NOT EXISTS ("
+        " SELECT 1 FROM jobs AS j WHERE j.id = f.job_id AND ("
+        " (j.batch_plan IS NOT NULL AND j.status NOT IN ('done', 'failed'))"
+        " OR (j.status = 'running' AND j.lease_until >= ?))) ORDER BY created_at",
+        (now(),),
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def of_job(db: Database, job_id: int) -> list[str]:
+    """The uploads recorded for a job: at claim, what a previous holder left behind."""
+    rows = await db.fetchall(
+        "SELECT file_id FROM mistral_files WHERE job_id = ? ORDER BY created_at", (job_id,)
     )
     return [str(r[0]) for r in rows]

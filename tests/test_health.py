@@ -16,7 +16,7 @@ from tests.helpers import clean_env
 MAX_AGE = 3
 
 
-async def health(db_path: Path, max_age: float = MAX_AGE) -> tuple[int, str]:
+async def health(db_path: Path, max_age: float = MAX_AGE, url: str = "") -> tuple[int, str]:
     """Run `python -m bot health` as the Docker HEALTHCHECK does; its exit code and words."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -25,7 +25,7 @@ async def health(db_path: Path, max_age: float = MAX_AGE) -> tuple[int, str]:
         "health",
         "--max-age",
         str(max_age),
-        env=clean_env(DATABASE_PATH=str(db_path)),
+        env=clean_env(DATABASE_PATH=str(db_path), DATABASE_URL=url),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -12,14 +12,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from bot.domain import retained
 from bot.domain.jobs import Failure
 from bot.domain.partial import PartialTranscript
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
-from bot.jobs import delivering
+from bot.jobs import delivering, leasing
 from bot.jobs.batching import Abandoned, Batches, Plan
 from bot.jobs.delivering import Delivered, DeliveryRetry
 from bot.jobs.failures import JobFailed, transcription_failed
@@ -30,15 +28,12 @@ from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import batches, jobs, transcripts, uploads
-from storage.db import TRANSIENT, Database
+from storage.db import Database
 from storage.job_rows import Job
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-STORE_ATTEMPTS = 8
-"""Tries of a job's settling, marking done or failed: 0.2 s doubling to 10 s, about a minute."""
 
 MAX_ATTEMPTS = 3
 """Attempts of one job that may end with the process before the job is failed."""
@@ -65,6 +60,8 @@ class Processor:
         store_backoff: float = 0.2,
         clock: Callable[[], float] = time.time,
         batches: Batches | None = None,
+        owner: str | None = None,
+        lease_seconds: int = jobs.LEASE_SECONDS,
     ) -> None:
         self.db = db
         self.quotas = quotas
@@ -82,6 +79,9 @@ class Processor:
         self.clock = clock
         self.batches = batches
         """Long notes through the batch API (BATCH_OVER_SECONDS); None: never."""
+        self.owner = owner
+        """The lease owner jobs are claimed for; None: no leases (a single process)."""
+        self.lease_seconds = lease_seconds
 
     async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
         """Process the job; `release` lets the job's worker go once Mistral's part is over."""
@@ -92,6 +92,7 @@ class Processor:
 
     async def _run(self, job: Job, release: Callable[[], None]) -> None:
         started = time.monotonic()
+        await leasing.discard_previous_uploads(self.db, lambda: self.transcriber.mistral, job)
         try:
             resumed = await self._resume(job)
             if resumed is None and job.attempts > MAX_ATTEMPTS:
@@ -106,7 +107,7 @@ class Processor:
             billed, transcript = made or await self._transcribe(job, release)
         except Stopping:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
-            await jobs.requeue(self.db, job.id)
+            await jobs.requeue(self.db, job.id, owner=self.owner)
             log.info("job=%d chat=%d requeued: stopping", job.id, job.chat_id)
             return
         except Abandoned:
@@ -132,7 +133,11 @@ class Processor:
         """Retain, settle, deliver; done when delivered, failed when Telegram never takes it."""
         # Retained before settling: a restart between the two finds the transcript to send again.
         kept = await self._retain(job, transcript)
-        settled = await self._stored("settle", job, lambda: self.quotas.settle(job.id, billed))
+        settled = await self._stored(
+            "settle", job, lambda: self.quotas.settle(job.id, billed, owner=self.owner)
+        )
+        if not await self._still_ours(job):
+            return
         # Settled, not done: a stop or crash from here on requeues the job, and the next start
         # sends it again (_resume) without charging again. A cancellation must not mark it done.
         outcome = await delivering.deliver(
@@ -141,7 +146,11 @@ class Processor:
         took_ms = int((time.monotonic() - started) * 1000)
         if outcome in (Delivered.REFUSED, Delivered.TIMED_OUT):
             # It stays charged: Mistral transcribed it.
-            await self._stored("fail", job, lambda: jobs.fail(self.db, job.id, Failure.UNDELIVERED))
+            await self._stored(
+                "fail",
+                job,
+                lambda: jobs.fail(self.db, job.id, Failure.UNDELIVERED, owner=self.owner),
+            )
             log.error(
                 "job=%d chat=%d user=%d undelivered (%s) secs=%d settled=%s took_ms=%d",
                 job.id,
@@ -153,7 +162,12 @@ class Processor:
                 took_ms,
             )
             return
-        await self._stored("mark_done", job, lambda: jobs.mark_done(self.db, job.id))
+        done = await self._stored(
+            "mark_done", job, lambda: jobs.mark_done(self.db, job.id, owner=self.owner)
+        )
+        if not done:
+            log.warning("job=%d chat=%d delivered after its lease was lost", job.id, job.chat_id)
+            return
         log.info(
             "job=%d chat=%d user=%d done secs=%d settled=%s delivered=%s took_ms=%d",
             job.id,
@@ -166,28 +180,20 @@ class Processor:
         )
 
     async def _stored(self, what: str, job: Job, write: Callable[[], Awaitable[T]]) -> T:
-        """A write that must not be lost to a database that is busy or restarting: retried
-        with backoff for about a minute (STORE_ATTEMPTS), then raised."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(STORE_ATTEMPTS),
-            wait=wait_exponential(multiplier=self.store_backoff, max=10.0),
-            retry=retry_if_exception_type(TRANSIENT),
-            before_sleep=lambda state: log.warning(
-                "job=%d %s failed (attempt %d): retrying", job.id, what, state.attempt_number
-            ),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await write()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await leasing.stored(what, job.id, write, backoff=self.store_backoff)
 
     async def _fail(
         self, job: Job, code: Failure, reply: str, release: Callable[[], None] = lambda: None
     ) -> None:
-        await self._stored("fail", job, lambda: jobs.fail(self.db, job.id, code))
+        if not await self._still_ours(job):
+            release()
+            return
+        await self._stored("fail", job, lambda: jobs.fail(self.db, job.id, code, owner=self.owner))
         release()
         await self.delivery.report(job, reply)
+
+    async def _still_ours(self, job: Job) -> bool:
+        return await leasing.still_ours(self.db, job, self.owner, self.lease_seconds)
 
     async def _resume(self, job: Job) -> Made | None:
         """A job settled before a restart interrupted it: send its retained transcript again

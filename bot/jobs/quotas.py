@@ -71,9 +71,10 @@ class Quotas:
             reply = t.over_quota(seconds, left or 0, period.value, self.policy.resets_at())
             raise JobFailed(Failure.OVER_QUOTA, reply)
 
-    async def settle(self, job_id: int, billed: int) -> bool:
-        """Charge what was billed and drop the reservation; False if it was settled already."""
-        return await jobs.settle(self.db, job_id, billed)
+    async def settle(self, job_id: int, billed: int, *, owner: str | None = None) -> bool:
+        """Charge what was billed and drop the reservation; False if it was settled already
+        (or, with `owner`, its lease is no longer the owner's)."""
+        return await jobs.settle(self.db, job_id, billed, owner=owner)
 
     async def standing(self, user_id: int) -> Standing:
         """Used, reserved and the limit this period."""

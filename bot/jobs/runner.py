@@ -1,7 +1,9 @@
-"""The durable job runner: a bounded set of workers taking job rows from SQLite.
+"""The durable job runner: a bounded set of workers taking job rows from the database.
 
 Handlers only write rows and call `wake()`; workers claim rows one at a time, so a note is
-never lost between the two, and a restart simply picks up whatever is still queued.
+never lost between the two, and a restart simply picks up whatever is still queued. Each claim
+leases the job to this process (`owner`) for `lease_seconds`, renewed every third of that
+while it runs; a replica that dies loses its jobs to the others once their leases end.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from storage import jobs
+from storage import jobs, leases
 from storage.db import Database
 from storage.job_rows import Job
 
@@ -31,10 +33,18 @@ class JobRunner:
         handle: Callable[[Job, Callable[[], None]], Awaitable[None]],
         *,
         workers: int,
+        owner: str,
+        lease_seconds: int = jobs.LEASE_SECONDS,
+        poll: float | None = None,
     ) -> None:
         self._db = db
         self._handle = handle
         self._workers = workers
+        self.owner = owner
+        self._lease = lease_seconds
+        # Replicas queue jobs this process is not told about, and leases of dead replicas run
+        # out unseen: with `poll`, idle workers look that often.
+        self._poll = poll
         # Half the workers at most for one chat, so others are served during a group's burst.
         self._per_chat = max(1, workers // 2)
         # One permit per wake-up: a permit is never lost, unlike an Event cleared by a rival.
@@ -42,6 +52,7 @@ class JobRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def running_jobs(self) -> int:
@@ -49,7 +60,7 @@ class JobRunner:
 
     async def start(self) -> None:
         """Requeue what a previous run left unfinished and start the workers."""
-        requeued = await jobs.requeue_unfinished(self._db)
+        requeued = await jobs.requeue_unfinished(self._db, leased_too=not self._db.postgres)
         if requeued:
             log.info("resuming %d unfinished jobs", requeued)
         self._stopping = False
@@ -57,6 +68,11 @@ class JobRunner:
             asyncio.create_task(self._work(n), name=f"voxgram-worker-{n}")
             for n in range(self._workers)
         ]
+        self._background = [asyncio.create_task(self._renew(), name="voxgram-leases")]
+        if self._poll is not None:
+            self._background.append(
+                asyncio.create_task(self._look(self._poll), name="voxgram-poll")
+            )
 
     def wake(self) -> None:
         """A job was queued: let one idle worker look."""
@@ -88,6 +104,29 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
         self._tasks = []
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
+
+    async def _renew(self) -> None:
+        """Renew the leases of this process's running jobs every third of a lease."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            if not self._running:
+                continue
+            try:
+                await leases.renew_all(self._db, owner=self.owner, lease_seconds=self._lease)
+            except Exception:
+                # The database may be restarting: the next round tries again, well in time.
+                log.warning("leases not renewed: database unavailable")
+
+    async def _look(self, every: float) -> None:
+        """Wake an idle worker every `every` seconds, at most one waiting permit at a time."""
+        while True:
+            await asyncio.sleep(every)
+            if self._signal.locked():
+                self._signal.release()
 
     async def _work(self, number: int) -> None:
         while not self._stopping:
@@ -101,6 +140,9 @@ class JobRunner:
             if job is None:
                 await self._signal.acquire()
                 continue
+            if self._poll is not None and self._signal.locked():
+                # Found by looking, the next one may be waiting too: another idle worker looks.
+                self._signal.release()
             # The job runs in its own task, which stop() cancels when the grace is over; the
             # worker only waits for it.
             released = asyncio.get_running_loop().create_future()
@@ -125,10 +167,12 @@ class JobRunner:
             raise
 
     async def _claim_unless_stopping(self) -> Job | None:
-        job = await jobs.claim_next(self._db, per_chat=self._per_chat)
+        job = await jobs.claim_next(
+            self._db, per_chat=self._per_chat, owner=self.owner, lease_seconds=self._lease
+        )
         if job is not None and self._stopping:
             # The stop began while the database was handing it over: it is not started.
-            await jobs.requeue(self._db, job.id)
+            await jobs.requeue(self._db, job.id, owner=self.owner)
             log.info("job=%d claimed as the stop began, requeued", job.id)
             return None
         return job
@@ -139,7 +183,7 @@ class JobRunner:
             return
         job = claim.result()
         if job is not None:
-            await jobs.requeue(self._db, job.id)
+            await jobs.requeue(self._db, job.id, owner=self.owner)
             log.info("job=%d claimed as its worker was cancelled, requeued", job.id)
 
     async def _run(self, job: Job, release: Callable[[], None]) -> None:
@@ -147,13 +191,13 @@ class JobRunner:
             await self._handle(job, release)
         except asyncio.CancelledError:
             # Out of grace time: the job goes back to the queue for the next start.
-            await asyncio.shield(jobs.requeue(self._db, job.id))
+            await asyncio.shield(jobs.requeue(self._db, job.id, owner=self.owner))
             log.info("job=%d requeued at stop", job.id)
             raise
         except Exception:
             log.exception("job=%d crashed", job.id)
             try:
-                await jobs.fail(self._db, job.id, "crashed")
+                await jobs.fail(self._db, job.id, "crashed", owner=self.owner)
             except Exception:
                 log.exception("job=%d could not be marked failed", job.id)
         finally:

@@ -112,13 +112,14 @@ def build(
     )
 
 
-def serve(application: App, settings: Settings, backoff: Backoff) -> None:
-    """Run until SIGINT/SIGTERM: webhooks when WEBHOOK_URL is set, else long polling.
-    Pending updates are kept either way: notes sent while down are transcribed."""
-    asyncio.run(_serve(application, settings, backoff))
+def serve(application: App, settings: Settings, backoff: Backoff, *, worker: bool = False) -> None:
+    """Run until SIGINT/SIGTERM: webhooks when WEBHOOK_URL is set, else long polling; a
+    `worker` takes no updates and only runs jobs. Pending updates are kept either way: notes
+    sent while down are transcribed."""
+    asyncio.run(_serve(application, settings, backoff, worker))
 
 
-async def _serve(application: App, settings: Settings, backoff: Backoff) -> None:
+async def _serve(application: App, settings: Settings, backoff: Backoff, worker: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -130,7 +131,9 @@ async def _serve(application: App, settings: Settings, backoff: Backoff) -> None
             await application.post_init(application)
         await application.start()
         try:
-            if settings.WEBHOOK_URL:
+            if worker:
+                await stop.wait()
+            elif settings.WEBHOOK_URL:
                 await _webhook(application, settings, stop, backoff)
             else:
                 poller = Poller(
@@ -201,6 +204,19 @@ class Polling:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.application.stop()
+
+
+async def watch_bot(bot: Bot, beat: Callable[[], None]) -> None:
+    """A worker polls nothing: ask Telegram getMe every POLL_TIMEOUT seconds, and count its
+    answer as a heartbeat."""
+    while True:
+        await asyncio.sleep(POLL_TIMEOUT)
+        try:
+            await bot.get_me()
+        except TelegramError as exc:
+            log.warning("getMe failed: %s", exc.message)
+            continue
+        beat()
 
 
 async def watch_webhook(bot: Bot, url: str, beat: Callable[[], None]) -> None:

@@ -7,7 +7,7 @@ import math
 import shutil
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -155,6 +155,7 @@ class Bench:
         *,
         max_audio_seconds: int = 3600,
         retention_hours: int = RETENTION_HOURS,
+        owner: str | None = None,
     ) -> Processor:
         return Processor(
             db=self.db,
@@ -167,6 +168,7 @@ class Bench:
             retention_hours=retention_hours,
             store_backoff=0.001,
             clock=lambda: NOW,
+            owner=owner,
         )
 
     async def claimed_job(self, *, declared: int | None = 4, **changes: Any) -> Job:
@@ -244,11 +246,11 @@ class LockedQuotas(Quotas):
         super().__init__(quotas.db, quotas.policy)
         self.left = times
 
-    async def settle(self, job_id: int, billed: int) -> bool:
+    async def settle(self, job_id: int, billed: int, *, owner: str | None = None) -> bool:
         if self.left:
             self.left -= 1
             raise sqlite3.OperationalError("database is locked")
-        return await super().settle(job_id, billed)
+        return await super().settle(job_id, billed, owner=owner)
 
 
 async def test_a_busy_database_while_settling_is_waited_out_not_left_transcribing(
@@ -602,3 +604,23 @@ async def test_a_charged_job_past_its_attempts_is_not_told_nothing_was_charged(
     assert await bench.used_and_reserved() == (4, 0)
     assert all("Nothing was charged" not in reply for _, reply in bench.chat.reports)
     assert [t is not None for _, t, _ in bench.chat.delivered] == [True]
+
+
+async def test_a_job_whose_lease_another_replica_took_sends_and_charges_nothing(
+    bench: Bench,
+) -> None:
+    await bench.claimed_job(declared=4)
+    # The first claim was anonymous: lease it to replica A, then let it lapse to replica B.
+    await bench.db.execute("UPDATE jobs SET lease_owner = 'a', lease_until = 0")
+    taken = await jobs.claim_next(bench.db, per_chat=1, owner="b")
+    assert taken is not None
+    held_by_a = replace(taken, lease_owner="a")
+    transcriber = FakeTranscriber()
+
+    await bench.processor(transcriber=transcriber, owner="a")(held_by_a)
+
+    assert transcriber.calls  # A did the work before it found out
+    assert bench.chat.delivered == [] and bench.chat.reports == []
+    row = await bench.row(taken)
+    assert (row.status, row.lease_owner, row.billed_seconds) == (JobStatus.RUNNING, "b", None)
+    assert await bench.used_and_reserved() == (0, 4)  # B's to settle
