@@ -358,8 +358,8 @@ def live_section(table: Table, run: live.LiveRun) -> dict[str, Any]:
     )
     table.row("drafts per note (the placeholder included)", f"{np.mean(run.drafts):.1f}")
     table.note(
-        f"The bot sends one note's drafts at least {DRAFT_EVERY:g} s apart (DRAFT_EVERY, "
-        "bot/telegram/drafts.py), the placeholder included."
+        f"The bot sends one note's drafts of lines at least {DRAFT_EVERY:g} s apart "
+        "(DRAFT_EVERY, bot/telegram/drafts.py); the first lines follow the placeholder at once."
     )
     if run.worded < run.notes:
         table.note(
