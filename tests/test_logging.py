@@ -84,3 +84,29 @@ def test_redact_covers_tokens_keys_and_query_strings() -> None:
     assert "SECRET" not in clean
     assert "sk-live-1" not in clean
     assert "https://files.example/blob/x.ogg?" in clean
+
+
+def test_the_database_password_is_kept_out_of_every_log_record(
+    captured_log: io.StringIO,
+) -> None:
+    """The password in DATABASE_URL is one of the secrets the start hands the log filter."""
+    from bot.settings import Settings
+
+    settings = Settings(
+        _env_file=None,
+        TELEGRAM_BOT_TOKEN="123456:ABCdefGhIJKlmnopqrstuvwxyz0123456789",
+        MISTRAL_API_KEY="mistral-key",
+        DATABASE_URL="postgresql://voxgram:Hunter2Secret@db.example:5432/voxgram",
+    )
+    configure_logging("INFO", [settings.database_password()])
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    logging.getLogger().addHandler(handler)
+    try:
+        logging.getLogger("psycopg.pool").warning(
+            "connection to %s failed", settings.DATABASE_URL.get_secret_value()
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "connection to postgresql://voxgram:" in buffer.getvalue()
+    assert "Hunter2Secret" not in buffer.getvalue()
