@@ -116,6 +116,7 @@ class Voxgram:
         self.heartbeat = Heartbeat(settings.DATABASE_PATH)
         self._webhook_watch: asyncio.Task[None] | None = None
         self._model_check: asyncio.Task[None] | None = None
+        self._replicas: asyncio.Task[None] | None = None
         self.application = telegram_app.build(
             settings,
             on_poll=self.heartbeat.beat,
@@ -269,6 +270,15 @@ class Voxgram:
         await self.runner.start()
         self.heartbeat.beat()  # Telegram answered getMe just before
         # In the background: a slow or failing Mistral must not hold the start up.
+        if self.db.postgres:
+            # Telegram's limits are the bot's: each replica paces itself at its share of them.
+            self._replicas = asyncio.create_task(
+                telegram_app.share_limits(
+                    telegram_app.pacing_of(self.application),
+                    lambda: leases.alive(self.db, self.owner),
+                    every=leases.REPLICA_SECONDS / 10,
+                )
+            )
         self._model_check = asyncio.create_task(
             check_model(self.mistral, self.settings.MISTRAL_MODEL, self.tuning.model_check_timeout)
         )
@@ -314,6 +324,13 @@ class Voxgram:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._model_check
             self._model_check = None
+        if self._replicas is not None:
+            self._replicas.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replicas
+            self._replicas = None
+            with contextlib.suppress(Exception):
+                await leases.gone(self.db, self.owner)
         if self._webhook_watch is not None:
             self._webhook_watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -33,3 +33,27 @@ async def renew_all(db: Database, *, owner: str, lease_seconds: int = LEASE_SECO
         " WHERE status IN ('running', 'waiting_batch') AND lease_owner = ?",
         (now() + lease_seconds, owner),
     )
+
+
+REPLICA_SECONDS = 30
+"""A replica that has not said it is alive for this long no longer counts."""
+
+
+async def alive(db: Database, owner: str) -> int:
+    """Record that `owner`'s replica is alive; how many replicas are (it included)."""
+    at = now()
+    await db.execute(
+        "INSERT INTO replicas (owner, seen_at) VALUES (?, ?)"
+        " ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
+        (owner, at),
+    )
+    await db.execute("DELETE FROM replicas WHERE seen_at < ?", (at - 10 * REPLICA_SECONDS,))
+    row = await db.fetchone(
+        "SELECT COUNT(*) FROM replicas WHERE seen_at >= ?", (at - REPLICA_SECONDS,)
+    )
+    return max(1, int(row[0])) if row is not None else 1
+
+
+async def gone(db: Database, owner: str) -> None:
+    """The replica stops: the others take its share at their next heartbeat."""
+    await db.execute("DELETE FROM replicas WHERE owner = ?", (owner,))

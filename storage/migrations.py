@@ -146,6 +146,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (pseudonym, day)
     );
     """,
+    """
+    CREATE TABLE replicas (
+        owner    TEXT PRIMARY KEY,   -- a process running jobs (storage/leases.py new_owner)
+        seen_at  INTEGER NOT NULL    -- unix time it last said it is alive
+    );
+    """,
 )
 
 # PostgreSQL started at version 6: its first step creates that schema, the next five are empty;
@@ -286,6 +292,12 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         used       INTEGER NOT NULL DEFAULT 0,
         reserved   INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (pseudonym, day)
+    );
+    """,
+    """
+    CREATE TABLE replicas (
+        owner    TEXT PRIMARY KEY,
+        seen_at  BIGINT NOT NULL
     );
     """,
 )

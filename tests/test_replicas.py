@@ -86,7 +86,10 @@ async def test_a_burst_split_between_two_replicas_is_transcribed_and_charged_onc
     data, _, total = media.voice_note(2)
     users = [tg.user(5100 + n, f"R{n}") for n in range(8)]
     chats = [tg.private_chat(u) for u in users]
-    async with two_replicas(env, tmp_path):
+    async with two_replicas(env, tmp_path) as (poller, worker):
+        # Each counts the other and paces itself at half of Telegram's limits for the bot.
+        await logged(tmp_path / "poller.log", "replicas=2", poller)
+        await logged(tmp_path / "worker.log", "replicas=2", worker)
         tg.hold("getFile")
         notes = [
             tg.send_voice(c, u, data, duration=round(total))

@@ -132,3 +132,16 @@ async def test_expired_jobs_do_not_count_against_their_chats_limit(
     # The dead run no longer holds the slot: the oldest job (the expired one) goes first.
     taken = [await jobs.claim_next(db, per_chat=1, owner=B) for _ in range(2)]
     assert [j.id if j else None for j in taken] == [1, None]
+
+
+async def test_replicas_alive_are_counted_and_a_silent_one_drops_out(
+    database: Db, db: Database
+) -> None:
+    assert await leases.alive(db, A) == 1
+    assert await leases.alive(db, B) == 2
+    # B has been silent for longer than REPLICA_SECONDS: it no longer takes a share.
+    database.rows("UPDATE replicas SET seen_at = seen_at - 3600 WHERE owner = ?", (B,))
+    assert await leases.alive(db, A) == 1
+    assert await leases.alive(db, B) == 2
+    await leases.gone(db, B)
+    assert await leases.alive(db, A) == 1

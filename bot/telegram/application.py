@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiolimiter import AsyncLimiter
 from telegram import Bot, Update
 from telegram.constants import FloodLimit
 from telegram.error import TelegramError
@@ -50,7 +51,53 @@ bot's other calls as the limiter's would."""
 
 class Pacing(AIORateLimiter):
     """PTB's AIORateLimiter for everything that sends; the calls in UNPACED go straight
-    through."""
+    through. With several replicas each paces itself at its share of the bot's limits
+    (set_share): Telegram counts them for the bot, not per process."""
+
+    def __init__(
+        self,
+        *,
+        overall_max_rate: float,
+        group_max_rate: float,
+        group_time_period: float,
+        max_retries: int,
+    ) -> None:
+        super().__init__(
+            overall_max_rate=overall_max_rate,
+            group_max_rate=group_max_rate,
+            group_time_period=group_time_period,
+            max_retries=max_retries,
+        )
+        self._overall_rate = overall_max_rate
+        self._group_rate = (group_max_rate, group_time_period)
+        self.share = 1
+        """Replicas alive, this one included: it sends at 1/share of each limit."""
+        self._overall: AsyncLimiter | None = None
+        self._groups: dict[int, AsyncLimiter] = {}
+
+    def set_share(self, replicas: int) -> None:
+        """`replicas` are alive: from now on this one takes that share of each limit."""
+        replicas = max(1, replicas)
+        if replicas == self.share:
+            return
+        self.share = replicas
+        rate = self._overall_rate / replicas
+        self._overall = AsyncLimiter(rate, 1) if replicas > 1 and rate else None
+        self._groups = {}
+
+    def _shares(self, data: dict[str, Any]) -> list[AsyncLimiter]:
+        """The limiters of this replica's share a request to `data`'s chat passes."""
+        if self.share == 1:
+            return []
+        limiters = [self._overall] if self._overall is not None else []
+        chat_id = data.get("chat_id")
+        group_rate, period = self._group_rate
+        if isinstance(chat_id, int) and chat_id < 0 and group_rate:
+            group = self._groups.get(chat_id)
+            if group is None:
+                group = self._groups[chat_id] = AsyncLimiter(group_rate, period * self.share)
+            limiters.append(group)
+        return limiters
 
     async def process_request(
         self,
@@ -63,9 +110,37 @@ class Pacing(AIORateLimiter):
     ) -> Answer:
         if endpoint in UNPACED:
             return await callback(*args, **kwargs)
+        for limiter in self._shares(data):
+            await limiter.acquire()
         return await super().process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )
+
+
+async def share_limits(
+    pacing: Pacing, alive: Callable[[], Awaitable[int]], *, every: float
+) -> None:
+    """Every `every` seconds: say this replica is alive, count the replicas that are, and take
+    this one's share of the bot's limits."""
+    while True:
+        try:
+            replicas = await alive()
+        except Exception:
+            log.warning("replicas not counted: database unavailable")
+        else:
+            if replicas != pacing.share:
+                pacing.set_share(replicas)
+                log.info(
+                    "replicas=%d: this one paces at 1/%d of the bot's limits", replicas, replicas
+                )
+        await asyncio.sleep(every)
+
+
+def pacing_of(application: App) -> Pacing:
+    """The Application's Pacing (build() gives it one)."""
+    limiter = application.bot.rate_limiter
+    assert isinstance(limiter, Pacing)
+    return limiter
 
 
 def build(
