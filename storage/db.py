@@ -137,8 +137,8 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=10000")
+        await _wal(conn)
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         # Deleted rows (purged transcripts, /forgetme) are overwritten, not left in free pages.
@@ -262,6 +262,19 @@ class Database:
                     await tx.execute(statement)
                 await tx.execute("UPDATE schema_version SET version = ?", (number,))
                 log.info("database migrated to version %d", number)
+
+
+async def _wal(conn: aiosqlite.Connection) -> None:
+    """Switch the file to WAL. Several processes opening a new file at once may find it
+    locked here without the busy timeout applying: ask again for up to five seconds."""
+    for attempt in range(50):
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except aiosqlite.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            await asyncio.sleep(0.1)
 
 
 POOL_SIZE = 10
