@@ -19,7 +19,7 @@ from bot.telegram import render
 from bot.telegram.delivery import MAX_MESSAGES
 from bot.telegram.keyboards import DIGEST_PATTERN, pressed_transcript_button, replied_id
 from bot.telegram.outbox import Outbox
-from handlers.files import answer_expired, thread_of
+from handlers.files import retained_for, thread_of
 from storage import transcripts
 from storage.db import Database
 from storage.transcripts import Kept
@@ -58,12 +58,10 @@ class DigestButtons:
             return
         kind, transcript_id = pressed
         t = texts.of(query.from_user.language_code)
-        now = int(self.clock())
-        await transcripts.purge(self.db, now=now)
-        kept = await transcripts.get(self.db, transcript_id, now=now)
-        if kept is None or kept.chat_id != message.chat.id:
-            log.info("chat=%d transcript=%d expired", message.chat.id, transcript_id)
-            await answer_expired(query, self.outbox, t)
+        kept = await retained_for(
+            query, transcript_id, db=self.db, now=int(self.clock()), outbox=self.outbox, t=t
+        )
+        if kept is None:
             return
         transcript, _ = retained.decode(kept.body)
         language = language_of(query.from_user.language_code)

@@ -22,6 +22,7 @@ from bot.telegram.outbox import Outbox
 from bot.telegram.render import render_file
 from storage import transcripts
 from storage.db import Database
+from storage.transcripts import Kept
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,31 @@ async def answer_expired(query: CallbackQuery, outbox: Outbox, t: texts.Texts) -
         "buttons removal",
         lambda: query.get_bot().edit_message_reply_markup(chat_id, message_id),
     )
+
+
+async def retained_for(
+    query: CallbackQuery,
+    transcript_id: int,
+    *,
+    db: Database,
+    now: int,
+    outbox: Outbox,
+    t: texts.Texts,
+) -> Kept | None:
+    """The transcript a button press asks for, if it is still kept and of the pressed
+    message's chat; otherwise the press is answered as expired and None. Expired transcripts
+    are purged first, so a press after the retention period never finds text that should be
+    gone."""
+    await transcripts.purge(db, now=now)
+    kept = await transcripts.get(db, transcript_id, now=now)
+    message = query.message
+    # A button only ever fetches a transcript of its own chat.
+    if kept is None or message is None or kept.chat_id != message.chat.id:
+        chat = message.chat.id if message is not None else None
+        log.info("chat=%s transcript=%d expired", chat, transcript_id)
+        await answer_expired(query, outbox, t)
+        return None
+    return kept
 
 
 def thread_of(message: MaybeInaccessibleMessage) -> int | None:
@@ -73,15 +99,12 @@ class TranscriptFiles:
             return
         kind, transcript_id = pressed
         t = texts.of(query.from_user.language_code)
-        now = int(self.clock())
-        await transcripts.purge(self.db, now=now)
-        kept = await transcripts.get(self.db, transcript_id, now=now)
-        chat_id = message.chat.id
-        # A button only ever fetches a transcript of its own chat.
-        if kept is None or kept.chat_id != chat_id:
-            log.info("chat=%d transcript=%d expired", chat_id, transcript_id)
-            await answer_expired(query, self.outbox, t)
+        kept = await retained_for(
+            query, transcript_id, db=self.db, now=int(self.clock()), outbox=self.outbox, t=t
+        )
+        if kept is None:
             return
+        chat_id = message.chat.id
         await query.answer()
         transcript, header = retained.decode(kept.body)
         name = retained.file_name(kept.created_at, kind)
