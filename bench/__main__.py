@@ -284,8 +284,7 @@ def calls_section(
     table: Table, runs: dict[str, scenarios.Run], live_run: live.LiveRun
 ) -> dict[str, Any]:
     """The Bot API calls one short note takes in private, by method: Voxgram with its default
-    settings (live transcripts on, from the live run), the naive bot; and Voxgram with live
-    transcripts off (the timed runs) in a note."""
+    settings (live transcripts on, from the live run) and the naive bot."""
     table.section(
         "Telegram calls for one short note in private (sent alone to an idle bot; "
         "Voxgram with its default settings, live transcripts on)"
@@ -299,22 +298,11 @@ def calls_section(
         {col: str(k) for col, k in count.items()},
         Target("persistent messages per short note", count[SQLITE], 1, "", exactly=True),
     )
-    off = runs[SQLITE].calls_per_note
-    listed = ", ".join(f"{method} {n}" for method, n in off.items())
-    table.note(
-        f"With LIVE_TRANSCRIPTS=false, as in the timed runs: {listed}; "
-        f"{persistent_count(off)} persistent."
-    )
     return {
         RUN_KEYS[SQLITE]: {
             "live_transcripts": True,
             "calls": live_run.calls_per_note,
             "persistent_messages": count[SQLITE],
-        },
-        "voxgram_sqlite_live_off": {
-            "live_transcripts": False,
-            "calls": off,
-            "persistent_messages": persistent_count(off),
         },
         RUN_KEYS[NAIVE]: {"calls": calls[NAIVE], "persistent_messages": count[NAIVE]},
     }

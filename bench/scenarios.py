@@ -1,8 +1,8 @@
 """The runs the benchmark makes; each starts its own fakes and a fresh bot process.
 
 Times come from the fakes' records, on this process's monotonic clock: when an update was
-pushed into the fake's getUpdates queue, when the bot's transcript arrived (Voxgram's
-editMessageText of its status message, the naive bot's sendMessage replying to the note) or its
+pushed into the fake's getUpdates queue, when the bot's transcript arrived (a sendMessage replying
+to the note, or the editMessageText that turns a status message into the transcript) or its
 last message, and how long the fake Mistral spent on each file (upload, signed URL,
 transcription, deletion).
 """
@@ -249,8 +249,8 @@ def calls_since(w: World, first: int) -> dict[str, int]:
 def _world(
     bot: str, latency: float, concurrency: int, database_url: str = ""
 ) -> AbstractAsyncContextManager[World]:
-    """A world running `bot`: Voxgram with its default settings but C (and live transcripts off,
-    see world()), on SQLite or on the PostgreSQL database at `database_url`; or the naive bot
+    """A world running `bot`: Voxgram with its default settings but C (live transcripts on), on
+    SQLite or on the PostgreSQL database at `database_url`; or the naive bot
     (which has no settings)."""
     if bot == VOXGRAM:
         return world(

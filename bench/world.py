@@ -125,7 +125,8 @@ async def world(
 
     `module` is VOXGRAM (`bot`) or NAIVE (`bench.naive`); `database_url` a PostgreSQL database
     for the bot (DATABASE_URL; "" for a SQLite file); `settings` are the bot's environment
-    variables (e.g. MAX_CONCURRENT_TRANSCRIPTIONS=16). LIVE_TRANSCRIPTS is false unless given.
+    variables (e.g. MAX_CONCURRENT_TRANSCRIPTIONS=16); the rest keep their defaults (live
+    transcripts on), but for an unlimited quota.
     """
     with tempfile.TemporaryDirectory(prefix="voxgram-bench-") as tmp:
         workdir = Path(tmp)
@@ -137,8 +138,6 @@ async def world(
                 "DEFAULT_QUOTA_SECONDS": str(UNLIMITED_QUOTA),
                 "TELEGRAM_LOCAL_MODE": "true" if local_mode else "false",
                 "SHUTDOWN_GRACE_SECONDS": "5",
-                # Transcripts are timed by the edit that turns the status message into them.
-                "LIVE_TRANSCRIPTS": "false",
                 **{name: str(value) for name, value in settings.items()},
             }
             env = bot_env(tg, mistral, db, **values)
