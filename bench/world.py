@@ -138,6 +138,8 @@ async def world(
                 "DEFAULT_QUOTA_SECONDS": str(UNLIMITED_QUOTA),
                 "TELEGRAM_LOCAL_MODE": "true" if local_mode else "false",
                 "SHUTDOWN_GRACE_SECONDS": "5",
+                # The bot's default (bot_env turns it off for the tests).
+                "LIVE_TRANSCRIPTS": "true",
                 **{name: str(value) for name, value in settings.items()},
             }
             env = bot_env(tg, mistral, db, **values)
