@@ -58,7 +58,7 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     logging.getLogger("bot").setLevel(level)
     logging.getLogger("handlers").setLevel(level)
     logging.getLogger("storage").setLevel(level)
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "tornado"):
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

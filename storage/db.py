@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-import aiosqlite
 import psycopg
 from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
@@ -24,6 +24,8 @@ from bot.domain.redact import redact_url
 from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Row(Protocol):
@@ -43,7 +45,7 @@ class DatabaseUnavailable(Exception):
 
 
 TRANSIENT: tuple[type[Exception], ...] = (
-    aiosqlite.OperationalError,
+    sqlite3.OperationalError,
     psycopg.OperationalError,
     DatabaseUnavailable,
 )
@@ -71,16 +73,18 @@ class Tx(ABC):
 
 
 class _SqliteTx(Tx):
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    """Statements run at once on the event loop's thread: one takes tens of microseconds, less
+    than handing it to another thread and back would."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._conn.execute(_for_sqlite(sql), params) as cursor:
-            return list(await cursor.fetchall())
+        rows: list[Row] = self._conn.execute(_for_sqlite(sql), _values(params)).fetchall()
+        return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        async with self._conn.execute(_for_sqlite(sql), params) as cursor:
-            return cursor.rowcount
+        return self._conn.execute(_for_sqlite(sql), _values(params)).rowcount
 
     async def lock(self, key: int) -> None:
         """Nothing to do: SQLite runs one write transaction at a time."""
@@ -105,9 +109,10 @@ class _PostgresTx(Tx):
 class Database:
     """The bot's database: SQLite at `path`, or PostgreSQL when `url` is set.
 
-    SQLite: one connection shared by all coroutines; writes are serialised by a lock and kept
-    short; WAL lets `voxgram health` and backups read while the bot writes, and the busy
-    timeout covers another process holding the lock briefly.
+    SQLite: one connection shared by all coroutines, used on the event loop's thread; writes
+    are serialised by a lock and kept short; WAL lets `voxgram health` and backups read while
+    the bot writes. Another process holding the write lock is waited for without blocking the
+    loop: the statement is tried again after a short sleep, for up to BUSY_SECONDS.
 
     PostgreSQL: a pool of connections in READ COMMITTED; queries that SQLite's single writer
     kept safe take row locks (`FOR UPDATE`, stripped on SQLite), check their conditions in the
@@ -117,7 +122,7 @@ class Database:
     def __init__(self, path: Path, url: str = "") -> None:
         self.path = path
         self.url = url
-        self._sqlite: aiosqlite.Connection | None = None
+        self._sqlite: sqlite3.Connection | None = None
         self._pool: AsyncConnectionPool[Any] | None = None
         self._lock = asyncio.Lock()
 
@@ -135,14 +140,20 @@ class Database:
 
     async def _open_sqlite(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA busy_timeout=10000")
-        await _wal(conn)
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        # Deleted rows (purged transcripts, /forgetme) are overwritten, not left in free pages.
-        await conn.execute("PRAGMA secure_delete=ON")
+        # No busy timeout: SQLite would wait for another process's lock inside the call,
+        # holding up the event loop; _busy() waits between tries instead.
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+        conn.row_factory = sqlite3.Row
+        try:
+            await _busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows (purged transcripts, /forgetme) are overwritten, not left in free
+            # pages.
+            conn.execute("PRAGMA secure_delete=ON")
+        except BaseException:
+            conn.close()
+            raise
         self._sqlite = conn
 
     async def _open_postgres(self) -> None:
@@ -170,7 +181,7 @@ class Database:
 
     async def close(self) -> None:
         if self._sqlite is not None:
-            await self._sqlite.close()
+            self._sqlite.close()
             self._sqlite = None
         if self._pool is not None:
             await self._pool.close()
@@ -183,7 +194,8 @@ class Database:
         if self._sqlite is None:
             return
         async with self._lock:
-            await self._sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Its own connection in a thread: a checkpoint writes and syncs the whole log.
+            await asyncio.to_thread(_checkpoint, self.path)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -195,15 +207,15 @@ class Database:
             return
         conn = self._sqlite_conn()
         async with self._lock:
+            await _busy(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
-                await conn.execute("BEGIN IMMEDIATE")
                 yield _SqliteTx(conn)
-                await conn.commit()
+                conn.execute("COMMIT")
             except BaseException:
-                # Never leave the shared connection inside a transaction (a cancelled BEGIN
-                # or a failed COMMIT would otherwise break every later write).
+                # Never leave the shared connection inside a transaction (a failed COMMIT
+                # would otherwise break every later write).
                 if conn.in_transaction:
-                    await conn.rollback()
+                    conn.execute("ROLLBACK")
                 raise
 
     @asynccontextmanager
@@ -227,7 +239,7 @@ class Database:
                 yield _PostgresTx(pg)
             return
         async with self._lock:
-            yield _SqliteTx(self._sqlite_conn())
+            yield _BusySqliteTx(self._sqlite_conn())
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self._single() as tx:
@@ -242,7 +254,7 @@ class Database:
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
 
-    def _sqlite_conn(self) -> aiosqlite.Connection:
+    def _sqlite_conn(self) -> sqlite3.Connection:
         if self._sqlite is None:
             raise RuntimeError("database is not open")
         return self._sqlite
@@ -264,17 +276,42 @@ class Database:
                 log.info("database migrated to version %d", number)
 
 
-async def _wal(conn: aiosqlite.Connection) -> None:
-    """Switch the file to WAL. Several processes opening a new file at once may find it
-    locked here without the busy timeout applying: ask again for up to five seconds."""
-    for attempt in range(50):
+BUSY_SECONDS = 10.0
+"""How long a SQLite statement waits for another process's write lock before failing."""
+_BUSY_NAP = 0.005
+
+
+async def _busy(statement: Callable[[], T]) -> T:
+    """Run `statement`, again and again while another process holds the lock SQLite needs, with
+    naps between tries that double up to 0.1 s, for at most BUSY_SECONDS."""
+    nap = _BUSY_NAP
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
         try:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except aiosqlite.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 49:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
-            await asyncio.sleep(0.1)
+        await asyncio.sleep(nap)
+        nap = min(nap * 2, 0.1)
+
+
+class _BusySqliteTx(_SqliteTx):
+    """Statements outside a transaction (reads): each waits out another process's lock."""
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        cursor = await _busy(lambda: self._conn.execute(_for_sqlite(sql), _values(params)))
+        rows: list[Row] = cursor.fetchall()
+        return rows
+
+
+def _checkpoint(path: Path) -> None:
+    """Copy the write-ahead log into the database file and empty it (blocking)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_SECONDS)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
 
 
 POOL_SIZE = 10

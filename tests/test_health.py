@@ -83,7 +83,7 @@ async def test_the_check_loads_no_heavy_library(tmp_path: Path) -> None:
         "    runpy.run_module('bot', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('telegram', 'av', 'numpy', 'httpx', 'aiosqlite', 'tenacity', 'srt')\n"
+        "heavy = ('telegram', 'av', 'numpy', 'httpx', 'psycopg', 'tenacity', 'srt')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     process = await asyncio.create_subprocess_exec(

@@ -21,7 +21,7 @@ def captured_log() -> Iterator[io.StringIO]:
     """Production logging set-up, then bot loggers at DEBUG and libraries at INFO into a buffer."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
-    names = ["bot", "handlers", "storage", "httpx", "httpcore", "telegram", "aiosqlite"]
+    names = ["bot", "handlers", "storage", "httpx", "httpcore", "telegram"]
     saved_levels = {name: logging.getLogger(name).level for name in names}
     configure_logging("DEBUG", [])
     buffer = io.StringIO()
@@ -30,7 +30,7 @@ def captured_log() -> Iterator[io.StringIO]:
     root.addHandler(handler)
     for name in ("bot", "handlers", "storage"):
         logging.getLogger(name).setLevel(logging.DEBUG)
-    for name in ("httpx", "telegram", "aiosqlite"):
+    for name in ("httpx", "telegram"):
         logging.getLogger(name).setLevel(logging.INFO)
     try:
         yield buffer
