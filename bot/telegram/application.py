@@ -23,7 +23,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.health import POLL_TIMEOUT
 from bot.settings import Settings
-from bot.telegram.heartbeat import PollRequest
+from bot.telegram.heartbeat import BotRequest, PollRequest
 from bot.telegram.updates import Backoff, Poller, WebhookServer, connect, retrying
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,6 @@ def build(
     keeps its own); `hooks` are post_init, post_stop and post_shutdown."""
     post_init, post_stop, post_shutdown = hooks
     builder = ApplicationBuilder()
-    if timeout is not None:
-        builder = builder.connect_timeout(timeout).write_timeout(timeout).read_timeout(timeout)
     return (
         builder.token(settings.TELEGRAM_BOT_TOKEN.get_secret_value())
         .base_url(f"{settings.TELEGRAM_API_URL}/bot")
@@ -170,6 +168,7 @@ def build(
         # Its own client for getUpdates, as PTB does by default, which also records every
         # successful poll for `voxgram health`.
         .get_updates_request(PollRequest(on_poll))
+        .request(BotRequest(timeout))
         # Handlers only queue jobs, so they may run side by side; workers do the waiting.
         .concurrent_updates(True)
         .rate_limiter(
