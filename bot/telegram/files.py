@@ -11,9 +11,14 @@ from telegram.constants import FileSizeLimit
 from telegram.error import BadRequest, NetworkError, TelegramError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bot import net
 from bot.jobs.ports import DownloadFailed, DownloadTooBig
 
 log = logging.getLogger(__name__)
+
+
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=32)
+"""Downloads run side by side, one per worker: up to 32 connections are kept for the next."""
 
 
 class _Retryable(Exception):
@@ -47,7 +52,9 @@ class TelegramFiles:
         self._local = local_mode
         self._attempts = attempts
         self._backoff = backoff
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, read=120.0), transport=net.transport(LIMITS)
+        )
 
     @property
     def max_file_size(self) -> int:

@@ -8,7 +8,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from telegram.request import HTTPXRequest
+
+from bot import net
 
 CONNECTIONS = 32
 """Bot API calls in flight at once, one connection each. Sends are paced at 30 a second and a
@@ -17,7 +20,18 @@ httpx: httpx's pool walks every connection, and every waiting call, each time a 
 ends, so a pool grown to a hundred connections by a burst costs a third of each call's CPU."""
 
 
-class BotRequest(HTTPXRequest):
+class _OnAsyncio(HTTPXRequest):
+    """PTB's httpx client, on bot.net's transport."""
+
+    def _build_client(self) -> httpx.AsyncClient:
+        limits: httpx.Limits = self._client_kwargs["limits"]
+        kwargs = dict(self._client_kwargs)
+        if kwargs.get("transport") is None:
+            kwargs["transport"] = net.transport(limits)
+        return httpx.AsyncClient(**kwargs)
+
+
+class BotRequest(_OnAsyncio):
     """The HTTP client of every Bot API call but getUpdates: at most CONNECTIONS at once."""
 
     def __init__(self, timeout: float | None = None) -> None:
@@ -38,7 +52,7 @@ class BotRequest(HTTPXRequest):
             return await super().do_request(*args, **kwargs)
 
 
-class PollRequest(HTTPXRequest):
+class PollRequest(_OnAsyncio):
     """The HTTP client of getUpdates alone: every successful poll is a heartbeat."""
 
     def __init__(self, on_success: Callable[[], None]) -> None:

@@ -27,6 +27,7 @@ from tenacity import (
     wait_random,
 )
 
+from bot import net
 from bot.domain.transcript import Segment, Transcript
 from bot.transcription.mistral_wire import (
     ReadTimeout,
@@ -90,6 +91,8 @@ class RetryPolicy:
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=120.0, pool=30.0)
 """Every request's bounds; a transcription's read bound is shorter for shorter audio."""
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=32)
+"""Uploads run beside transcriptions: 32 connections are kept open for the next requests."""
 
 
 class MistralClient:
@@ -117,6 +120,7 @@ class MistralClient:
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
+            transport=net.transport(LIMITS),
         )
 
     async def aclose(self) -> None:
