@@ -115,12 +115,51 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+class Pool(httpcore.AsyncConnectionPool):
+    """httpcore's pool, with its walk over the pool made linear.
+
+    Each time a request starts or ends, httpcore's pool walks its connections and closes idle
+    ones while more than `max_keepalive_connections` are open, counting them anew for each
+    idle connection: the walk grows with the square of the pool. Here the count is taken
+    once per connection from the list's length, which decides the same.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif connection.has_expired() or (
+                connection.is_idle() and len(self._connections) > self._max_keepalive_connections
+            ):
+                self._connections.remove(connection)
+                closing.append(connection)
+        for pool_request in [r for r in self._requests if r.is_queued()]:
+            origin = pool_request.request.url.origin
+            available = [
+                c for c in self._connections if c.can_handle_request(origin) and c.is_available()
+            ]
+            if available:
+                pool_request.assign_to_connection(available[0])
+                continue
+            if len(self._connections) >= self._max_connections:
+                idle = [c for c in self._connections if c.is_idle()]
+                if not idle:
+                    continue  # it waits for a connection to come free
+                self._connections.remove(idle[0])
+                closing.append(idle[0])
+            connection = self.create_connection(origin)
+            self._connections.append(connection)
+            pool_request.assign_to_connection(connection)
+        return closing
+
+
 class Transport(httpx.AsyncHTTPTransport):
     """httpx's HTTP/1.1 transport with its connection pool on AsyncioBackend."""
 
     def __init__(self, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = Pool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,

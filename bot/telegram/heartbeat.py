@@ -13,7 +13,7 @@ from telegram.request import HTTPXRequest
 
 from bot import net
 
-CONNECTIONS = 32
+CONNECTIONS = 16
 """Bot API calls in flight at once, one connection each. Sends are paced at 30 a second and a
 call takes a round trip: a few connections carry them. More calls wait their turn here, before
 httpx: httpx's pool walks every connection, and every waiting call, each time a call starts or

@@ -132,3 +132,20 @@ def test_a_proxy_in_the_environment_keeps_httpx_s_own_transport(
     assert net.transport(LIMITS) is not None
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     assert net.transport(LIMITS) is None
+
+
+async def test_the_pool_keeps_its_bounds(plain: int) -> None:
+    """At most max_connections at once (the rest wait for one), at most
+    max_keepalive_connections kept once they are done."""
+    limits = httpx.Limits(max_connections=3, max_keepalive_connections=1)
+    transport = net.transport(limits)
+    assert isinstance(transport, net.Transport)
+    async with httpx.AsyncClient(transport=transport) as http:
+        pool = transport._pool
+        answers = await asyncio.gather(
+            *(http.post(f"http://127.0.0.1:{plain}/echo", content=f"{n}") for n in range(8))
+        )
+        assert len(pool.connections) == 1
+        answers.append(await http.post(f"http://127.0.0.1:{plain}/echo", content="8"))
+        assert len(pool.connections) == 1
+    assert [a.json()["got"] for a in answers] == [str(n) for n in range(9)]
