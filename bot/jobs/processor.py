@@ -82,6 +82,8 @@ class Processor:
         self.owner = owner
         """The lease owner jobs are claimed for; None: no leases (a single process)."""
         self.lease_seconds = lease_seconds
+        self._removing: dict[int, asyncio.Future[None]] = {}
+        """Job folders being removed (in a thread) while their transcript goes out."""
 
     async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
         """Process the job; `release` lets the job's worker go once Mistral's part is over."""
@@ -89,6 +91,13 @@ class Processor:
             await self._run(job, release)
         finally:
             self.delivery.forget(job.id)
+            await self._removed(job)
+
+    async def _removed(self, job: Job) -> None:
+        """Wait until the job's folder is gone."""
+        removing = self._removing.pop(job.id, None)
+        if removing is not None:
+            await asyncio.shield(removing)
 
     async def _run(self, job: Job, release: Callable[[], None]) -> None:
         started = time.monotonic()
@@ -143,6 +152,7 @@ class Processor:
         outcome = await delivering.deliver(
             self.delivery, job, transcript, kept, self.delivery_retry
         )
+        await self._removed(job)  # done means no audio of it is left on disk
         took_ms = int((time.monotonic() - started) * 1000)
         if outcome in (Delivered.REFUSED, Delivered.TIMED_OUT):
             # It stays charged: Mistral transcribed it.
@@ -185,6 +195,7 @@ class Processor:
     async def _fail(
         self, job: Job, code: Failure, reply: str, release: Callable[[], None] = lambda: None
     ) -> None:
+        await self._removed(job)  # failed means no audio of it is left on disk either
         if not await self._still_ours(job):
             release()
             return
@@ -259,7 +270,10 @@ class Processor:
                 preview.close()  # the transcript (or refusal) is next: no draft may hold it up
             # A late progress edit must not land on top of the transcript or the refusal.
             await progress.settle()
-            await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+            # Removed while the transcript goes out; the job is done only once it is gone.
+            self._removing[job.id] = asyncio.ensure_future(
+                asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+            )
             if source is not None and not stopping and not source.is_relative_to(workdir):
                 # Read in place on a local Bot API server's disk: its copy goes too.
                 await asyncio.to_thread(self.downloader.discard, source)
