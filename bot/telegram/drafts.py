@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 DRAFT_EVERY = 1.0
 """Seconds between two drafts of one note, at least: about Telegram's pace for one chat."""
+PLACEHOLDER_AFTER = 0.1
+"""Seconds the "thinking" placeholder waits after the job starts: the note's download, probe and
+upload, which the transcript waits for, take the CPU first, and the placeholder goes out while
+Mistral works. Lines that come sooner are sent instead of it."""
 REFRESH_SECONDS = 20.0
 """An unchanged draft is sent again after this long, before Telegram lets it fade (30 s)."""
 
@@ -33,18 +37,27 @@ REFRESH_SECONDS = 20.0
 class LiveDraft:
     """Shows one note's transcript in the making as a draft in its private chat.
 
-    A single task sends the drafts: the "thinking" placeholder (an empty text) at once, the
-    first lines as soon as they come, then the latest lines at most once per `every` seconds.
-    While a draft request is in flight the newer lines wait, and only the latest of them goes
-    next: a draft that would be late is skipped. A failed draft is logged and skipped; a 429
-    pauses this note's drafts for the time Telegram asked; a refusal (400, 403) ends them.
+    A single task sends the drafts: the "thinking" placeholder (an empty text) after
+    `placeholder_after` seconds, the first lines as soon as they come, then the latest lines
+    at most once per `every` seconds. While a draft request is in flight the newer lines wait,
+    and only the latest of them goes next: a draft that would be late is skipped. A failed
+    draft is logged and skipped; a 429 pauses this note's drafts for the time Telegram asked;
+    a refusal (400, 403) ends them.
     close() cancels it all at once.
     """
 
-    def __init__(self, bot: Bot, job: Job, *, every: float = DRAFT_EVERY) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        job: Job,
+        *,
+        every: float = DRAFT_EVERY,
+        placeholder_after: float = PLACEHOLDER_AFTER,
+    ) -> None:
         self._bot = bot
         self._job = job
         self._every = every
+        self._placeholder_after = placeholder_after
         self._latest: Transcript | None = None
         self._changed = asyncio.Event()
         self._resume_at = 0.0
@@ -68,6 +81,12 @@ class LiveDraft:
 
     async def _pump(self) -> None:
         text = ""  # the "thinking" placeholder until the first lines come
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._placeholder_after):
+                await self._changed.wait()
+        self._changed.clear()
+        if self._latest is not None:
+            text = render.render_tail(self._latest)
         while await self._send(text):
             sent_at = time.monotonic()
             with contextlib.suppress(TimeoutError):
