@@ -38,6 +38,7 @@ from bot.telegram.guest import ByChatKind, GuestDelivery
 from bot.telegram.menu import set_commands
 from bot.telegram.notes import NoteDesk
 from bot.telegram.outbox import Outbox
+from bot.telegram.pacing import COURTESY_WITHIN
 from bot.telegram.status import StatusBoard
 from bot.telegram.updates import Backoff
 from bot.transcription.batch import BatchClient
@@ -62,7 +63,9 @@ class Tuning:
     """One note's whole transcription, retries included, from its audio's length."""
     download_backoff: float = 1.0
     telegram_max_retries: int = 3
-    """Retries of a call by PTB's rate limiter after a 429 before it raises RetryAfter."""
+    """Retries of a call by the bot's pacing after a 429 before it raises RetryAfter."""
+    courtesy_within: float = COURTESY_WITHIN
+    """Seconds a status message or progress edit may take to go out; later, it is skipped."""
     telegram_timeout: float | None = None
     """Seconds a Bot API call may take to connect, send or answer (None: PTB's default)."""
     delivery_retry: DeliveryRetry = field(default_factory=DeliveryRetry)
@@ -123,6 +126,7 @@ class Voxgram:
             overall_rate=tuning.overall_rate,
             group_rate=tuning.group_rate,
             max_retries=tuning.telegram_max_retries,
+            courtesy_within=tuning.courtesy_within,
             timeout=tuning.telegram_timeout,
             hooks=(self._post_init, self._post_stop, self._post_shutdown),
         )

@@ -19,6 +19,7 @@ from bot.domain import retained
 from bot.i18n import texts
 from bot.telegram.keyboards import pressed_transcript_button
 from bot.telegram.outbox import Outbox
+from bot.telegram.pacing import Priority, paced
 from bot.telegram.render import render_file
 from storage import transcripts
 from storage.db import Database
@@ -120,11 +121,12 @@ class TranscriptFiles:
         self.outbox.post(
             chat_id,
             f"transcript {kind}",
-            lambda: context.bot.send_document(
+            lambda: paced(context.bot).send_document(
                 chat_id,
                 InputFile(data, filename=name),
                 message_thread_id=thread,
                 reply_parameters=reply_to,
+                rate_limit_args=Priority.TRANSCRIPT,
             ),
         )
         log.info("chat=%d transcript=%d queued as %s", chat_id, transcript_id, kind)

@@ -21,6 +21,7 @@ from bot.telegram.guest import GUEST, answer_guest, edit_guest
 from bot.telegram.keyboards import whole_link_opened
 from bot.telegram.notes import note_of, origin_name, sender_of
 from bot.telegram.outbox import Outbox
+from bot.telegram.pacing import Priority, paced
 from handlers.commands import HelpCommand
 from storage import transcripts
 from storage.db import Database
@@ -102,12 +103,16 @@ class WholeTranscript:
         parts = render.render_messages(transcript, header=header)
         name = retained.file_name(kept.created_at, "txt")
         data = render.render_plain(transcript, header=header).encode()
-        chat_id, bot = message.chat.id, context.bot
+        chat_id, bot = message.chat.id, paced(context.bot)
 
         async def send() -> None:
             for part in parts:
-                await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
-            await bot.send_document(chat_id, InputFile(data, filename=name))
+                await bot.send_message(
+                    chat_id, part, parse_mode=ParseMode.HTML, rate_limit_args=Priority.TRANSCRIPT
+                )
+            await bot.send_document(
+                chat_id, InputFile(data, filename=name), rate_limit_args=Priority.TRANSCRIPT
+            )
 
         self.outbox.post(chat_id, "whole transcript", send)
         log.info("user=%d transcript=%d sent whole", user.id, transcript_id)

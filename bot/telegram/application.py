@@ -11,19 +11,19 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiolimiter import AsyncLimiter
 from telegram import Bot, Update
 from telegram.constants import FloodLimit
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
 from bot.health import POLL_TIMEOUT
 from bot.settings import Settings
 from bot.telegram.heartbeat import BotRequest, PollRequest
+from bot.telegram.pacing import COURTESY_WITHIN, Pacing
 from bot.telegram.updates import Backoff, Poller, WebhookServer, connect, retrying
 
 log = logging.getLogger(__name__)
@@ -38,83 +38,6 @@ ALLOWED_UPDATES = [
 
 App = Application[Any, Any, Any, Any, Any, Any]
 Hook = Callable[[App], Any]
-Answer = bool | dict[str, Any] | list[dict[str, Any]]
-
-
-UNPACED = frozenset({"getChat", "getChatMember", "getChatAdministrators", "sendMessageDraft"})
-"""Calls that go straight through. Reads about a chat: Telegram's per-chat limits are on
-messages sent, and a handler asking whether someone is a group admin must not wait behind that
-group's replies. Message drafts: a courtesy that goes out at once or not at all; it takes none
-of the pace the messages need, is not retried after a 429, and its 429 does not pause the
-bot's other calls as the limiter's would."""
-
-
-class Pacing(AIORateLimiter):
-    """PTB's AIORateLimiter for everything that sends; the calls in UNPACED go straight
-    through. With several replicas each paces itself at its share of the bot's limits
-    (set_share): Telegram counts them for the bot, not per process."""
-
-    def __init__(
-        self,
-        *,
-        overall_max_rate: float,
-        group_max_rate: float,
-        group_time_period: float,
-        max_retries: int,
-    ) -> None:
-        super().__init__(
-            overall_max_rate=overall_max_rate,
-            group_max_rate=group_max_rate,
-            group_time_period=group_time_period,
-            max_retries=max_retries,
-        )
-        self._overall_rate = overall_max_rate
-        self._group_rate = (group_max_rate, group_time_period)
-        self.share = 1
-        """Replicas alive, this one included: it sends at 1/share of each limit."""
-        self._overall: AsyncLimiter | None = None
-        self._groups: dict[int, AsyncLimiter] = {}
-
-    def set_share(self, replicas: int) -> None:
-        """`replicas` are alive: from now on this one takes that share of each limit."""
-        replicas = max(1, replicas)
-        if replicas == self.share:
-            return
-        self.share = replicas
-        rate = self._overall_rate / replicas
-        self._overall = AsyncLimiter(rate, 1) if replicas > 1 and rate else None
-        self._groups = {}
-
-    def _shares(self, data: dict[str, Any]) -> list[AsyncLimiter]:
-        """The limiters of this replica's share a request to `data`'s chat passes."""
-        if self.share == 1:
-            return []
-        limiters = [self._overall] if self._overall is not None else []
-        chat_id = data.get("chat_id")
-        group_rate, period = self._group_rate
-        if isinstance(chat_id, int) and chat_id < 0 and group_rate:
-            group = self._groups.get(chat_id)
-            if group is None:
-                group = self._groups[chat_id] = AsyncLimiter(group_rate, period * self.share)
-            limiters.append(group)
-        return limiters
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, Answer]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Answer:
-        if endpoint in UNPACED:
-            return await callback(*args, **kwargs)
-        for limiter in self._shares(data):
-            await limiter.acquire()
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
 
 
 async def share_limits(
@@ -150,10 +73,11 @@ def build(
     overall_rate: float = FloodLimit.MESSAGES_PER_SECOND,
     group_rate: tuple[float, float] = (1, 3.0),
     max_retries: int = 3,
+    courtesy_within: float = COURTESY_WITHIN,
     timeout: float | None = None,
     hooks: tuple[Hook, Hook, Hook],
 ) -> App:
-    """The Application, aimed at TELEGRAM_API_URL, paced by PTB's AIORateLimiter (Pacing);
+    """The Application, aimed at TELEGRAM_API_URL, paced by bot.telegram.pacing.Pacing;
     `timeout`: seconds to connect, write and read a Bot API call (None: PTB's 5 s; polling
     keeps its own); `hooks` are post_init, post_stop and post_shutdown."""
     post_init, post_stop, post_shutdown = hooks
@@ -177,6 +101,7 @@ def build(
                 group_max_rate=group_rate[0],
                 group_time_period=group_rate[1],
                 max_retries=max_retries,
+                courtesy_within=courtesy_within,
             )
         )
         .post_init(post_init)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardMarkup, InputFile, Message, ReplyParameters
+from telegram import InlineKeyboardMarkup, InputFile, Message, ReplyParameters
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -22,6 +22,7 @@ from bot.jobs.ports import DeliveryDeferred, DeliveryRefused, Preview, Progress
 from bot.telegram import render
 from bot.telegram.drafts import DRAFT_EVERY, LiveDraft
 from bot.telegram.keyboards import transcript_buttons
+from bot.telegram.pacing import Courtesy, Paced, PacedBot, Priority, Skipped
 from bot.telegram.progress import NoProgress, StatusProgress
 from bot.telegram.status import StatusBoard
 from storage.job_rows import Job
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGES = 3
 """Past this many messages the transcript comes as a .txt document with a preview in chat."""
+TRANSCRIPT = Priority.TRANSCRIPT
 
 
 @dataclass
@@ -47,7 +49,7 @@ class TelegramDelivery:
 
     def __init__(
         self,
-        bot: Bot,
+        bot: PacedBot,
         status: StatusBoard,
         *,
         progress_every: float,
@@ -68,8 +70,8 @@ class TelegramDelivery:
             return NoProgress()
         t = texts.of(job.user_language)
 
-        async def edit(message_id: int, text: str) -> object:
-            return await self._edit(job, message_id, escape(text))
+        async def edit(message_id: int, text: str, courtesy: Courtesy) -> object:
+            return await self._edit(job, message_id, escape(text), pace=courtesy)
 
         return StatusProgress(
             job.id,
@@ -93,11 +95,12 @@ class TelegramDelivery:
     async def deliver(
         self, job: Job, transcript: Transcript | None, retained_id: int | None
     ) -> None:
-        """Edit the status message into the first part (without one, as after a live draft,
-        send it as a reply to the note); further parts and the file reply to
-        the first; the buttons go under the last part. Parts already out (an earlier call for
-        this job) are not sent again. Raises DeliveryDeferred when Telegram may take it later
-        and DeliveryRefused when it never will."""
+        """Edit the status message into the first part (without one, as after a live draft or
+        when it was not on its way yet, send it as a reply to the note); further parts and the
+        file reply to the first; the buttons go under the last part; all go before courtesy.
+        Parts already out (an earlier call for this job) are not sent again. Raises
+        DeliveryDeferred when Telegram may take it later and DeliveryRefused when it never
+        will."""
         t = texts.of(job.user_language)
 
         def buttons(reply_to: int) -> InlineKeyboardMarkup | None:
@@ -130,20 +133,22 @@ class TelegramDelivery:
     ) -> None:
         """Send what `sent` does not hold yet, recording each part as it goes out."""
         if sent.first_id is None:
-            status_id = await self.status.wait(job.id, job.status_message_id)
+            status_id = await self.status.take(job.id, job.status_message_id)
             first_markup = buttons(job.message_id) if len(messages) == 1 else None
             first_id: int | None = None
             if status_id is not None:
-                first_id = await self._edit(job, status_id, messages[0], first_markup)
+                first_id = await self._edit(job, status_id, messages[0], first_markup, TRANSCRIPT)
             if first_id is None:
                 message = await self._send(
-                    job, messages[0], reply_to=job.message_id, markup=first_markup
+                    job, messages[0], reply_to=job.message_id, markup=first_markup, pace=TRANSCRIPT
                 )
                 first_id = message.message_id
             sent.first_id, sent.parts = first_id, 1
         for n in range(sent.parts + 1, len(messages) + 1):
             markup = buttons(sent.first_id) if n == len(messages) else None
-            await self._send(job, messages[n - 1], reply_to=sent.first_id, markup=markup)
+            await self._send(
+                job, messages[n - 1], reply_to=sent.first_id, markup=markup, pace=TRANSCRIPT
+            )
             sent.parts = n
         if document is not None and not sent.document:
             name, data = document
@@ -152,18 +157,20 @@ class TelegramDelivery:
                 InputFile(data, filename=name),
                 message_thread_id=job.thread_id,
                 reply_parameters=ReplyParameters(sent.first_id, allow_sending_without_reply=True),
+                rate_limit_args=TRANSCRIPT,
             )
             sent.document = True
 
     async def announce(self, job: Job, text: str) -> None:
-        """Edit the status message into `text`; a failure only costs the notice."""
+        """Edit the status message into `text` (a courtesy); a failure only costs the notice."""
         status_id = await self.status.wait(job.id, job.status_message_id)
         if status_id is not None:
-            await _quietly(self._edit(job, status_id, escape(text)))
+            notice = Courtesy(f"notice job={job.id}")
+            await _quietly(self._edit(job, status_id, escape(text), pace=notice))
 
     async def report(self, job: Job, reply: str) -> None:
         """Tell the user why the job failed (quiet in a group's auto mode)."""
-        status_id = await self.status.wait(job.id, job.status_message_id)
+        status_id = await self.status.take(job.id, job.status_message_id)
         if job.trigger == Trigger.AUTO:
             if status_id is not None:
                 await _quietly(self.bot.delete_message(job.chat_id, status_id))
@@ -179,7 +186,12 @@ class TelegramDelivery:
         await _quietly(self._send(job, text, reply_to=job.message_id))
 
     async def _edit(
-        self, job: Job, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+        self,
+        job: Job,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        pace: Paced | None = None,
     ) -> int | None:
         """Edit a message of the job's chat; its id, or None when it cannot be edited."""
         try:
@@ -189,6 +201,7 @@ class TelegramDelivery:
                 message_id=message_id,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
+                rate_limit_args=pace,
             )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
@@ -200,7 +213,13 @@ class TelegramDelivery:
         return message_id
 
     async def _send(
-        self, job: Job, text: str, *, reply_to: int, markup: InlineKeyboardMarkup | None = None
+        self,
+        job: Job,
+        text: str,
+        *,
+        reply_to: int,
+        markup: InlineKeyboardMarkup | None = None,
+        pace: Paced | None = None,
     ) -> Message:
         # allow_sending_without_reply: the note may have been deleted meanwhile.
         try:
@@ -211,6 +230,7 @@ class TelegramDelivery:
                 message_thread_id=job.thread_id,
                 reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True),
                 reply_markup=markup,
+                rate_limit_args=pace,
             )
         except BadRequest as exc:
             if not _chat_gone(exc):
@@ -261,6 +281,8 @@ def delivery_errors() -> Iterator[None]:
 async def _quietly(call: Awaitable[object]) -> None:
     try:
         await call
+    except Skipped:
+        pass  # logged by the pacing
     except TelegramError as exc:
         log.info("telegram refused a courtesy message: %s", exc.message)
 

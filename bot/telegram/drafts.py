@@ -2,7 +2,7 @@
 
 A draft (sendMessageDraft) is an ephemeral preview of about 30 seconds in a private chat; the
 transcript itself is then sent with sendMessage. Drafts are a courtesy: they skip the bot's
-pacing (bot.telegram.application.Pacing), are never retried, and never hold up the transcript.
+pacing (bot.telegram.pacing), are never retried, and never hold up the transcript.
 https://core.telegram.org/bots/api#sendmessagedraft
 """
 

@@ -25,6 +25,7 @@ from bot.jobs.ports import Delivery, Preview, Progress
 from bot.telegram import render
 from bot.telegram.delivery import delivery_errors, escape
 from bot.telegram.keyboards import whole_link_payload
+from bot.telegram.pacing import Courtesy, Paced, Priority, paced
 from bot.telegram.progress import StatusProgress
 from storage.job_rows import Job
 
@@ -51,15 +52,20 @@ async def answer_guest(bot: Bot, guest_query_id: str, html_text: str) -> str | N
 
 
 async def edit_guest(
-    bot: Bot, inline_message_id: str, html_text: str, markup: InlineKeyboardMarkup | None = None
+    bot: Bot,
+    inline_message_id: str,
+    html_text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    pace: Paced | None = None,
 ) -> None:
     """Edit the inline message; "not modified" is no error."""
     try:
-        await bot.edit_message_text(
+        await paced(bot).edit_message_text(
             html_text,
             inline_message_id=inline_message_id,
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
+            rate_limit_args=pace,
         )
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
@@ -85,9 +91,9 @@ class GuestDelivery:
         t = texts.of(job.user_language)
         inline_id = job.inline_message_id
 
-        async def edit(_: int, text: str) -> object:
+        async def edit(_: int, text: str, courtesy: Courtesy) -> object:
             assert inline_id is not None
-            await edit_guest(self.bot, inline_id, escape(text))
+            await edit_guest(self.bot, inline_id, escape(text), pace=courtesy)
             return None
 
         return StatusProgress(job.id, self.progress_every, edit, t.progress, status_id=lambda: 0)
@@ -113,7 +119,7 @@ class GuestDelivery:
                     markup = InlineKeyboardMarkup([[button]])
         assert job.inline_message_id is not None
         with delivery_errors():
-            await edit_guest(self.bot, job.inline_message_id, text, markup)
+            await edit_guest(self.bot, job.inline_message_id, text, markup, Priority.TRANSCRIPT)
 
     async def report(self, job: Job, reply: str) -> None:
         if job.inline_message_id is None:

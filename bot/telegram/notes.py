@@ -22,6 +22,7 @@ from bot.domain.notes import Kind, Note, NoteRequest, is_audio_document
 from bot.i18n import texts
 from bot.jobs.intake import Intake, Verdict
 from bot.telegram.outbox import Outbox
+from bot.telegram.pacing import Paced, Skipped, paced
 from bot.telegram.status import StatusBoard
 from storage import jobs
 
@@ -172,11 +173,13 @@ class NoteDesk:
         if silent:
             return
         text = texts.of(payer.language)(texts.STATUS)
+        # Taken now: the job may be over, and forgotten, before the status message's turn.
+        courtesy = self.status.courtesy(job_id)
 
         async def send_status() -> None:
             message_id: int | None = None
             try:
-                sent = await reply(note_message, text)
+                sent = await reply(note_message, text, courtesy)
                 if sent is not None:
                     message_id = sent.message_id
                     await jobs.set_status_message(self.intake.db, job_id, message_id)
@@ -192,15 +195,19 @@ class NoteDesk:
         )
 
 
-async def reply(message: Message, text: str) -> Message | None:
-    """Reply to a message; a refusal by Telegram is logged, never raised into the handler."""
+async def reply(message: Message, text: str, pace: Paced | None = None) -> Message | None:
+    """Reply to a message; a refusal by Telegram is logged, never raised into the handler, and
+    a courtesy the pacing skipped is None."""
     try:
-        return await message.get_bot().send_message(
+        return await paced(message.get_bot()).send_message(
             message.chat.id,
             text,
             message_thread_id=thread_of(message),
             reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+            rate_limit_args=pace,
         )
+    except Skipped:
+        return None  # logged by the pacing
     except TelegramError as exc:
         log.warning("chat=%d reply failed: %s", message.chat.id, exc.message)
         return None

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from bot.telegram.pacing import Courtesy, Skipped
+
 log = logging.getLogger(__name__)
 
-Edit = Callable[[int, str], Coroutine[Any, Any, object]]
-"""Edits the status message (by id) into a plain text."""
+Edit = Callable[[int, str, Courtesy], Coroutine[Any, Any, object]]
+"""Edits the status message (by id) into a plain text, paced as the courtesy given."""
 
 
 class StatusProgress:
@@ -34,6 +36,7 @@ class StatusProgress:
         self._text = text
         self._last = time.monotonic()
         self._edit: asyncio.Task[object] | None = None
+        self._courtesy: Courtesy | None = None
         self._shown: tuple[int, int] | None = None
 
     def update(self, done: int, total: int) -> None:
@@ -50,19 +53,25 @@ class StatusProgress:
         if (done, total) == self._shown or done >= total:
             return  # the transcript itself is the next edit
         self._last, self._shown = now, (done, total)
-        self._edit = asyncio.create_task(self._send_edit(status_id, self._text(done, total)))
+        self._courtesy = Courtesy(f"progress job={self._job_id}")
+        self._edit = asyncio.create_task(
+            self._send_edit(status_id, self._text(done, total), self._courtesy)
+        )
 
     async def settle(self) -> None:
-        """Wait for an edit in flight; its failure only costs a progress line."""
+        """What follows goes next: an edit not yet on its way is withdrawn, one on its way is
+        waited for; its failure only costs a progress line."""
         if self._edit is None:
             return
+        if self._courtesy is not None:
+            self._courtesy.withdraw()
         await asyncio.wait({self._edit})
         self._retire(self._edit)
 
     def _retire(self, edit: asyncio.Task[object]) -> None:
         """Collect a finished edit's outcome, so no failure goes unretrieved."""
         error = None if edit.cancelled() else edit.exception()
-        if error is not None:
+        if error is not None and not isinstance(error, Skipped):
             log.info("job=%d progress edit failed: %s", self._job_id, type(error).__name__)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -18,6 +18,7 @@ from bot.i18n import texts
 from bot.jobs.ports import DeliveryRefused
 from bot.telegram import render
 from bot.telegram.delivery import MAX_MESSAGES, TelegramDelivery
+from bot.telegram.pacing import Courtesy, Priority
 from bot.telegram.status import StatusBoard
 from storage.job_rows import Job
 
@@ -47,6 +48,8 @@ class Call:
     parse_mode: str | None = None
     file_name: str | None = None
     file_data: bytes | None = None
+    pace: object = field(default=None, compare=False)
+    """The call's rate_limit_args: its priority at the bot's pacing."""
 
 
 def _buttons(markup: InlineKeyboardMarkup | None) -> list[str] | None:
@@ -86,6 +89,7 @@ class FakeBot:
         message_thread_id: int | None = None,
         reply_parameters: ReplyParameters | None = None,
         reply_markup: InlineKeyboardMarkup | None = None,
+        rate_limit_args: object = None,
     ) -> SimpleNamespace:
         if self.send_error is not None:
             raise self.send_error
@@ -100,6 +104,7 @@ class FakeBot:
                 buttons=_buttons(reply_markup),
                 thread_id=message_thread_id,
                 parse_mode=parse_mode,
+                pace=rate_limit_args,
             )
         )
         return message
@@ -112,6 +117,7 @@ class FakeBot:
         message_id: int,
         parse_mode: str | None = None,
         reply_markup: InlineKeyboardMarkup | None = None,
+        rate_limit_args: object = None,
     ) -> bool:
         if self.edit_error is not None:
             raise self.edit_error
@@ -123,6 +129,7 @@ class FakeBot:
                 message_id=message_id,
                 buttons=_buttons(reply_markup),
                 parse_mode=parse_mode,
+                pace=rate_limit_args,
             )
         )
         return True
@@ -134,6 +141,7 @@ class FakeBot:
         *,
         message_thread_id: int | None = None,
         reply_parameters: ReplyParameters | None = None,
+        rate_limit_args: object = None,
     ) -> SimpleNamespace:
         message = self._message()
         self.calls.append(
@@ -145,6 +153,7 @@ class FakeBot:
                 thread_id=message_thread_id,
                 file_name=document.filename,
                 file_data=cast(bytes, document.input_file_content),
+                pace=rate_limit_args,
             )
         )
         return message
@@ -401,6 +410,40 @@ async def test_a_status_message_that_could_not_be_sent_leads_to_a_new_reply(
     assert (sent.method, sent.reply_to, sent.buttons) == ("send_message", NOTE, BUTTONS)
 
 
+async def test_a_status_message_not_yet_on_its_way_is_withdrawn_for_the_transcript(
+    bot: FakeBot, board: StatusBoard, delivery: TelegramDelivery
+) -> None:
+    board.expect(1)  # the status message still waits for its turn
+
+    await delivery.deliver(job(status_message_id=None), ONE, KEPT)
+
+    [sent] = bot.calls
+    assert (sent.method, sent.reply_to, sent.buttons) == ("send_message", NOTE, BUTTONS)
+    assert board.courtesy(1).skipped == "withdrawn"
+
+
+async def test_a_refusal_withdraws_a_status_message_not_yet_on_its_way(
+    bot: FakeBot, board: StatusBoard, delivery: TelegramDelivery
+) -> None:
+    board.expect(1)
+
+    await delivery.report(job(status_message_id=None), "No.")
+
+    [sent] = bot.calls
+    assert (sent.method, sent.reply_to, sent.text, sent.pace) == ("send_message", NOTE, "No.", None)
+    assert board.courtesy(1).skipped == "withdrawn"
+
+
+async def test_every_part_of_a_transcript_and_its_file_go_first(
+    bot: FakeBot, delivery: TelegramDelivery
+) -> None:
+    await delivery.deliver(job(), THREE, KEPT)
+    await delivery.deliver(job(id=2), MANY, KEPT)
+
+    assert len(bot.calls) == 5
+    assert {c.pace for c in bot.calls} == {Priority.TRANSCRIPT}
+
+
 async def test_a_bot_the_user_blocked_logs_and_does_not_raise(
     bot: FakeBot, delivery: TelegramDelivery, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -533,6 +576,8 @@ async def test_a_long_notes_progress_edits_its_status_message(
         STATUS,
         en.progress(1, 3),
     )
+    assert isinstance(edit.pace, Courtesy)
+    assert edit.pace.what == "progress job=1"
 
 
 async def test_auto_mode_shows_no_progress(bot: FakeBot, delivery: TelegramDelivery) -> None:
