@@ -162,11 +162,11 @@ class TelegramDelivery:
             sent.document = True
 
     async def announce(self, job: Job, text: str) -> None:
-        """Edit the status message into `text` (a courtesy); a failure only costs the notice."""
+        """Edit the status message into `text`; a failure only costs the notice. It is an answer,
+        not a courtesy: the transcript it announces may be hours away, so it is never skipped."""
         status_id = await self.status.wait(job.id, job.status_message_id)
         if status_id is not None:
-            notice = Courtesy(f"notice job={job.id}")
-            await _quietly(self._edit(job, status_id, escape(text), pace=notice))
+            await _quietly(self._edit(job, status_id, escape(text), pace=Priority.ANSWER))
 
     async def report(self, job: Job, reply: str) -> None:
         """Tell the user why the job failed (quiet in a group's auto mode)."""

@@ -587,3 +587,17 @@ async def test_auto_mode_shows_no_progress(bot: FakeBot, delivery: TelegramDeliv
     await progress.settle()
 
     assert bot.calls == []
+
+
+async def test_the_batch_notice_is_an_answer_not_a_courtesy_that_may_be_skipped(
+    bot: FakeBot, delivery: TelegramDelivery
+) -> None:
+    """Its transcript may be hours away: the notice must not be dropped as late courtesy."""
+    await delivery.announce(job(), "Comes later, at half price.")
+    [call] = bot.calls
+    assert (call.method, call.message_id, call.text) == (
+        "edit_message_text",
+        STATUS,
+        "Comes later, at half price.",
+    )
+    assert call.pace == Priority.ANSWER
