@@ -29,9 +29,11 @@ def expected_lines(words: list[media.Word], vocabulary: list[str]) -> list[str]:
 
 
 def transcript_of(tg: FakeTelegram, chat_id: int, message_id: int) -> list[BotMessage] | None:
-    """The bot's replies to a note, once its status message has been edited into the result."""
+    """The bot's replies to a note, once the first is the result: its status message edited into
+    it, or, where the status message was never sent (withdrawn by the pacing when the result came
+    first), a new reply."""
     replies = tg.replies_to(chat_id, message_id)
-    if replies and replies[0].edits > 0 and not (replies[0].text or "").startswith(texts.STATUS):
+    if replies and not (replies[0].text or "").startswith(texts.STATUS):
         return replies
     return None
 

@@ -46,11 +46,12 @@ async def test_500_notes_from_50_users_in_one_burst(
         seen = edits = 0
 
         def all_answered() -> bool:
-            # Re-checked after every request: look at the 500 notes only once enough edits came.
+            # Re-checked after every request: look at the 500 notes only once enough edits and
+            # messages came (a transcript is a new message where its status message was not).
             nonlocal seen, edits
             fresh = tg.requests[seen:]
             seen += len(fresh)
-            edits += sum(r.method == "editMessageText" for r in fresh)
+            edits += sum(r.method in ("editMessageText", "sendMessage") for r in fresh)
             if edits >= len(pending):
                 pending.difference_update([(c, m) for c, m in pending if transcript_of(tg, c, m)])
             return not pending
