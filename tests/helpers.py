@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from bot.i18n import texts
+from bot.i18n import UI_LANGUAGES, texts
 from bot.telegram.render import format_timestamp
 from storage.db import Database
 from tests import media
@@ -28,12 +28,16 @@ def expected_lines(words: list[media.Word], vocabulary: list[str]) -> list[str]:
     return [f"{format_timestamp(w.start)} {vocabulary[w.index]}" for w in words]
 
 
+STATUS_TEXTS = tuple(texts.of(language)(texts.STATUS) for language in UI_LANGUAGES)
+"""The status message ("Transcribing…") in every language of the bot; progress edits start so."""
+
+
 def transcript_of(tg: FakeTelegram, chat_id: int, message_id: int) -> list[BotMessage] | None:
     """The bot's replies to a note, once the first is the result: its status message edited into
     it, or, where the status message was never sent (withdrawn by the pacing when the result came
     first), a new reply."""
     replies = tg.replies_to(chat_id, message_id)
-    if replies and not (replies[0].text or "").startswith(texts.STATUS):
+    if replies and not (replies[0].text or "").startswith(STATUS_TEXTS):
         return replies
     return None
 
