@@ -145,6 +145,25 @@ async def test_the_transcript_does_not_wait_for_mistral_to_delete_its_copy(
     assert len(mistral.deleted) == 1
 
 
+async def test_mistral_deletes_its_copy_once_the_transcript_is_out(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
+) -> None:
+    """The delete waits for the transcript: its request would otherwise compete with the
+    transcript's delivery for the bot's time."""
+    data, words, total = media.voice_note(3)
+    wim = tg.user(19, "Wim")
+    chat = tg.private_chat(wim)
+    async with run_bot():
+        note = tg.send_voice(chat, wim, data, duration=round(total))
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        await mistral.wait_for(lambda: not mistral.live_files)
+    (delete,) = [s for s in mistral.spans if s.route.startswith("DELETE")]
+    (transcription,) = [s for s in mistral.spans if "transcriptions" in s.route]
+    (sent,) = [r for r in tg.requests if r.method == "editMessageText"]
+    assert transcription.end < sent.at < delete.start
+    assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+
+
 async def test_the_note_goes_to_mistral_while_its_status_message_is_still_on_its_way(
     tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot
 ) -> None:

@@ -84,12 +84,16 @@ class Processor:
         self.lease_seconds = lease_seconds
         self._removing: dict[int, asyncio.Future[None]] = {}
         """Job folders being removed (in a thread) while their transcript goes out."""
+        self._out: dict[int, asyncio.Event] = {}
+        """Set once a job's transcript is out (or the job ended): its uploads' deletes wait."""
 
     async def __call__(self, job: Job, release: Callable[[], None] = lambda: None) -> None:
         """Process the job; `release` lets the job's worker go once Mistral's part is over."""
+        self._out[job.id] = asyncio.Event()
         try:
             await self._run(job, release)
         finally:
+            self._out.pop(job.id).set()
             self.delivery.forget(job.id)
             await self._removed(job)
 
@@ -152,6 +156,7 @@ class Processor:
         outcome = await delivering.deliver(
             self.delivery, job, transcript, kept, self.delivery_retry
         )
+        self._out.get(job.id, asyncio.Event()).set()  # its uploads' deletes may go now
         await self._removed(job)  # done means no audio of it is left on disk
         took_ms = int((time.monotonic() - started) * 1000)
         if outcome in (Delivered.REFUSED, Delivered.TIMED_OUT):
@@ -309,6 +314,7 @@ class Processor:
                 on_chunk=partial.complete if partial is not None else _ignore,
                 chat=job.chat_id,
                 sendable=info.sendable,
+                hold_deletes=self._out.get(job.id),
             )
         except (audio.AudioError, MistralError) as exc:
             raise transcription_failed(exc, t) from exc

@@ -21,6 +21,7 @@ from bot.domain.transcript import Notice, Segment, Transcript, number_speakers, 
 from bot.settings import UploadMode
 from bot.transcription import audio, chunking
 from bot.transcription.chunking import merge
+from bot.transcription.deletions import Deletions, FileHook
 from bot.transcription.mistral import MistralBiasRefused, MistralClient, MistralUnavailable
 from bot.transcription.mistral_wire import Deadline
 from bot.transcription.slots import FairSlots, Owner
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 CANCELLED_DELETE_SECONDS = 2.0
 """How long a cancelled transcription tries to delete its upload before leaving it for later."""
 
-FileHook = Callable[[str], Awaitable[None]]
 Progress = Callable[[int, int], None]
 """Called with (chunks done, chunks in all) each time a chunk's transcript comes back."""
 SegmentHook = Callable[[int, float, Segment], None]
@@ -92,7 +92,7 @@ class Transcriber:
         self.slots = FairSlots(limit)
         self.chunk_seconds = chunk_seconds
         self.deadline = deadline or Deadline()
-        self._deletes: set[asyncio.Task[None]] = set()
+        self.deletions = Deletions(mistral)
 
     async def transcribe(
         self,
@@ -108,6 +108,7 @@ class Transcriber:
         on_chunk: ChunkHook = _no_chunk,
         chat: Hashable = None,
         sendable: bool = False,
+        hold_deletes: asyncio.Event | None = None,
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`.
         Mistral's slots are shared fairly between chats, then between notes of a chat; past
@@ -115,7 +116,8 @@ class Transcriber:
 
         With `on_segment` Mistral streams each request and every segment is passed on as it
         comes; `on_chunk` is told as each chunk is complete (a short file is chunk 0). The
-        transcript's notices say what of `options` could not be applied."""
+        transcript's notices say what of `options` could not be applied. Uploads are deleted once
+        `hold_deletes` is set (Deletions.later)."""
         limit = self.deadline.for_audio(duration)
         bound = asyncio.timeout(limit)
         try:
@@ -127,6 +129,7 @@ class Transcriber:
                     options=options,
                     on_upload=on_upload,
                     on_delete=on_delete,
+                    hold_deletes=hold_deletes,
                     hooks=(on_progress, on_segment, on_chunk),
                     chat=chat,
                     sendable=sendable,
@@ -151,6 +154,7 @@ class Transcriber:
         options: TranscriptionOptions,
         on_upload: FileHook,
         on_delete: FileHook,
+        hold_deletes: asyncio.Event | None,
         hooks: Hooks,
         chat: Hashable,
         sendable: bool,
@@ -163,6 +167,7 @@ class Transcriber:
             asking=asking,
             on_upload=on_upload,
             on_delete=on_delete,
+            hold_deletes=hold_deletes,
         )
         if duration <= self.chunk_seconds:
             # `sendable` (probe's finding) spares opening the file again to see it is.
@@ -286,6 +291,7 @@ class Transcriber:
         asking: _Asking,
         on_upload: FileHook,
         on_delete: FileHook,
+        hold_deletes: asyncio.Event | None = None,
     ) -> Transcript:
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
@@ -308,13 +314,9 @@ class Transcriber:
                 # A stop past its grace, or a sibling chunk that failed: a short try, so a
                 # Mistral that does not answer cannot hold the stop up (the recorded id is
                 # deleted at the next start).
-                await self._delete(file_id, on_delete, within=CANCELLED_DELETE_SECONDS)
+                await self.deletions.now(file_id, on_delete, within=CANCELLED_DELETE_SECONDS)
             else:
-                # In the background: the transcript need not wait for Mistral to delete its
-                # copy (nor hang with a DELETE that hangs); drain() waits at stop.
-                task = asyncio.create_task(self._delete(file_id, on_delete))
-                self._deletes.add(task)
-                task.add_done_callback(self._deletes.discard)
+                self.deletions.later(file_id, on_delete, hold_deletes)  # drain() waits at stop
 
     async def _ask(
         self,
@@ -353,27 +355,8 @@ class Transcriber:
         return number_speakers(transcript) if options.diarize else transcript
 
     async def drain(self, within: float) -> None:
-        """Let the deletes under way finish, for at most `within` seconds; the ids of those
-        that do not are recorded and deleted at the next start."""
-        if self._deletes:
-            await asyncio.wait(set(self._deletes), timeout=within)
-        late = list(self._deletes)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-
-    async def _delete(
-        self, file_id: str, on_delete: FileHook, *, within: float | None = None
-    ) -> None:
-        """Delete the uploaded copy (giving up after `within` seconds, if given); if that
-        fails the recorded id is retried at next start."""
-        try:
-            async with asyncio.timeout(within):
-                await self.mistral.delete(file_id)
-        except Exception:
-            log.warning("mistral file=%s could not be deleted; kept for cleanup", file_id)
-            return
-        await on_delete(file_id)
+        """Let the deletes under way finish, for at most `within` seconds (Deletions.drain)."""
+        await self.deletions.drain(within)
 
 
 def _streamed(

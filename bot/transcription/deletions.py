@@ -1,0 +1,61 @@
+"""Deleting what was uploaded to Mistral, in the background once a transcription is over."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.transcription.mistral import MistralClient
+
+log = logging.getLogger(__name__)
+
+FileHook = Callable[[str], Awaitable[None]]
+
+HOLD_SECONDS = 5.0
+"""How long a delete waits for its note's transcript to be out (see Deletions.later), at most."""
+
+
+class Deletions:
+    """Deletes uploaded files; a failed delete leaves its recorded id for the next start."""
+
+    def __init__(self, mistral: MistralClient) -> None:
+        self._mistral = mistral
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def later(self, file_id: str, on_delete: FileHook, hold: asyncio.Event | None) -> None:
+        """Delete in the background: the transcript need not wait for Mistral to delete its copy
+        (nor hang with a DELETE that hangs). With `hold`, the delete first waits until it is set
+        (the note's transcript is out), at most HOLD_SECONDS, so that its request does not take
+        the CPU and connections the transcript's delivery needs."""
+        task = asyncio.create_task(self._held(file_id, on_delete, hold))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def now(self, file_id: str, on_delete: FileHook, *, within: float | None = None) -> None:
+        """Delete the uploaded copy, giving up after `within` seconds if given."""
+        try:
+            async with asyncio.timeout(within):
+                await self._mistral.delete(file_id)
+        except Exception:
+            log.warning("mistral file=%s could not be deleted; kept for cleanup", file_id)
+            return
+        await on_delete(file_id)
+
+    async def drain(self, within: float) -> None:
+        """Let the deletes under way finish (held ones go at once), for at most `within`
+        seconds; the ids of those that do not are recorded and deleted at the next start."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within)
+        late = list(self._tasks)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _held(self, file_id: str, on_delete: FileHook, hold: asyncio.Event | None) -> None:
+        if hold is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HOLD_SECONDS):
+                    await hold.wait()
+        await self.now(file_id, on_delete)
