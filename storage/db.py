@@ -9,7 +9,7 @@ import re
 import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -17,11 +17,11 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
 from bot.domain.redact import redact_url
 from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS
+from storage.postgres import POOL_SIZE, for_postgres, record
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 
 class Row(Protocol):
-    """A result row, read by position or by column name (sqlite3.Row, or _Record)."""
+    """A result row, read by position or by column name (sqlite3.Row, or postgres.Record)."""
 
     def __getitem__(self, key: int | str, /) -> Any: ...
 
@@ -95,11 +95,11 @@ class _PostgresTx(Tx):
         self._conn = conn
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        cursor = await self._conn.execute(_for_postgres(sql), _values(params))
+        cursor = await self._conn.execute(for_postgres(sql), _values(params))
         return list(await cursor.fetchall()) if cursor.description else []
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        cursor = await self._conn.execute(_for_postgres(sql), _values(params))
+        cursor = await self._conn.execute(for_postgres(sql), _values(params))
         return cursor.rowcount
 
     async def lock(self, key: int) -> None:
@@ -175,7 +175,7 @@ class Database:
             check=AsyncConnectionPool.check_connection,
             # Prepared statements off: replicas often reach PostgreSQL through PgBouncer in
             # transaction mode, where a prepared statement may meet another connection.
-            kwargs={"autocommit": True, "row_factory": _record, "prepare_threshold": None},
+            kwargs={"autocommit": True, "row_factory": record, "prepare_threshold": None},
         )
         await self._pool.open(wait=True, timeout=30)
 
@@ -314,57 +314,13 @@ def _checkpoint(path: Path) -> None:
         conn.close()
 
 
-POOL_SIZE = 10
-"""PostgreSQL connections one process may hold: transactions are short, so a few suffice for
-the workers and handlers; more wait for one."""
-
-
-class _Record:
-    """A PostgreSQL row readable by position or by column name, as sqlite3.Row is."""
-
-    __slots__ = ("_names", "_values")
-
-    def __init__(self, names: dict[str, int], values: Sequence[Any]) -> None:
-        self._names = names
-        self._values = values
-
-    def __getitem__(self, key: int | str, /) -> Any:
-        return self._values[self._names[key] if isinstance(key, str) else key]
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._values)
-
-    def keys(self) -> list[str]:
-        return list(self._names)
-
-    def __repr__(self) -> str:
-        return f"Record({dict(zip(self._names, self._values, strict=True))!r})"
-
-
-def _record(cursor: Any) -> RowMaker[_Record]:
-    """psycopg's row factory for _Record."""
-    names = {column.name: i for i, column in enumerate(cursor.description or ())}
-    return lambda values: _Record(names, values)
-
-
 _ROW_LOCK = re.compile(r"\s+FOR\s+UPDATE(\s+OF\s+\w+)?(\s+SKIP\s+LOCKED)?", re.IGNORECASE)
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 @lru_cache(maxsize=512)
 def _for_sqlite(sql: str) -> str:
     """Row locks dropped: SQLite's one writer at a time already holds every row."""
     return _ROW_LOCK.sub("", sql)
-
-
-@lru_cache(maxsize=512)
-def _for_postgres(sql: str) -> str:
-    """`?` and `:name` marks as psycopg's `%s` and `%(name)s`."""
-    sql = sql.replace("%", "%%").replace("?", "%s")
-    return _NAMED.sub(r"%(\1)s", sql)
 
 
 def _values(params: Params) -> Sequence[Any] | dict[str, Any]:
