@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bot.domain.redact import redact_url
 from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS
-from storage.postgres import POOL_SIZE, for_postgres, record
+from storage.postgres import POOL_SIZE, for_postgres, record, usable
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,8 @@ class Database:
             max_size=POOL_SIZE,
             open=False,
             # A connection the server dropped (a restart, a failover) is replaced when next
-            # taken, rather than failing the query that gets it: one short round trip each.
-            check=AsyncConnectionPool.check_connection,
+            # taken, rather than failing the query that gets it (usable).
+            check=usable,
             # Prepared statements off: replicas often reach PostgreSQL through PgBouncer in
             # transaction mode, where a prepared statement may meet another connection.
             kwargs={"autocommit": True, "row_factory": record, "prepare_threshold": None},

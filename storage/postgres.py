@@ -1,18 +1,36 @@
-"""PostgreSQL beside the database seam (storage/db.py): the pool's size, SQL marks in
-psycopg's style, and rows read by position or by column name, as SQLite's are."""
+"""PostgreSQL beside the database seam (storage/db.py): the pool's size and its check of a
+connection it hands out, SQL marks in psycopg's style, and rows read by position or by column
+name, as SQLite's are."""
 
 from __future__ import annotations
 
 import re
+import select
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool
 
 POOL_SIZE = 10
 """PostgreSQL connections one process may hold: transactions are short, so a few suffice for
 the workers and handlers; more wait for one."""
+
+
+async def usable(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it hands out; raises when the connection is closed.
+
+    An idle connection has nothing to read, and a server that closes it (a restart, a
+    failover, an idle timeout) sends its last message and the end of the stream: only a
+    connection with input waiting is asked an empty query (one round trip), the others are
+    handed out as they are."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        await AsyncConnectionPool.check_connection(conn)
+
 
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
