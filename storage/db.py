@@ -251,8 +251,22 @@ class Database:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; return the rows it changed."""
+        if self._pool is not None:
+            # PostgreSQL runs a lone statement as a transaction of its own (autocommit), without
+            # the round trips of BEGIN and COMMIT.
+            async with self._single() as tx:
+                return await tx.execute(sql, params)
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
+
+    async def execute_fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Run one statement in its own transaction; return the first row it returns (an
+        INSERT or UPDATE … RETURNING), if any."""
+        if self._pool is not None:
+            async with self._single() as tx:
+                return await tx.fetchone(sql, params)
+        async with self.transaction() as tx:
+            return await tx.fetchone(sql, params)
 
     def _sqlite_conn(self) -> sqlite3.Connection:
         if self._sqlite is None:

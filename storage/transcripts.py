@@ -36,27 +36,26 @@ async def keep(
     """Store a job's transcript (again, if the job is delivered twice); return its id.
     `user_id` paid for it, `author_id` sent the note: /forgetme of either deletes it. With
     `file_unique_id`, later notes of the same recording and `options` may reuse it."""
-    async with db.transaction() as tx:
-        row = await tx.fetchone(
-            """
-            INSERT INTO transcripts (job_id, user_id, author_id, chat_id, body, created_at,
-                                     expires_at, file_unique_id, options)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
-            RETURNING id
-            """,
-            (
-                job_id,
-                user_id,
-                author_id,
-                chat_id,
-                body,
-                now,
-                expires_at,
-                file_unique_id,
-                options,
-            ),
-        )
+    row = await db.execute_fetchone(
+        """
+        INSERT INTO transcripts (job_id, user_id, author_id, chat_id, body, created_at,
+                                 expires_at, file_unique_id, options)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
+        RETURNING id
+        """,
+        (
+            job_id,
+            user_id,
+            author_id,
+            chat_id,
+            body,
+            now,
+            expires_at,
+            file_unique_id,
+            options,
+        ),
+    )
     assert row is not None
     return int(row[0])
 

@@ -3,11 +3,13 @@ without failing a query, and a healthy connection is handed out without a round 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import pq
 from psycopg_pool import AsyncConnectionPool
 
 from storage.db import Database
@@ -75,3 +77,49 @@ async def test_connections_the_server_closed_are_replaced_without_failing_a_quer
     async with db.transaction() as tx:
         await tx.execute("CREATE TABLE replaced (n INTEGER)")
     assert await db.fetchall("SELECT n FROM replaced") == []
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[[], list[str]]]:
+    """The protocol messages of the connections the pool lends from now on, as libpq traces
+    them ("F" the client's, "B" the server's), read once the tracing is over."""
+    path = tmp_path / "wire.log"
+    traced: list[psycopg.AsyncConnection[Any]] = []
+    getconn = AsyncConnectionPool.getconn
+    with path.open("w") as out:
+
+        async def lend(pool: AsyncConnectionPool[Any], **kw: Any) -> psycopg.AsyncConnection[Any]:
+            conn = await getconn(pool, **kw)
+            if not any(conn is seen for seen in traced):
+                conn.pgconn.trace(out.fileno())
+                conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+                traced.append(conn)
+            return conn
+
+        def read() -> list[str]:
+            for conn in traced:
+                if not conn.closed:
+                    conn.pgconn.untrace()  # which flushes what libpq holds
+            traced.clear()
+            return path.read_text().splitlines()
+
+        monkeypatch.setattr(AsyncConnectionPool, "getconn", lend)
+        yield read
+        read()
+
+
+def round_trips(messages: list[str]) -> int:
+    """How many times the client waited for the server to be ready again."""
+    return sum("ReadyForQuery" in line for line in messages)
+
+
+async def test_a_lone_statement_is_one_round_trip_without_begin_and_commit(
+    db: Database, wire: Callable[[], list[str]]
+) -> None:
+    await db.execute("CREATE TABLE lone (n INTEGER PRIMARY KEY)")
+    assert await db.execute("INSERT INTO lone (n) VALUES (?)", (1,)) == 1
+    row = await db.execute_fetchone("UPDATE lone SET n = n + 1 RETURNING n")
+    assert row is not None and row[0] == 2
+    sent = wire()
+    assert round_trips(sent) == 3
+    assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line]
