@@ -134,13 +134,22 @@ _CLAIMABLE = """
         WHERE status = 'running' AND (lease_until IS NULL OR lease_until >= :now)
         GROUP BY chat_id
     )
-    SELECT q.id, COALESCE(b.n, 0) AS running
+    SELECT q.id
     FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
     WHERE (q.status = 'queued' OR (q.status = 'running' AND q.lease_until < :now))
       AND COALESCE(b.n, 0) < :per_chat
-    ORDER BY running, q.id
+    ORDER BY COALESCE(b.n, 0), q.id
     LIMIT 1
 """
+
+# The claim in one statement: the job is picked, locked and leased at once.
+_CLAIM = (
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+    " lease_owner = :owner, lease_until = :until, updated_at = :now"
+    " WHERE id = (" + _CLAIMABLE + " FOR UPDATE OF q SKIP LOCKED)"
+    " AND (status = 'queued' OR (status = 'running' AND lease_until < :now))"
+    " RETURNING *"
+)
 
 
 async def claim_next(
@@ -156,27 +165,14 @@ async def claim_next(
     while True:
         at = now()
         values = {"now": at, "per_chat": per_chat}
-        async with db.transaction() as tx:
-            row = await tx.fetchone(_CLAIMABLE + "FOR UPDATE OF q SKIP LOCKED", values)
-            if row is not None:
-                claimed = await tx.fetchone(
-                    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-                    " lease_owner = :owner, lease_until = :until, updated_at = :now"
-                    " WHERE id = :id"
-                    " AND (status = 'queued' OR (status = 'running' AND lease_until < :now))"
-                    " RETURNING *",
-                    {
-                        "id": row[0],
-                        "now": at,
-                        "owner": owner,
-                        "until": None if owner is None else at + lease_seconds,
-                    },
-                )
-                return None if claimed is None else Job.from_row(claimed)
-            # A queued row is also skipped while another transaction holds it for a moment
-            # (recording its status message, say): None would leave it to the next wake-up.
-            if await tx.fetchone(_CLAIMABLE, values) is None:
-                return None
+        lease = {"owner": owner, "until": None if owner is None else at + lease_seconds}
+        claimed = await db.execute_fetchone(_CLAIM, {**values, **lease})
+        if claimed is not None:
+            return Job.from_row(claimed)
+        # A queued row is also skipped while another transaction holds it for a moment
+        # (recording its status message, say): None would leave it to the next wake-up.
+        if await db.fetchone(_CLAIMABLE, values) is None:
+            return None
         await asyncio.sleep(CLAIM_RETRY_SECONDS)
 
 

@@ -3,6 +3,7 @@ without failing a query, and a healthy connection is handed out without a round 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ import pytest
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool
 
+from storage import jobs
 from storage.db import Database
 from tests.helpers import Db
+from tests.test_storage_jobs import NOTE
 
 pytestmark = pytest.mark.parametrize(
     "backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -82,9 +85,11 @@ async def test_connections_the_server_closed_are_replaced_without_failing_a_quer
 @pytest.fixture
 def wire(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[[], list[str]]]:
     """The protocol messages of the connections the pool lends from now on, as libpq traces
-    them ("F" the client's, "B" the server's), read once the tracing is over."""
+    them ("F" the client's, "B" the server's); each read ends the tracing until the pool lends
+    a connection again."""
     path = tmp_path / "wire.log"
     traced: list[psycopg.AsyncConnection[Any]] = []
+    seen = [0]  # lines read so far, at each read
     getconn = AsyncConnectionPool.getconn
     with path.open("w") as out:
 
@@ -97,11 +102,14 @@ def wire(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[[
             return conn
 
         def read() -> list[str]:
+            """The messages since the last read."""
             for conn in traced:
                 if not conn.closed:
                     conn.pgconn.untrace()  # which flushes what libpq holds
             traced.clear()
-            return path.read_text().splitlines()
+            lines = path.read_text().splitlines()
+            seen.append(len(lines))
+            return lines[seen[-2] :]
 
         monkeypatch.setattr(AsyncConnectionPool, "getconn", lend)
         yield read
@@ -123,3 +131,25 @@ async def test_a_lone_statement_is_one_round_trip_without_begin_and_commit(
     sent = wire()
     assert round_trips(sent) == 3
     assert not [line for line in sent if "BEGIN" in line or "COMMIT" in line]
+
+
+async def test_a_claim_is_one_round_trip(db: Database, wire: Callable[[], list[str]]) -> None:
+    accepted = await jobs.accept(db, NOTE, reserve=10, default_quota=600, unlimited=False)
+    wire()  # what the acceptance exchanged
+    job = await jobs.claim_next(db, per_chat=1, owner="a", lease_seconds=60)
+    assert job is not None and job.id == accepted.job_id
+    assert round_trips(wire()) == 1
+
+
+async def test_a_claim_waits_for_a_queued_row_another_transaction_holds(
+    database: Db, db: Database
+) -> None:
+    accepted = await jobs.accept(db, NOTE, reserve=10, default_quota=600, unlimited=False)
+    async with await psycopg.AsyncConnection.connect(database.url) as other:
+        await other.execute("SELECT id FROM jobs FOR UPDATE")  # its status message, say
+        claim = asyncio.create_task(jobs.claim_next(db, per_chat=1))
+        await asyncio.sleep(0.2)
+        assert not claim.done()
+        await other.rollback()
+        job = await asyncio.wait_for(claim, timeout=5)
+    assert job is not None and job.id == accepted.job_id
