@@ -71,6 +71,11 @@ class Tx(ABC):
     async def lock(self, key: int) -> None:
         """Hold an exclusive lock on `key` (a user id) until the transaction ends."""
 
+    async def send(self, sql: str, params: Params = ()) -> None:
+        """Run one statement whose result is not read. PostgreSQL sends it with the next
+        statement or the COMMIT, in the same round trip; its error is raised there."""
+        await self.execute(sql, params)
+
 
 class _SqliteTx(Tx):
     """Statements run at once on the event loop's thread: one takes tens of microseconds, less
@@ -91,19 +96,36 @@ class _SqliteTx(Tx):
 
 
 class _PostgresTx(Tx):
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    """Statements on one pooled connection. Inside a transaction the connection is in pipeline
+    mode: BEGIN, `lock` and `send` are queued and go out with the next statement whose result
+    is read, or with the COMMIT, in one round trip."""
+
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline | None = None
+    ) -> None:
         self._conn = conn
+        self._pipeline = pipeline
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        cursor = await self._conn.execute(for_postgres(sql), _values(params))
+        cursor = await self._run(sql, params)
         return list(await cursor.fetchall()) if cursor.description else []
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        cursor = await self._conn.execute(for_postgres(sql), _values(params))
+        cursor = await self._run(sql, params)
         return cursor.rowcount
 
+    async def send(self, sql: str, params: Params = ()) -> None:
+        await self._conn.execute(for_postgres(sql), _values(params))
+
     async def lock(self, key: int) -> None:
-        await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        await self.send("SELECT pg_advisory_xact_lock(?)", (key,))
+
+    async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Any]:
+        """The statement run and its result read, with whatever was queued before it."""
+        cursor = await self._conn.execute(for_postgres(sql), _values(params))
+        if self._pipeline is not None:
+            await self._pipeline.sync()
+        return cursor
 
 
 class Database:
@@ -202,8 +224,13 @@ class Database:
         """BEGIN … COMMIT, rolled back on any error. SQLite: BEGIN IMMEDIATE, one at a time;
         PostgreSQL: one pooled connection, READ COMMITTED."""
         if self._pool is not None:
-            async with self._pool.connection() as pg, pg.transaction():
-                yield _PostgresTx(pg)
+            # Autocommit connections: BEGIN and COMMIT are ours to send. The pipeline's end
+            # sends the COMMIT (and raises its error); on an error in the block the pool's
+            # connection block rolls back.
+            async with self._pool.connection() as pg, pg.pipeline() as pipeline:
+                await pg.execute("BEGIN")
+                yield _PostgresTx(pg, pipeline)
+                await pg.execute("COMMIT")
             return
         conn = self._sqlite_conn()
         async with self._lock:

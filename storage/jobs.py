@@ -38,7 +38,7 @@ async def _rearm(tx: Tx, job_id: int, values: dict[str, Any]) -> None:
         **dict.fromkeys(("batch_plan", "batch_id", "batch_seconds")),
     }
     assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-    await tx.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
+    await tx.send(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
 
 
 async def _insert(tx: Tx, job: NewJob, values: dict[str, Any]) -> Acceptance:
@@ -53,7 +53,7 @@ async def _insert(tx: Tx, job: NewJob, values: dict[str, Any]) -> Acceptance:
     )
     if row is not None:
         return Acceptance(Accepted.CREATED, job_id=int(row[0]))
-    await tx.execute(
+    await tx.send(
         reservations.RELEASE,
         {
             "amount": values["reserved_seconds"],
@@ -228,7 +228,7 @@ async def reserve_more(
         limit = await reservations.effective_limit(tx, payer, default_quota, unlimited)
         fitted, left = await reservations.reserve(tx, payer, period, extra, limit)
         if fitted:
-            await tx.execute(
+            await tx.send(
                 "UPDATE jobs SET reserved_seconds = ?, updated_at = ? WHERE id = ?",
                 (seconds, now(), job_id),
             )
@@ -258,8 +258,8 @@ async def settle(
         if row is None:
             return False
         values = {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]}
-        await tx.execute(reservations.RELEASE, values)
-        await tx.execute(reservations.BATCH_SHARE, {**values, "batch": row[3]})
+        await tx.send(reservations.RELEASE, values)
+        await tx.send(reservations.BATCH_SHARE, {**values, "batch": row[3]})
         return True
 
 
@@ -290,7 +290,7 @@ async def fail(db: Database, job_id: int, error: str, *, owner: str | None = Non
         )
         if row is None or row[3] is not None:
             return False
-        await tx.execute(
+        await tx.send(
             reservations.RELEASE, {"amount": row[2], "billed": 0, "user": row[0], "period": row[1]}
         )
         return True

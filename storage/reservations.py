@@ -25,7 +25,7 @@ async def reserve(
     concurrent reservation left it, so concurrent notes of one user never overspend.
     """
     await carried.fold(tx, user_id, period)
-    await tx.execute(
+    await tx.send(
         "INSERT INTO usage (user_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (user_id, period),
     )

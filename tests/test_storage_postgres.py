@@ -1,5 +1,6 @@
 """The PostgreSQL side of the database seam: pooled connections the server closed are replaced
-without failing a query, and a healthy connection is handed out without a round trip."""
+without failing a query, a healthy connection is handed out without a round trip, and the
+round trips a statement or a transaction takes (libpq's trace of the wire)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from storage import jobs
 from storage.db import Database
+from storage.postgres import POOL_SIZE
 from tests.helpers import Db
 from tests.test_storage_jobs import NOTE
 
@@ -153,3 +155,41 @@ async def test_a_claim_waits_for_a_queued_row_another_transaction_holds(
         await other.rollback()
         job = await asyncio.wait_for(claim, timeout=5)
     assert job is not None and job.id == accepted.job_id
+
+
+async def test_begin_locks_and_sent_statements_go_with_the_next_statement_read(
+    db: Database, wire: Callable[[], list[str]]
+) -> None:
+    await db.execute("CREATE TABLE queued (n INTEGER PRIMARY KEY)")
+    wire()
+    async with db.transaction() as tx:
+        await tx.lock(41)
+        await tx.send("INSERT INTO queued (n) VALUES (?)", (1,))
+        assert [tuple(row) for row in await tx.fetchall("SELECT n FROM queued")] == [(1,)]
+        await tx.send("INSERT INTO queued (n) VALUES (?)", (2,))
+    # BEGIN, the lock, the first insert and the read; then the second insert and COMMIT.
+    assert round_trips(wire()) == 2
+    rows = await db.fetchall("SELECT n FROM queued ORDER BY n")
+    assert [tuple(row) for row in rows] == [(1,), (2,)]
+
+
+async def test_a_transaction_cancelled_midway_commits_nothing_and_its_connection_serves_on(
+    db: Database,
+) -> None:
+    await db.execute("CREATE TABLE cancelled (n INTEGER)")
+
+    async def slow() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO cancelled (n) VALUES (1)")
+            await tx.fetchall("SELECT pg_sleep(5)")
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await db.fetchall("SELECT n FROM cancelled") == []
+    for n in range(POOL_SIZE + 1):  # every pooled connection, the cancelled one among them
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO cancelled (n) VALUES (?)", (n,))
+    assert len(await db.fetchall("SELECT n FROM cancelled")) == POOL_SIZE + 1
