@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bot.domain.redact import redact_url
 from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS
-from storage.postgres import POOL_SIZE, for_postgres, record, usable
+from storage.postgres import POOL_SIZE, for_postgres, record, returns_rows, usable
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class _PostgresTx(Tx):
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         cursor = await self._run(sql, params)
-        return list(await cursor.fetchall()) if cursor.description else []
+        return list(await cursor.fetchall()) if returns_rows(cursor) else []
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         cursor = await self._run(sql, params)

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
@@ -67,7 +68,17 @@ class Record:
         return f"Record({dict(zip(self._names, self._values, strict=True))!r})"
 
 
+def returns_rows(cursor: psycopg.AsyncCursor[Any]) -> bool:
+    """Whether the cursor's statement returned rows (a SELECT, or … RETURNING)."""
+    result = cursor.pgresult
+    return result is not None and result.status == pq.ExecStatus.TUPLES_OK
+
+
 def record(cursor: Any) -> RowMaker[Record]:
-    """psycopg's row factory for Record."""
-    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    """psycopg's row factory for Record. The names are read from the result as psycopg's own
+    dict_row reads them: cursor.description would make a Column object per column."""
+    names: dict[str, int] = {}
+    if returns_rows(cursor):
+        result, encoding = cursor.pgresult, cursor.connection.info.encoding
+        names = {result.fname(i).decode(encoding): i for i in range(result.nfields)}
     return lambda values: Record(names, values)
