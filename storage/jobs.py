@@ -69,6 +69,19 @@ async def _insert(tx: Tx, job: NewJob, values: dict[str, Any]) -> Acceptance:
     return Acceptance(Accepted.DUPLICATE, job_id=int(row[0]))
 
 
+_EXISTING = (
+    "SELECT id, status, billed_seconds FROM jobs"
+    " WHERE chat_id = :chat AND message_id = :message FOR UPDATE"
+)
+
+# The payer's jobs queued, running or waiting for a batch, and what reservations.reserve reads.
+_PENDING = (
+    "SELECT COUNT(*), "
+    + reservations.standing(":user", ":period")
+    + " FROM jobs WHERE payer_id = :user AND status IN ('queued', 'running', 'waiting_batch')"
+)
+
+
 async def accept(
     db: Database,
     job: NewJob,
@@ -84,11 +97,7 @@ async def accept(
         # One user's reservations and /forgetme, one at a time across replicas.
         for user in sorted({job.payer_id, job.author_id or job.payer_id}):
             await tx.lock(user)
-        existing = await tx.fetchone(
-            "SELECT id, status, billed_seconds FROM jobs WHERE chat_id = ? AND message_id = ?"
-            " FOR UPDATE",
-            (job.chat_id, job.message_id),
-        )
+        existing = await tx.fetchone(_EXISTING, {"chat": job.chat_id, "message": job.message_id})
         # An explicit /transcribe of a note whose job failed (auto mode met an outage, say)
         # tries again in the same row, unless that job was charged (it failed after settling):
         # anything else arriving twice changes nothing.
@@ -100,10 +109,19 @@ async def accept(
         )
         if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
-        if max_pending is not None and await _pending(tx, job.payer_id) >= max_pending:
+        row = await tx.fetchone(_PENDING, {"user": job.payer_id, "period": job.period})
+        assert row is not None
+        if max_pending is not None and int(row[0]) >= max_pending:
             return Acceptance(Accepted.TOO_MANY)
-        limit = await reservations.effective_limit(tx, job.payer_id, default_quota, unlimited)
-        fitted, left = await reservations.reserve(tx, job.payer_id, job.period, reserve, limit)
+        fitted, left = await reservations.reserve(
+            tx,
+            job.payer_id,
+            job.period,
+            reserve,
+            (row[1], row[2], row[3]),
+            default=default_quota,
+            unlimited=unlimited,
+        )
         if not fitted:
             return Acceptance(Accepted.OVER_QUOTA, left_seconds=left)
         values = {f.name: getattr(job, f.name) for f in fields(NewJob)}
@@ -216,7 +234,9 @@ async def reserve_more(
     """
     async with db.transaction() as tx:
         row = await tx.fetchone(
-            "SELECT payer_id, period, reserved_seconds FROM jobs WHERE id = ? FOR UPDATE",
+            "SELECT payer_id, period, reserved_seconds, "
+            + reservations.standing("jobs.payer_id", "jobs.period")
+            + " FROM jobs WHERE id = ? FOR UPDATE",
             (job_id,),
         )
         if row is None:
@@ -225,8 +245,15 @@ async def reserve_more(
         extra = seconds - reserved
         if extra <= 0:
             return True, None
-        limit = await reservations.effective_limit(tx, payer, default_quota, unlimited)
-        fitted, left = await reservations.reserve(tx, payer, period, extra, limit)
+        fitted, left = await reservations.reserve(
+            tx,
+            payer,
+            period,
+            extra,
+            (row[3], row[4], row[5]),
+            default=default_quota,
+            unlimited=unlimited,
+        )
         if fitted:
             await tx.send(
                 "UPDATE jobs SET reserved_seconds = ?, updated_at = ? WHERE id = ?",
@@ -304,13 +331,3 @@ async def get(db: Database, job_id: int) -> Job | None:
 async def count_by_status(db: Database) -> dict[str, int]:
     rows = await db.fetchall("SELECT status, COUNT(*) FROM jobs GROUP BY status")
     return {str(r[0]): int(r[1]) for r in rows}
-
-
-async def _pending(tx: Tx, payer_id: int) -> int:
-    """How many of the payer's jobs are queued, running or waiting for a batch."""
-    row = await tx.fetchone(
-        "SELECT COUNT(*) FROM jobs WHERE payer_id = ?"
-        " AND status IN ('queued', 'running', 'waiting_batch')",
-        (payer_id,),
-    )
-    return int(row[0]) if row is not None else 0
