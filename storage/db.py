@@ -76,6 +76,11 @@ class Tx(ABC):
         statement or the COMMIT, in the same round trip; its error is raised there."""
         await self.execute(sql, params)
 
+    async def fetch_each(self, *statements: tuple[str, Params]) -> list[list[Row]]:
+        """Run the statements in order; the rows of each. PostgreSQL sends them together, with
+        whatever was queued before, in one round trip."""
+        return [await self.fetchall(sql, params) for sql, params in statements]
+
 
 class _SqliteTx(Tx):
     """Statements run at once on the event loop's thread: one takes tens of microseconds, less
@@ -96,9 +101,8 @@ class _SqliteTx(Tx):
 
 
 class _PostgresTx(Tx):
-    """Statements on one pooled connection. Inside a transaction the connection is in pipeline
-    mode: BEGIN, `lock` and `send` are queued and go out with the next statement whose result
-    is read, or with the COMMIT, in one round trip."""
+    """Statements on a pooled connection, in pipeline mode within a transaction: BEGIN, `lock`
+    and `send` are queued and go with the next statement read, or the COMMIT, in one round trip."""
 
     def __init__(
         self, conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline | None = None
@@ -116,6 +120,13 @@ class _PostgresTx(Tx):
 
     async def send(self, sql: str, params: Params = ()) -> None:
         await self._conn.execute(for_postgres(sql), _values(params))
+
+    async def fetch_each(self, *statements: tuple[str, Params]) -> list[list[Row]]:
+        if self._pipeline is None:
+            return await super().fetch_each(*statements)
+        cursors = [await self._conn.execute(for_postgres(s), _values(p)) for s, p in statements]
+        await self._pipeline.sync()
+        return [list(await c.fetchall()) if returns_rows(c) else [] for c in cursors]
 
     async def lock(self, key: int) -> None:
         await self.send("SELECT pg_advisory_xact_lock(?)", (key,))

@@ -97,7 +97,11 @@ async def accept(
         # One user's reservations and /forgetme, one at a time across replicas.
         for user in sorted({job.payer_id, job.author_id or job.payer_id}):
             await tx.lock(user)
-        existing = await tx.fetchone(_EXISTING, {"chat": job.chat_id, "message": job.message_id})
+        found, counted = await tx.fetch_each(
+            (_EXISTING, {"chat": job.chat_id, "message": job.message_id}),
+            (_PENDING, {"user": job.payer_id, "period": job.period}),
+        )
+        existing = found[0] if found else None
         # An explicit /transcribe of a note whose job failed (auto mode met an outage, say)
         # tries again in the same row, unless that job was charged (it failed after settling):
         # anything else arriving twice changes nothing.
@@ -109,8 +113,7 @@ async def accept(
         )
         if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
-        row = await tx.fetchone(_PENDING, {"user": job.payer_id, "period": job.period})
-        assert row is not None
+        row = counted[0]
         if max_pending is not None and int(row[0]) >= max_pending:
             return Acceptance(Accepted.TOO_MANY)
         fitted, left = await reservations.reserve(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from storage import jobs
 from storage.db import Database
+from storage.job_rows import Accepted
 from storage.postgres import POOL_SIZE
 from tests.helpers import Db
 from tests.test_storage_jobs import NOTE
@@ -193,3 +195,16 @@ async def test_a_transaction_cancelled_midway_commits_nothing_and_its_connection
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO cancelled (n) VALUES (?)", (n,))
     assert len(await db.fetchall("SELECT n FROM cancelled")) == POOL_SIZE + 1
+
+
+async def test_accepting_a_note_takes_four_round_trips(
+    db: Database, wire: Callable[[], list[str]]
+) -> None:
+    for n in range(2):  # the first of the period creates the usage row on the way
+        accepted = await jobs.accept(
+            db, replace(NOTE, message_id=n), reserve=10, default_quota=600, unlimited=False
+        )
+        assert accepted.outcome is Accepted.CREATED
+        # BEGIN, the lock, the note's row and the payer's standing; the reservation; the
+        # job's row; COMMIT.
+        assert round_trips(wire()) == 4
