@@ -128,9 +128,10 @@ class Intake:
         chat_id = None if private else request.chat_id
         user_id = request.payer_id
         scope, owner = vocabulary.owner(chat_id=chat_id, user_id=user_id)
+        language, speakers = await prefs.note_settings(self.db, chat_id=chat_id, user_id=user_id)
         return TranscriptionOptions(
-            language=await prefs.recognition_language(self.db, chat_id=chat_id, user_id=user_id),
-            speakers=await prefs.speakers(self.db, chat_id=chat_id, user_id=user_id),
+            language=language,
+            speakers=speakers,
             vocabulary=tuple(await vocabulary.terms(self.db, scope, owner)),
         )
 
