@@ -289,7 +289,8 @@ async def settle(
             return False
         values = {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]}
         await tx.send(reservations.RELEASE, values)
-        await tx.send(reservations.BATCH_SHARE, {**values, "batch": row[3]})
+        if row[3]:
+            await tx.send(reservations.BATCH_SHARE, {**values, "batch": row[3]})
         return True
 
 
