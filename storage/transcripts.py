@@ -92,6 +92,17 @@ async def of_recording(db: Database, file_unique_id: str, options: str, *, now: 
     return Kept(id=int(row[0]), chat_id=int(row[1]), created_at=int(row[2]), body=str(row[3]))
 
 
+async def kept_options(db: Database, file_unique_id: str, *, now: int) -> set[str]:
+    """The options of the retained transcripts of a recording: a note of it with one of these
+    options may reuse one (of_recording)."""
+    rows = await db.fetchall(
+        "SELECT DISTINCT options FROM transcripts"
+        " WHERE file_unique_id = ? AND expires_at > ? AND options IS NOT NULL",
+        (file_unique_id, now),
+    )
+    return {str(row[0]) for row in rows}
+
+
 async def note_id(db: Database, transcript_id: int) -> int | None:
     """The message id of the note a transcript transcribes; None when its job is gone."""
     row = await db.fetchone(
