@@ -267,23 +267,37 @@ async def reserve_more(
 
 
 async def settle(
-    db: Database, job_id: int, billed_seconds: int, *, owner: str | None = None
+    db: Database,
+    job_id: int,
+    billed_seconds: int,
+    *,
+    owner: str | None = None,
+    lease_seconds: int = LEASE_SECONDS,
 ) -> bool:
     """Turn the job's reservation into billed usage, exactly once per job.
 
     Settling comes before the reply is sent, so a user who sees a transcript has been charged
     for it; a restart that sends the reply again finds the job settled and charges nothing.
     Returns False when the job was already settled or has ended, or (with `owner`) when its
-    lease is no longer the owner's.
+    lease is no longer the owner's. With `owner`, settling renews the lease for
+    `lease_seconds`, as leases.renew does.
     """
+    lease = "" if owner is None else ", lease_until = :until"
     async with db.transaction() as tx:
         # The UPDATE's condition is checked on the row as any concurrent settle left it.
         row = await tx.fetchone(
             "UPDATE jobs SET billed_seconds = :billed, updated_at = :now"
-            " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
+            + lease
+            + " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
             + _owned(owner)
             + " RETURNING payer_id, period, reserved_seconds, COALESCE(batch_seconds, 0)",
-            {"billed": billed_seconds, "now": now(), "id": job_id, "owner": owner},
+            {
+                "billed": billed_seconds,
+                "now": now(),
+                "until": now() + lease_seconds,
+                "id": job_id,
+                "owner": owner,
+            },
         )
         if row is None:
             return False
