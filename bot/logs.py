@@ -58,7 +58,8 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     logging.getLogger("bot").setLevel(level)
     logging.getLogger("handlers").setLevel(level)
     logging.getLogger("storage").setLevel(level)
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "tornado"):
+    # psycopg's pool logs three INFO records for every connection it lends.
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "psycopg", "tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -9,7 +9,7 @@ import re
 import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -17,11 +17,11 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
 from bot.domain.redact import redact_url
 from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS
+from storage.postgres import POOL_SIZE, for_postgres, record, returns_rows, usable
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 
 class Row(Protocol):
-    """A result row, read by position or by column name (sqlite3.Row, or _Record)."""
+    """A result row, read by position or by column name (sqlite3.Row, or postgres.Record)."""
 
     def __getitem__(self, key: int | str, /) -> Any: ...
 
@@ -71,6 +71,16 @@ class Tx(ABC):
     async def lock(self, key: int) -> None:
         """Hold an exclusive lock on `key` (a user id) until the transaction ends."""
 
+    async def send(self, sql: str, params: Params = ()) -> None:
+        """Run one statement whose result is not read. PostgreSQL sends it with the next
+        statement or the COMMIT, in the same round trip; its error is raised there."""
+        await self.execute(sql, params)
+
+    async def fetch_each(self, *statements: tuple[str, Params]) -> list[list[Row]]:
+        """Run the statements in order; the rows of each. PostgreSQL sends them together, with
+        whatever was queued before, in one round trip."""
+        return [await self.fetchall(sql, params) for sql, params in statements]
+
 
 class _SqliteTx(Tx):
     """Statements run at once on the event loop's thread: one takes tens of microseconds, less
@@ -91,19 +101,42 @@ class _SqliteTx(Tx):
 
 
 class _PostgresTx(Tx):
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    """Statements on a pooled connection, in pipeline mode within a transaction: BEGIN, `lock`
+    and `send` are queued and go with the next statement read, or the COMMIT, in one round trip."""
+
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline | None = None
+    ) -> None:
         self._conn = conn
+        self._pipeline = pipeline
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        cursor = await self._conn.execute(_for_postgres(sql), _values(params))
-        return list(await cursor.fetchall()) if cursor.description else []
+        cursor = await self._run(sql, params)
+        return list(await cursor.fetchall()) if returns_rows(cursor) else []
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        cursor = await self._conn.execute(_for_postgres(sql), _values(params))
+        cursor = await self._run(sql, params)
         return cursor.rowcount
 
+    async def send(self, sql: str, params: Params = ()) -> None:
+        await self._conn.execute(for_postgres(sql), _values(params))
+
+    async def fetch_each(self, *statements: tuple[str, Params]) -> list[list[Row]]:
+        if self._pipeline is None:
+            return await super().fetch_each(*statements)
+        cursors = [await self._conn.execute(for_postgres(s), _values(p)) for s, p in statements]
+        await self._pipeline.sync()
+        return [list(await c.fetchall()) if returns_rows(c) else [] for c in cursors]
+
     async def lock(self, key: int) -> None:
-        await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        await self.send("SELECT pg_advisory_xact_lock(?)", (key,))
+
+    async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Any]:
+        """The statement run and its result read, with whatever was queued before it."""
+        cursor = await self._conn.execute(for_postgres(sql), _values(params))
+        if self._pipeline is not None:
+            await self._pipeline.sync()
+        return cursor
 
 
 class Database:
@@ -171,11 +204,11 @@ class Database:
             max_size=POOL_SIZE,
             open=False,
             # A connection the server dropped (a restart, a failover) is replaced when next
-            # taken, rather than failing the query that gets it: one short round trip each.
-            check=AsyncConnectionPool.check_connection,
+            # taken, rather than failing the query that gets it (usable).
+            check=usable,
             # Prepared statements off: replicas often reach PostgreSQL through PgBouncer in
             # transaction mode, where a prepared statement may meet another connection.
-            kwargs={"autocommit": True, "row_factory": _record, "prepare_threshold": None},
+            kwargs={"autocommit": True, "row_factory": record, "prepare_threshold": None},
         )
         await self._pool.open(wait=True, timeout=30)
 
@@ -202,8 +235,13 @@ class Database:
         """BEGIN … COMMIT, rolled back on any error. SQLite: BEGIN IMMEDIATE, one at a time;
         PostgreSQL: one pooled connection, READ COMMITTED."""
         if self._pool is not None:
-            async with self._pool.connection() as pg, pg.transaction():
-                yield _PostgresTx(pg)
+            # Autocommit connections: BEGIN and COMMIT are ours to send. The pipeline's end
+            # sends the COMMIT (and raises its error); on an error in the block the pool's
+            # connection block rolls back.
+            async with self._pool.connection() as pg, pg.pipeline() as pipeline:
+                await pg.execute("BEGIN")
+                yield _PostgresTx(pg, pipeline)
+                await pg.execute("COMMIT")
             return
         conn = self._sqlite_conn()
         async with self._lock:
@@ -251,8 +289,22 @@ class Database:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; return the rows it changed."""
+        if self._pool is not None:
+            # PostgreSQL runs a lone statement as a transaction of its own (autocommit), without
+            # the round trips of BEGIN and COMMIT.
+            async with self._single() as tx:
+                return await tx.execute(sql, params)
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
+
+    async def execute_fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Run one statement in its own transaction; return the first row it returns (an
+        INSERT or UPDATE … RETURNING), if any."""
+        if self._pool is not None:
+            async with self._single() as tx:
+                return await tx.fetchone(sql, params)
+        async with self.transaction() as tx:
+            return await tx.fetchone(sql, params)
 
     def _sqlite_conn(self) -> sqlite3.Connection:
         if self._sqlite is None:
@@ -314,57 +366,13 @@ def _checkpoint(path: Path) -> None:
         conn.close()
 
 
-POOL_SIZE = 10
-"""PostgreSQL connections one process may hold: transactions are short, so a few suffice for
-the workers and handlers; more wait for one."""
-
-
-class _Record:
-    """A PostgreSQL row readable by position or by column name, as sqlite3.Row is."""
-
-    __slots__ = ("_names", "_values")
-
-    def __init__(self, names: dict[str, int], values: Sequence[Any]) -> None:
-        self._names = names
-        self._values = values
-
-    def __getitem__(self, key: int | str, /) -> Any:
-        return self._values[self._names[key] if isinstance(key, str) else key]
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._values)
-
-    def keys(self) -> list[str]:
-        return list(self._names)
-
-    def __repr__(self) -> str:
-        return f"Record({dict(zip(self._names, self._values, strict=True))!r})"
-
-
-def _record(cursor: Any) -> RowMaker[_Record]:
-    """psycopg's row factory for _Record."""
-    names = {column.name: i for i, column in enumerate(cursor.description or ())}
-    return lambda values: _Record(names, values)
-
-
 _ROW_LOCK = re.compile(r"\s+FOR\s+UPDATE(\s+OF\s+\w+)?(\s+SKIP\s+LOCKED)?", re.IGNORECASE)
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 @lru_cache(maxsize=512)
 def _for_sqlite(sql: str) -> str:
     """Row locks dropped: SQLite's one writer at a time already holds every row."""
     return _ROW_LOCK.sub("", sql)
-
-
-@lru_cache(maxsize=512)
-def _for_postgres(sql: str) -> str:
-    """`?` and `:name` marks as psycopg's `%s` and `%(name)s`."""
-    sql = sql.replace("%", "%%").replace("?", "%s")
-    return _NAMED.sub(r"%(\1)s", sql)
 
 
 def _values(params: Params) -> Sequence[Any] | dict[str, Any]:

@@ -38,7 +38,7 @@ async def _rearm(tx: Tx, job_id: int, values: dict[str, Any]) -> None:
         **dict.fromkeys(("batch_plan", "batch_id", "batch_seconds")),
     }
     assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-    await tx.execute(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
+    await tx.send(f"UPDATE jobs SET {assignments} WHERE id = :id", values)
 
 
 async def _insert(tx: Tx, job: NewJob, values: dict[str, Any]) -> Acceptance:
@@ -53,7 +53,7 @@ async def _insert(tx: Tx, job: NewJob, values: dict[str, Any]) -> Acceptance:
     )
     if row is not None:
         return Acceptance(Accepted.CREATED, job_id=int(row[0]))
-    await tx.execute(
+    await tx.send(
         reservations.RELEASE,
         {
             "amount": values["reserved_seconds"],
@@ -67,6 +67,19 @@ async def _insert(tx: Tx, job: NewJob, values: dict[str, Any]) -> Acceptance:
     )
     assert row is not None
     return Acceptance(Accepted.DUPLICATE, job_id=int(row[0]))
+
+
+_EXISTING = (
+    "SELECT id, status, billed_seconds FROM jobs"
+    " WHERE chat_id = :chat AND message_id = :message FOR UPDATE"
+)
+
+# The payer's jobs queued, running or waiting for a batch, and what reservations.reserve reads.
+_PENDING = (
+    "SELECT COUNT(*), "
+    + reservations.standing(":user", ":period")
+    + " FROM jobs WHERE payer_id = :user AND status IN ('queued', 'running', 'waiting_batch')"
+)
 
 
 async def accept(
@@ -84,11 +97,11 @@ async def accept(
         # One user's reservations and /forgetme, one at a time across replicas.
         for user in sorted({job.payer_id, job.author_id or job.payer_id}):
             await tx.lock(user)
-        existing = await tx.fetchone(
-            "SELECT id, status, billed_seconds FROM jobs WHERE chat_id = ? AND message_id = ?"
-            " FOR UPDATE",
-            (job.chat_id, job.message_id),
+        found, counted = await tx.fetch_each(
+            (_EXISTING, {"chat": job.chat_id, "message": job.message_id}),
+            (_PENDING, {"user": job.payer_id, "period": job.period}),
         )
+        existing = found[0] if found else None
         # An explicit /transcribe of a note whose job failed (auto mode met an outage, say)
         # tries again in the same row, unless that job was charged (it failed after settling):
         # anything else arriving twice changes nothing.
@@ -100,10 +113,18 @@ async def accept(
         )
         if existing is not None and not retry:
             return Acceptance(Accepted.DUPLICATE, job_id=int(existing[0]))
-        if max_pending is not None and await _pending(tx, job.payer_id) >= max_pending:
+        row = counted[0]
+        if max_pending is not None and int(row[0]) >= max_pending:
             return Acceptance(Accepted.TOO_MANY)
-        limit = await reservations.effective_limit(tx, job.payer_id, default_quota, unlimited)
-        fitted, left = await reservations.reserve(tx, job.payer_id, job.period, reserve, limit)
+        fitted, left = await reservations.reserve(
+            tx,
+            job.payer_id,
+            job.period,
+            reserve,
+            (row[1], row[2], row[3]),
+            default=default_quota,
+            unlimited=unlimited,
+        )
         if not fitted:
             return Acceptance(Accepted.OVER_QUOTA, left_seconds=left)
         values = {f.name: getattr(job, f.name) for f in fields(NewJob)}
@@ -134,13 +155,22 @@ _CLAIMABLE = """
         WHERE status = 'running' AND (lease_until IS NULL OR lease_until >= :now)
         GROUP BY chat_id
     )
-    SELECT q.id, COALESCE(b.n, 0) AS running
+    SELECT q.id
     FROM jobs AS q LEFT JOIN busy AS b ON b.chat_id = q.chat_id
     WHERE (q.status = 'queued' OR (q.status = 'running' AND q.lease_until < :now))
       AND COALESCE(b.n, 0) < :per_chat
-    ORDER BY running, q.id
+    ORDER BY COALESCE(b.n, 0), q.id
     LIMIT 1
 """
+
+# The claim in one statement: the job is picked, locked and leased at once.
+_CLAIM = (
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
+    " lease_owner = :owner, lease_until = :until, updated_at = :now"
+    " WHERE id = (" + _CLAIMABLE + " FOR UPDATE OF q SKIP LOCKED)"
+    " AND (status = 'queued' OR (status = 'running' AND lease_until < :now))"
+    " RETURNING *"
+)
 
 
 async def claim_next(
@@ -156,27 +186,14 @@ async def claim_next(
     while True:
         at = now()
         values = {"now": at, "per_chat": per_chat}
-        async with db.transaction() as tx:
-            row = await tx.fetchone(_CLAIMABLE + "FOR UPDATE OF q SKIP LOCKED", values)
-            if row is not None:
-                claimed = await tx.fetchone(
-                    "UPDATE jobs SET status = 'running', attempts = attempts + 1,"
-                    " lease_owner = :owner, lease_until = :until, updated_at = :now"
-                    " WHERE id = :id"
-                    " AND (status = 'queued' OR (status = 'running' AND lease_until < :now))"
-                    " RETURNING *",
-                    {
-                        "id": row[0],
-                        "now": at,
-                        "owner": owner,
-                        "until": None if owner is None else at + lease_seconds,
-                    },
-                )
-                return None if claimed is None else Job.from_row(claimed)
-            # A queued row is also skipped while another transaction holds it for a moment
-            # (recording its status message, say): None would leave it to the next wake-up.
-            if await tx.fetchone(_CLAIMABLE, values) is None:
-                return None
+        lease = {"owner": owner, "until": None if owner is None else at + lease_seconds}
+        claimed = await db.execute_fetchone(_CLAIM, {**values, **lease})
+        if claimed is not None:
+            return Job.from_row(claimed)
+        # A queued row is also skipped while another transaction holds it for a moment
+        # (recording its status message, say): None would leave it to the next wake-up.
+        if await db.fetchone(_CLAIMABLE, values) is None:
+            return None
         await asyncio.sleep(CLAIM_RETRY_SECONDS)
 
 
@@ -220,7 +237,9 @@ async def reserve_more(
     """
     async with db.transaction() as tx:
         row = await tx.fetchone(
-            "SELECT payer_id, period, reserved_seconds FROM jobs WHERE id = ? FOR UPDATE",
+            "SELECT payer_id, period, reserved_seconds, "
+            + reservations.standing("jobs.payer_id", "jobs.period")
+            + " FROM jobs WHERE id = ? FOR UPDATE",
             (job_id,),
         )
         if row is None:
@@ -229,10 +248,17 @@ async def reserve_more(
         extra = seconds - reserved
         if extra <= 0:
             return True, None
-        limit = await reservations.effective_limit(tx, payer, default_quota, unlimited)
-        fitted, left = await reservations.reserve(tx, payer, period, extra, limit)
+        fitted, left = await reservations.reserve(
+            tx,
+            payer,
+            period,
+            extra,
+            (row[3], row[4], row[5]),
+            default=default_quota,
+            unlimited=unlimited,
+        )
         if fitted:
-            await tx.execute(
+            await tx.send(
                 "UPDATE jobs SET reserved_seconds = ?, updated_at = ? WHERE id = ?",
                 (seconds, now(), job_id),
             )
@@ -241,29 +267,44 @@ async def reserve_more(
 
 
 async def settle(
-    db: Database, job_id: int, billed_seconds: int, *, owner: str | None = None
+    db: Database,
+    job_id: int,
+    billed_seconds: int,
+    *,
+    owner: str | None = None,
+    lease_seconds: int = LEASE_SECONDS,
 ) -> bool:
     """Turn the job's reservation into billed usage, exactly once per job.
 
     Settling comes before the reply is sent, so a user who sees a transcript has been charged
     for it; a restart that sends the reply again finds the job settled and charges nothing.
     Returns False when the job was already settled or has ended, or (with `owner`) when its
-    lease is no longer the owner's.
+    lease is no longer the owner's. With `owner`, settling renews the lease for
+    `lease_seconds`, as leases.renew does.
     """
+    lease = "" if owner is None else ", lease_until = :until"
     async with db.transaction() as tx:
         # The UPDATE's condition is checked on the row as any concurrent settle left it.
         row = await tx.fetchone(
             "UPDATE jobs SET billed_seconds = :billed, updated_at = :now"
-            " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
+            + lease
+            + " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
             + _owned(owner)
             + " RETURNING payer_id, period, reserved_seconds, COALESCE(batch_seconds, 0)",
-            {"billed": billed_seconds, "now": now(), "id": job_id, "owner": owner},
+            {
+                "billed": billed_seconds,
+                "now": now(),
+                "until": now() + lease_seconds,
+                "id": job_id,
+                "owner": owner,
+            },
         )
         if row is None:
             return False
         values = {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]}
-        await tx.execute(reservations.RELEASE, values)
-        await tx.execute(reservations.BATCH_SHARE, {**values, "batch": row[3]})
+        await tx.send(reservations.RELEASE, values)
+        if row[3]:
+            await tx.send(reservations.BATCH_SHARE, {**values, "batch": row[3]})
         return True
 
 
@@ -294,7 +335,7 @@ async def fail(db: Database, job_id: int, error: str, *, owner: str | None = Non
         )
         if row is None or row[3] is not None:
             return False
-        await tx.execute(
+        await tx.send(
             reservations.RELEASE, {"amount": row[2], "billed": 0, "user": row[0], "period": row[1]}
         )
         return True
@@ -308,13 +349,3 @@ async def get(db: Database, job_id: int) -> Job | None:
 async def count_by_status(db: Database) -> dict[str, int]:
     rows = await db.fetchall("SELECT status, COUNT(*) FROM jobs GROUP BY status")
     return {str(r[0]): int(r[1]) for r in rows}
-
-
-async def _pending(tx: Tx, payer_id: int) -> int:
-    """How many of the payer's jobs are queued, running or waiting for a batch."""
-    row = await tx.fetchone(
-        "SELECT COUNT(*) FROM jobs WHERE payer_id = ?"
-        " AND status IN ('queued', 'running', 'waiting_batch')",
-        (payer_id,),
-    )
-    return int(row[0]) if row is not None else 0

@@ -91,6 +91,24 @@ async def recognition_language(db: Database, *, chat_id: int | None, user_id: in
     return None if row is None or row[0] is None else str(row[0])
 
 
+async def note_settings(
+    db: Database, *, chat_id: int | None, user_id: int
+) -> tuple[str | None, bool]:
+    """A note's pinned language and whether its speakers are labelled, in one read: the
+    group's in a group (chat_id), else the user's (as recognition_language and speakers)."""
+    if chat_id is not None:
+        row = await db.fetchone(
+            "SELECT language, speakers FROM chats WHERE chat_id = ?", (chat_id,)
+        )
+    else:
+        row = await db.fetchone(
+            "SELECT language, speakers FROM users WHERE user_id = ?", (user_id,)
+        )
+    if row is None:
+        return None, False
+    return (None if row[0] is None else str(row[0])), bool(row[1])
+
+
 async def set_user_speakers(db: Database, user_id: int, on: bool) -> None:
     """Label who speaks in a user's notes in private."""
     await db.execute(

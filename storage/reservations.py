@@ -3,32 +3,51 @@ what is given back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from storage import carried
 from storage.db import Tx
 
 
-async def effective_limit(tx: Tx, user_id: int, default: int, unlimited: bool) -> int | None:
-    """The user's quota per period inside the current transaction; None means unlimited."""
-    if unlimited:
-        return None
-    row = await tx.fetchone("SELECT quota_seconds FROM users WHERE user_id = ?", (user_id,))
-    quota = default if row is None or row[0] is None else int(row[0])
-    return None if quota < 0 else quota
+def standing(user: str, period: str) -> str:
+    """Three columns for a caller's query, read before `reserve`: the user's own quota (NULL:
+    the default), whether anybody forgot themselves in the period (seconds carried under a
+    pseudonym, maybe this user's to fold back), and whether the user's usage row of the period
+    exists. `user` and `period` are SQL expressions."""
+    return (
+        f"(SELECT quota_seconds FROM users WHERE user_id = {user}),"
+        f" EXISTS (SELECT 1 FROM carried_usage WHERE period = {period}),"
+        f" EXISTS (SELECT 1 FROM usage WHERE user_id = {user} AND period = {period})"
+    )
 
 
 async def reserve(
-    tx: Tx, user_id: int, period: str, amount: int, limit: int | None
+    tx: Tx,
+    user_id: int,
+    period: str,
+    amount: int,
+    read: tuple[Any, Any, Any],
+    *,
+    default: int,
+    unlimited: bool,
 ) -> tuple[bool, int | None]:
-    """Add `amount` to the reservation if it fits; return (fitted, seconds left before).
+    """Add `amount` to the reservation if it fits the user's quota per period (their own,
+    else `default`; none when `unlimited` or negative); return (fitted, seconds left before,
+    None when there is no limit). `read` holds the values of the `standing` columns.
 
     The fit is checked by the UPDATE itself: PostgreSQL re-checks it on the row as the last
     concurrent reservation left it, so concurrent notes of one user never overspend.
     """
-    await carried.fold(tx, user_id, period)
-    await tx.execute(
-        "INSERT INTO usage (user_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        (user_id, period),
-    )
+    own, carried_any, counted = read
+    if carried_any:
+        await carried.fold(tx, user_id, period)
+    quota = default if own is None else int(own)
+    limit = None if unlimited or quota < 0 else quota
+    if not counted:
+        await tx.send(
+            "INSERT INTO usage (user_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (user_id, period),
+        )
     fits = " AND used_seconds + reserved_seconds + :amount <= :limit"
     row = await tx.fetchone(
         "UPDATE usage SET reserved_seconds = reserved_seconds + :amount"

@@ -36,27 +36,26 @@ async def keep(
     """Store a job's transcript (again, if the job is delivered twice); return its id.
     `user_id` paid for it, `author_id` sent the note: /forgetme of either deletes it. With
     `file_unique_id`, later notes of the same recording and `options` may reuse it."""
-    async with db.transaction() as tx:
-        row = await tx.fetchone(
-            """
-            INSERT INTO transcripts (job_id, user_id, author_id, chat_id, body, created_at,
-                                     expires_at, file_unique_id, options)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
-            RETURNING id
-            """,
-            (
-                job_id,
-                user_id,
-                author_id,
-                chat_id,
-                body,
-                now,
-                expires_at,
-                file_unique_id,
-                options,
-            ),
-        )
+    row = await db.execute_fetchone(
+        """
+        INSERT INTO transcripts (job_id, user_id, author_id, chat_id, body, created_at,
+                                 expires_at, file_unique_id, options)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
+        RETURNING id
+        """,
+        (
+            job_id,
+            user_id,
+            author_id,
+            chat_id,
+            body,
+            now,
+            expires_at,
+            file_unique_id,
+            options,
+        ),
+    )
     assert row is not None
     return int(row[0])
 
@@ -91,6 +90,17 @@ async def of_recording(db: Database, file_unique_id: str, options: str, *, now: 
     if row is None:
         return None
     return Kept(id=int(row[0]), chat_id=int(row[1]), created_at=int(row[2]), body=str(row[3]))
+
+
+async def kept_options(db: Database, file_unique_id: str, *, now: int) -> set[str]:
+    """The options of the retained transcripts of a recording: a note of it with one of these
+    options may reuse one (of_recording)."""
+    rows = await db.fetchall(
+        "SELECT DISTINCT options FROM transcripts"
+        " WHERE file_unique_id = ? AND expires_at > ? AND options IS NOT NULL",
+        (file_unique_id, now),
+    )
+    return {str(row[0]) for row in rows}
 
 
 async def note_id(db: Database, transcript_id: int) -> int | None:

@@ -21,7 +21,7 @@ def captured_log() -> Iterator[io.StringIO]:
     """Production logging set-up, then bot loggers at DEBUG and libraries at INFO into a buffer."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
-    names = ["bot", "handlers", "storage", "httpx", "httpcore", "telegram"]
+    names = ["bot", "handlers", "storage", "httpx", "httpcore", "telegram", "psycopg"]
     saved_levels = {name: logging.getLogger(name).level for name in names}
     configure_logging("DEBUG", [])
     buffer = io.StringIO()
@@ -110,3 +110,22 @@ def test_the_database_password_is_kept_out_of_every_log_record(
         logging.getLogger().removeHandler(handler)
     assert "connection to postgresql://voxgram:" in buffer.getvalue()
     assert "Hunter2Secret" not in buffer.getvalue()
+
+
+def test_the_pools_records_for_each_connection_lent_stay_out_of_the_log(
+    captured_log: io.StringIO,
+) -> None:
+    """psycopg's pool logs three INFO records per connection it lends; its warnings stay."""
+    logging.getLogger("psycopg").setLevel(logging.NOTSET)  # as in a fresh process
+    configure_logging("INFO", [])
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    logging.getLogger().addHandler(handler)
+    try:
+        pool = logging.getLogger("psycopg.pool")
+        pool.info("connection given by %r", "pool-1")
+        pool.warning("discarding closed connection: %s", "conn-1")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "connection given by" not in buffer.getvalue()
+    assert "discarding closed connection: conn-1" in buffer.getvalue()

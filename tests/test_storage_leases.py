@@ -145,3 +145,12 @@ async def test_replicas_alive_are_counted_and_a_silent_one_drops_out(
     assert await leases.alive(db, B) == 2
     await leases.gone(db, B)
     assert await leases.alive(db, A) == 1
+
+
+async def test_settling_renews_the_owners_lease(database: Db, db: Database) -> None:
+    job = await running(db)
+    expire(database)  # the claim's lease: an hour past
+    assert await jobs.settle(db, job.id, 9, owner=A, lease_seconds=600)
+    (until,) = database.rows("SELECT lease_until FROM jobs")[0]
+    assert until >= job.created_at + 599
+    assert await jobs.claim_next(db, per_chat=1, owner=B) is None

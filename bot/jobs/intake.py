@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -72,7 +73,13 @@ class Intake:
             f"chat={request.chat_id} msg={request.message_id} user={request.payer_id} "
             f"kind={note.kind}"
         )
-        if await usage.is_blocked(self.db, request.payer_id):
+        # Read together: on PostgreSQL each read has a pooled connection of its own.
+        blocked, options, kept = await asyncio.gather(
+            usage.is_blocked(self.db, request.payer_id),
+            self.options(request),
+            self._kept(note.file_unique_id),
+        )
+        if blocked:
             log.info("%s ignored: user blocked", where)
             return Admission(Verdict.IGNORED)
         if note.file_size is not None and note.file_size > self.max_file_size:
@@ -82,9 +89,9 @@ class Intake:
         if note.duration is not None and note.duration > limit:
             log.info("%s refused: too long secs=%d", where, note.duration)
             return self._refuse(request, t.too_long(note.duration, limit))
-        job = await self._new_job(request, t)
+        job = self._new_job(request, t, options)
         # A recording whose transcript is kept costs nothing: nothing is held for it.
-        free = await self._reusable(job)
+        free = job.options_key in kept
         reserve = math.ceil(note.duration) if note.duration and not free else 0
         acceptance = await self.quotas.accept(job, reserve, max_pending=self.max_pending, free=free)
         if acceptance.outcome is Accepted.TOO_MANY:
@@ -128,25 +135,24 @@ class Intake:
         chat_id = None if private else request.chat_id
         user_id = request.payer_id
         scope, owner = vocabulary.owner(chat_id=chat_id, user_id=user_id)
-        return TranscriptionOptions(
-            language=await prefs.recognition_language(self.db, chat_id=chat_id, user_id=user_id),
-            speakers=await prefs.speakers(self.db, chat_id=chat_id, user_id=user_id),
-            vocabulary=tuple(await vocabulary.terms(self.db, scope, owner)),
+        (language, speakers), terms = await asyncio.gather(
+            prefs.note_settings(self.db, chat_id=chat_id, user_id=user_id),
+            vocabulary.terms(self.db, scope, owner),
         )
+        return TranscriptionOptions(language=language, speakers=speakers, vocabulary=tuple(terms))
 
-    async def _reusable(self, job: NewJob) -> bool:
-        """Whether a retained transcript of the job's recording, with its options, exists."""
-        if job.file_unique_id is None or job.options_key is None:
-            return False
-        kept = await transcripts.of_recording(
-            self.db, job.file_unique_id, job.options_key, now=int(self.clock())
-        )
-        return kept is not None
+    async def _kept(self, file_unique_id: str | None) -> set[str]:
+        """The options with which a transcript of the recording is retained, to be reused."""
+        if file_unique_id is None:
+            return set()
+        return await transcripts.kept_options(self.db, file_unique_id, now=int(self.clock()))
 
-    async def _new_job(self, request: NoteRequest, t: texts.Texts) -> NewJob:
+    def _new_job(
+        self, request: NoteRequest, t: texts.Texts, options: TranscriptionOptions
+    ) -> NewJob:
+        """The job row; `options` are read at admission: a later /language, /speakers or
+        /vocab does not change a queued note."""
         note = request.note
-        # Read now: a later /language, /speakers or /vocab does not change a queued note.
-        options = await self.options(request)
         return NewJob(
             chat_id=request.chat_id,
             message_id=request.message_id,

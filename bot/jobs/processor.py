@@ -147,9 +147,14 @@ class Processor:
         # Retained before settling: a restart between the two finds the transcript to send again.
         kept = await self._retain(job, transcript)
         settled = await self._stored(
-            "settle", job, lambda: self.quotas.settle(job.id, billed, owner=self.owner)
+            "settle",
+            job,
+            lambda: self.quotas.settle(
+                job.id, billed, owner=self.owner, lease_seconds=self.lease_seconds
+            ),
         )
-        if not await self._still_ours(job):
+        # Settling renewed the lease: only a job settled before (a resent reply) looks again.
+        if not settled and not await self._still_ours(job):
             return
         # Settled, not done: a stop or crash from here on requeues the job, and the next start
         # sends it again (_resume) without charging again. A cancellation must not mark it done.

@@ -71,10 +71,18 @@ class Quotas:
             reply = t.over_quota(seconds, left or 0, period.value, self.policy.resets_at())
             raise JobFailed(Failure.OVER_QUOTA, reply)
 
-    async def settle(self, job_id: int, billed: int, *, owner: str | None = None) -> bool:
+    async def settle(
+        self,
+        job_id: int,
+        billed: int,
+        *,
+        owner: str | None = None,
+        lease_seconds: int = jobs.LEASE_SECONDS,
+    ) -> bool:
         """Charge what was billed and drop the reservation; False if it was settled already
-        (or, with `owner`, its lease is no longer the owner's)."""
-        return await jobs.settle(self.db, job_id, billed, owner=owner)
+        (or, with `owner`, its lease is no longer the owner's). With `owner`, the lease is
+        renewed for `lease_seconds`."""
+        return await jobs.settle(self.db, job_id, billed, owner=owner, lease_seconds=lease_seconds)
 
     async def standing(self, user_id: int) -> Standing:
         """Used, reserved and the limit this period."""

@@ -49,6 +49,9 @@ class JobRunner:
         self._per_chat = max(1, workers // 2)
         # One permit per wake-up: a permit is never lost, unlike an Event cleared by a rival.
         self._signal = asyncio.Semaphore(0)
+        # Jobs announced by wake() and not yet claimed: a claim beyond them found a job by
+        # looking (queued by another replica, or its lease run out).
+        self._announced = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
@@ -76,6 +79,7 @@ class JobRunner:
 
     def wake(self) -> None:
         """A job was queued: let one idle worker look."""
+        self._announced += 1
         self._signal.release()
 
     async def stop(self, grace: float) -> None:
@@ -138,9 +142,12 @@ class JobRunner:
                 await asyncio.sleep(1.0)
                 continue
             if job is None:
+                self._announced = 0  # nothing left to claim: every announced job is taken
                 await self._signal.acquire()
                 continue
-            if self._poll is not None and self._signal.locked():
+            if self._announced:
+                self._announced -= 1
+            elif self._poll is not None and self._signal.locked():
                 # Found by looking, the next one may be waiting too: another idle worker looks.
                 self._signal.release()
             # The job runs in its own task, which stop() cancels when the grace is over; the

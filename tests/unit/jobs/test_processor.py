@@ -32,7 +32,7 @@ from bot.transcription.mistral import (
 )
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
-from storage import jobs, transcripts, usage
+from storage import jobs, leases, transcripts, usage
 from storage.db import Database
 from storage.job_rows import Job, NewJob
 from tests import media
@@ -246,11 +246,18 @@ class LockedQuotas(Quotas):
         super().__init__(quotas.db, quotas.policy)
         self.left = times
 
-    async def settle(self, job_id: int, billed: int, *, owner: str | None = None) -> bool:
+    async def settle(
+        self,
+        job_id: int,
+        billed: int,
+        *,
+        owner: str | None = None,
+        lease_seconds: int = jobs.LEASE_SECONDS,
+    ) -> bool:
         if self.left:
             self.left -= 1
             raise sqlite3.OperationalError("database is locked")
-        return await super().settle(job_id, billed, owner=owner)
+        return await super().settle(job_id, billed, owner=owner, lease_seconds=lease_seconds)
 
 
 async def test_a_busy_database_while_settling_is_waited_out_not_left_transcribing(
@@ -624,3 +631,27 @@ async def test_a_job_whose_lease_another_replica_took_sends_and_charges_nothing(
     row = await bench.row(taken)
     assert (row.status, row.lease_owner, row.billed_seconds) == (JobStatus.RUNNING, "b", None)
     assert await bench.used_and_reserved() == (0, 4)  # B's to settle
+
+
+async def test_settling_renews_the_lease_and_delivery_asks_for_it_no_more(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bench.claimed_job(declared=4)
+    await bench.db.execute("UPDATE jobs SET lease_owner = 'a', lease_until = 0")
+    taken = await jobs.claim_next(bench.db, per_chat=1, owner="a")
+    assert taken is not None
+    renewals: list[int] = []
+
+    async def renew(db: Database, job_id: int, **lease: Any) -> bool:
+        renewals.append(job_id)
+        return True
+
+    monkeypatch.setattr(leases, "renew", renew)
+
+    await bench.processor(owner="a")(taken)
+
+    assert [t is not None for _, t, _ in bench.chat.delivered] == [True]
+    assert renewals == []
+    row = await bench.row(taken)
+    assert row.status == JobStatus.DONE
+    assert (await bench.used_and_reserved())[1] == 0
