@@ -161,7 +161,8 @@ class Processor:
         outcome = await delivering.deliver(
             self.delivery, job, transcript, kept, self.delivery_retry
         )
-        self._out.get(job.id, asyncio.Event()).set()  # its uploads' deletes may go now
+        if (out := self._out.get(job.id)) is not None:
+            out.set()  # its uploads' deletes may go now
         await self._removed(job)  # done means no audio of it is left on disk
         took_ms = int((time.monotonic() - started) * 1000)
         if outcome in (Delivered.REFUSED, Delivered.TIMED_OUT):
