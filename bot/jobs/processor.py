@@ -12,22 +12,22 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bot.domain import retained
 from bot.domain.jobs import Failure
 from bot.domain.partial import PartialTranscript
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
-from bot.jobs import delivering, leasing
+from bot.jobs import delivering, leasing, retaining
 from bot.jobs.batching import Abandoned, Batches, Plan
 from bot.jobs.delivering import Delivered, DeliveryRetry
 from bot.jobs.failures import JobFailed, transcription_failed
 from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
 from bot.jobs.quotas import Quotas
+from bot.jobs.retaining import Made
 from bot.transcription import audio, probing
 from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
-from storage import batches, jobs, transcripts, uploads
+from storage import batches, jobs, uploads
 from storage.db import Database
 from storage.job_rows import Job
 
@@ -37,9 +37,6 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 3
 """Attempts of one job that may end with the process before the job is failed."""
-
-Made = tuple[int, Transcript | None]
-"""Seconds to bill, and the transcript (None: nothing was heard)."""
 
 
 class Processor:
@@ -107,7 +104,8 @@ class Processor:
         started = time.monotonic()
         await leasing.discard_previous_uploads(self.db, lambda: self.transcriber.mistral, job)
         try:
-            resumed = await self._resume(job)
+            now = int(self.clock())
+            resumed = await retaining.resumed(self.db, job, now=now)
             if resumed is None and job.attempts > MAX_ATTEMPTS:
                 # Each earlier attempt ended with the process (a file that crashes the decoder,
                 # say): trying again would only crash it again, at every start. A retained
@@ -116,7 +114,9 @@ class Processor:
                 t = texts.of(job.user_language)
                 await self._fail(job, Failure.GAVE_UP, t(texts.FAILED))
                 return
-            made = resumed or await self._reused(job)
+            made = resumed or await retaining.reused(
+                self.db, job, hours=self.retention_hours, now=now
+            )
             billed, transcript = made or await self._transcribe(job, release)
         except Stopping:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
@@ -145,7 +145,8 @@ class Processor:
     ) -> None:
         """Retain, settle, deliver; done when delivered, failed when Telegram never takes it."""
         # Retained before settling: a restart between the two finds the transcript to send again.
-        kept = await self._retain(job, transcript)
+        hours, now = self.retention_hours, int(self.clock())
+        kept = await retaining.retain(self.db, job, transcript, hours=hours, now=now)
         settled = await self._stored(
             "settle",
             job,
@@ -216,33 +217,6 @@ class Processor:
 
     async def _still_ours(self, job: Job) -> bool:
         return await leasing.still_ours(self.db, job, self.owner, self.lease_seconds)
-
-    async def _resume(self, job: Job) -> Made | None:
-        """A job settled before a restart interrupted it: send its retained transcript again
-        rather than pay Mistral twice for it (without one, it is transcribed again, unbilled)."""
-        if job.billed_seconds is None:
-            return None
-        kept = await transcripts.of_job(self.db, job.id, now=int(self.clock()))
-        if kept is None:
-            log.info("job=%d settled, its transcript not retained: transcribing again", job.id)
-            return None
-        transcript, _ = retained.decode(kept.body)
-        log.info("job=%d resending its retained transcript", job.id)
-        return job.billed_seconds, transcript
-
-    async def _reused(self, job: Job) -> Made | None:
-        """The kept transcript of the same recording made with the same options: no
-        download, no Mistral, nothing billed. None when there is none (or nothing is kept)."""
-        if self.retention_hours == 0 or job.file_unique_id is None or job.options_key is None:
-            return None
-        kept = await transcripts.of_recording(
-            self.db, job.file_unique_id, job.options_key, now=int(self.clock())
-        )
-        if kept is None:
-            return None
-        transcript, _ = retained.decode(kept.body)
-        log.info("job=%d chat=%d reuses transcript=%d", job.id, job.chat_id, kept.id)
-        return 0, transcript
 
     async def _transcribe(self, job: Job, release: Callable[[], None]) -> Made:
         """Download, probe, hold the real length, transcribe (or have a batch transcribe)."""
@@ -369,30 +343,6 @@ class Processor:
             return await asyncio.to_thread(probing.probe, path)
         except audio.AudioError as exc:
             raise JobFailed(Failure.UNREADABLE, t(texts.UNREADABLE)) from exc
-
-    async def _retain(self, job: Job, transcript: Transcript | None) -> int | None:
-        """Keep the transcript for its buttons, unless retention is 0; its id, if kept."""
-        hours = self.retention_hours
-        if transcript is None or hours == 0:
-            return None
-        now = int(self.clock())
-        try:
-            return await transcripts.keep(
-                self.db,
-                job_id=job.id,
-                user_id=job.payer_id,
-                author_id=job.author_id,
-                chat_id=job.chat_id,
-                body=retained.encode(transcript, job.header),
-                now=now,
-                expires_at=now + hours * 3600,
-                file_unique_id=job.file_unique_id,
-                options=job.options_key,
-            )
-        except Exception:
-            # The transcript itself matters more than its buttons: deliver it without them.
-            log.exception("job=%d transcript not retained", job.id)
-            return None
 
 
 def _ignore(chunk: int, part: Transcript) -> None:
