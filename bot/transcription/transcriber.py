@@ -13,16 +13,16 @@ import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.options import TranscriptionOptions
-from bot.domain.transcript import Notice, Segment, Transcript, number_speakers, with_notice
+from bot.domain.transcript import Notice, Segment, Transcript, with_notice
 from bot.settings import UploadMode
 from bot.transcription import audio, chunking
+from bot.transcription.asking import Asking
 from bot.transcription.chunking import merge
 from bot.transcription.deletions import Deletions, FileHook
-from bot.transcription.mistral import MistralBiasRefused, MistralClient, MistralUnavailable
+from bot.transcription.mistral import MistralClient, MistralUnavailable
 from bot.transcription.mistral_wire import Deadline
 from bot.transcription.slots import FairSlots, Owner
 
@@ -59,15 +59,6 @@ def _no_chunk(chunk: int, part: Transcript) -> None:
 MIN_CHUNK_SECONDS = 300.0
 PLAIN = TranscriptionOptions()
 """No pinned language, no speakers, no vocabulary."""
-
-
-@dataclass
-class _Asking:
-    """One note's options, and whether the model refused its vocabulary (the note's other
-    requests then go without it)."""
-
-    options: TranscriptionOptions
-    bias_refused: bool = False
 
 
 class Transcriber:
@@ -160,7 +151,7 @@ class Transcriber:
         sendable: bool,
     ) -> Transcript:
         _, on_segment, on_chunk = hooks
-        asking = _Asking(options)
+        asking = Asking(options)
         send = functools.partial(
             self._send,
             owner=(chat, object()),
@@ -288,14 +279,14 @@ class Transcriber:
         on_segment: Callable[[Segment], None] | None,
         *,
         owner: Owner,
-        asking: _Asking,
+        asking: Asking,
         on_upload: FileHook,
         on_delete: FileHook,
         hold_deletes: asyncio.Event | None = None,
     ) -> Transcript:
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
-                return await self._ask(asking, seconds, on_segment, path=track)
+                return await asking.ask(self.mistral, seconds, on_segment, path=track)
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made. The signed URL is taken
         # in the slot, so it cannot expire while the note waits for one.
@@ -305,7 +296,7 @@ class Transcriber:
             await on_upload(file_id)
             async with self.slots.hold(owner):
                 url = await self.mistral.signed_url(file_id)
-                return await self._ask(asking, seconds, on_segment, file_url=url)
+                return await asking.ask(self.mistral, seconds, on_segment, file_url=url)
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -317,42 +308,6 @@ class Transcriber:
                 await self.deletions.now(file_id, on_delete, within=CANCELLED_DELETE_SECONDS)
             else:
                 self.deletions.later(file_id, on_delete, hold_deletes)  # drain() waits at stop
-
-    async def _ask(
-        self,
-        asking: _Asking,
-        seconds: float,
-        on_segment: Callable[[Segment], None] | None,
-        *,
-        path: Path | None = None,
-        file_url: str | None = None,
-    ) -> Transcript:
-        """One transcription request with the note's options; asked again without the
-        vocabulary if the model refuses it (a refused request is not billed)."""
-        options = asking.options
-        bias = () if asking.bias_refused else options.vocabulary
-        try:
-            transcript = await self.mistral.transcribe(
-                path=path,
-                file_url=file_url,
-                language=options.language,
-                diarize=options.diarize,
-                context_bias=bias,
-                audio_seconds=seconds,
-                on_segment=on_segment,
-            )
-        except MistralBiasRefused:
-            asking.bias_refused = True
-            transcript = await self.mistral.transcribe(
-                path=path,
-                file_url=file_url,
-                language=options.language,
-                diarize=options.diarize,
-                audio_seconds=seconds,
-                on_segment=on_segment,
-            )
-        # Mistral numbers speakers per request: each request's are numbered on their own.
-        return number_speakers(transcript) if options.diarize else transcript
 
     async def drain(self, within: float) -> None:
         """Let the deletes under way finish, for at most `within` seconds (Deletions.drain)."""
