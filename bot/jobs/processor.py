@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.domain.jobs import Failure
+from bot.domain.notes import Kind
 from bot.domain.partial import PartialTranscript
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
@@ -24,6 +25,7 @@ from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
 from bot.jobs.quotas import Quotas
 from bot.jobs.retaining import Made
 from bot.transcription import audio, probing
+from bot.transcription.early import EarlyUpload
 from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
@@ -37,6 +39,9 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 3
 """Attempts of one job that may end with the process before the job is failed."""
+
+VIDEO_KINDS = frozenset({Kind.VIDEO, Kind.VIDEO_NOTE})
+"""Never sent as they are (only their audio track is): not uploaded before their probe."""
 
 
 class Processor:
@@ -229,12 +234,15 @@ class Processor:
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
         progress = self.delivery.progress(job)
         source: Path | None = None
-        stopping = False
+        early: EarlyUpload | None = None
+        stopping = cancelled = False
         # Where the chat has a live preview, Mistral streams and the lines so far are shown.
         preview = self.delivery.preview(job)
         partial = PartialTranscript(preview.show) if preview is not None else None
         try:
             source = await self._download(job, workdir / "source", t)
+            # Uploaded while it is probed: nothing reads it before the checks below are passed.
+            early = self._upload_early(job, source)
             info = await self._probe(source, t)
             if info.duration > self.max_audio_seconds:
                 raise JobFailed(Failure.TOO_LONG, t.too_long(info.duration, self.max_audio_seconds))
@@ -246,22 +254,22 @@ class Processor:
                 plan = await self._submit_batch(job, source, workdir, info, t)
             else:
                 hooks = (progress.update, partial)
-                transcript = await self._sync(job, source, workdir, info, hooks, t)
+                transcript = await self._sync(job, source, workdir, info, hooks, t, early)
         except Stopping:
             stopping = True
             raise
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
+            if early is not None:
+                # Deleted whether it was used or not (once the transcript is out, as any upload).
+                await early.close(self._out.get(job.id), cancelled=cancelled)
             if preview is not None:
                 preview.close()  # the transcript (or refusal) is next: no draft may hold it up
             # A late progress edit must not land on top of the transcript or the refusal.
             await progress.settle()
-            # Removed while the transcript goes out; the job is done only once it is gone.
-            self._removing[job.id] = asyncio.ensure_future(
-                asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
-            )
-            if source is not None and not stopping and not source.is_relative_to(workdir):
-                # Read in place on a local Bot API server's disk: its copy goes too.
-                await asyncio.to_thread(self.downloader.discard, source)
+            await self._remove(job, workdir, source, stopping=stopping)
         if plan is not None:
             return await self._await_batch(job, plan, release, t)
         if transcript.is_blank:
@@ -269,6 +277,33 @@ class Processor:
         # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,
         # so a missing field never means free transcription.
         return transcript.billed_seconds or math.ceil(info.duration), transcript
+
+    async def _remove(
+        self, job: Job, workdir: Path, source: Path | None, *, stopping: bool
+    ) -> None:
+        """Remove the job's files: its folder while the transcript goes out (the job is done
+        only once it is gone); a file read in place on a local Bot API server's disk, now."""
+        self._removing[job.id] = asyncio.ensure_future(
+            asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+        )
+        if source is not None and not stopping and not source.is_relative_to(workdir):
+            await asyncio.to_thread(self.downloader.discard, source)
+
+    def _upload_early(self, job: Job, source: Path) -> EarlyUpload | None:
+        """Start the note's upload beside its probe if, as declared, it goes in one request:
+        not batched, not a video (only its audio track is sent), not longer than a chunk
+        (Transcriber.upload_early). What the probe or the quota then rule out is deleted."""
+        declared = job.declared_seconds
+        if declared is None or job.batch_plan is not None or job.kind in VIDEO_KINDS:
+            return None
+        if self.batches is not None and self.batches.applies(declared):
+            return None
+        return self.transcriber.upload_early(
+            source,
+            declared,
+            on_upload=lambda file_id: uploads.record_upload(self.db, file_id, job.id),
+            on_delete=lambda file_id: uploads.forget_upload(self.db, file_id),
+        )
 
     async def _sync(
         self,
@@ -278,8 +313,10 @@ class Processor:
         info: audio.AudioInfo,
         hooks: tuple[Callable[[int, int], None], PartialTranscript | None],
         t: texts.Texts,
+        early: EarlyUpload | None,
     ) -> Transcript:
-        """Transcribe with synchronous requests, now (streamed into `partial` if given)."""
+        """Transcribe with synchronous requests, now (streamed into `partial` if given), from
+        the `early` upload if it can be."""
         on_progress, partial = hooks
         try:
             return await self.transcriber.transcribe(
@@ -295,6 +332,7 @@ class Processor:
                 chat=job.chat_id,
                 sendable=info.sendable,
                 hold_deletes=self._out.get(job.id),
+                early=early,
             )
         except (audio.AudioError, MistralError) as exc:
             raise transcription_failed(exc, t) from exc
