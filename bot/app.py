@@ -42,9 +42,10 @@ from bot.telegram.pacing import COURTESY_WITHIN
 from bot.telegram.status import StatusBoard
 from bot.telegram.updates import Backoff
 from bot.transcription.batch import BatchClient
+from bot.transcription.deletions import CANCELLED_DELETE_SECONDS
 from bot.transcription.mistral import DEFAULT_TIMEOUT, MistralClient, MistralError, RetryPolicy
 from bot.transcription.mistral_wire import Deadline, ReadTimeout
-from bot.transcription.transcriber import CANCELLED_DELETE_SECONDS, Transcriber
+from bot.transcription.transcriber import Transcriber
 from storage import leases
 from storage.db import Database
 

@@ -42,6 +42,10 @@ async def test_corrupt_audio_gets_a_clear_answer_and_the_next_note_works(
         failed = await tg.wait_for(lambda: transcript_of(tg, chat["id"], bad["message_id"]))
         assert "couldn't read any audio" in (failed[0].text or "")
         assert usage_row(db_path, 701) == (0, 0)
+        # Uploaded while it was probed, as a 7 s note is; deleted unread.
+        await mistral.wait_for(lambda: mistral.deleted, timeout=10)
+        assert mistral.deleted == list(mistral.uploads)
+        assert not mistral.transcriptions
         good = tg.send_voice(chat, jack, data, duration=round(total))
         replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], good["message_id"]))
     assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)

@@ -22,6 +22,7 @@ from tests.fakes.mistral import FakeMistral, TranscriptionCall
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import (
     answer_to,
+    as_db,
     expected_lines,
     job_statuses,
     transcript_lines,
@@ -188,13 +189,52 @@ async def test_a_note_declared_short_but_really_long_is_refused_after_probing(
         note = tg.send_voice(chat, bob, forty_minutes(), duration=5)
         reply = await tg.wait_for(lambda: answer_to(tg, chat["id"], note["message_id"]))
         await tg.wait_for(lambda: reply.text != texts.STATUS)
+        await mistral.wait_for(lambda: mistral.deleted, timeout=10)
     assert job_statuses(db_path) == ["failed"]
     # It was downloaded and probed (that is how the truth came out), then refused.
     assert tg.downloads
     assert "Not enough quota for this note (40 min)" in (reply.text or "")
     assert "you have 600 s" in (reply.text or "")
-    assert not mistral.uploads and not mistral.transcriptions
+    assert_uploaded_unread(mistral, db_path)
     assert usage_row(db_path, bob["id"]) == (0, 0)
+
+
+def assert_uploaded_unread(mistral: FakeMistral, db_path: Path) -> None:
+    """Declared short, the note was uploaded while it was probed; refused, that upload was
+    deleted (and its record with it) without a transcription, a signed URL or a charge."""
+    assert len(mistral.uploads) == 1
+    assert mistral.deleted == list(mistral.uploads)
+    assert not mistral.live_files
+    assert not mistral.transcriptions and not mistral.signed_urls
+    assert as_db(db_path).rows("SELECT file_id FROM mistral_files") == []
+
+
+@functools.cache
+def two_minutes_claiming_none() -> tuple[bytes, float]:
+    words, total = media.script(60, word_seconds=1.0, pause_seconds=1.0)
+    m4a = media.encode(media.speech(words, total, 16000), "m4a", 16000)
+    return media.mp4_claiming(m4a), total
+
+
+async def test_a_container_claiming_less_than_it_holds_is_refused_before_anything_is_billed(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, db_path: Path
+) -> None:
+    """An M4A whose headers and timestamps say it lasts next to nothing, declared 2 s: the
+    probe decodes 2 minutes, past MAX_AUDIO_SECONDS."""
+    eve = tg.user(15, "Eve")
+    chat = tg.private_chat(eve)
+    data, total = two_minutes_claiming_none()
+    async with run_bot(MAX_AUDIO_SECONDS=60):
+        note = tg.send_audio(
+            chat, eve, data, duration=2, file_name="memo.m4a", mime_type="audio/mp4"
+        )
+        reply = await tg.wait_for(lambda: answer_to(tg, chat["id"], note["message_id"]))
+        await tg.wait_for(lambda: reply.text != texts.STATUS)
+        await mistral.wait_for(lambda: mistral.deleted, timeout=10)
+    assert reply.text == EN.too_long(total, 60)
+    assert job_statuses(db_path) == ["failed"]
+    assert_uploaded_unread(mistral, db_path)
+    assert usage_row(db_path, eve["id"]) == (0, 0)
 
 
 async def test_a_note_declared_too_long_is_refused_before_download(

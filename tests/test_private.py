@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import av
+import threading
+from pathlib import Path
 
+import av
+import pytest
+
+from bot.transcription import audio, probing
 from tests import media
 from tests.conftest import RunBot
 from tests.fakes.mistral import FakeMistral
@@ -48,6 +53,38 @@ async def test_voice_note_gets_timestamped_transcript(
         billed = mistral_billed(mistral)
         assert billed >= round(total) - 1
         assert f"You used {billed} s" in (answer.text or "")
+
+
+async def test_the_note_uploads_while_it_is_probed_and_is_transcribed_from_that_upload(
+    tg: FakeTelegram, mistral: FakeMistral, run_bot: RunBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload (not billed) runs beside the probe; the transcription (billed) waits for the
+    probe and the quota's re-check, and reads that one upload."""
+    data, words, total = media.voice_note(3)
+    ida = tg.user(20, "Ida")
+    chat = tg.private_chat(ida)
+    uploaded = threading.Event()
+    probe = probing.probe
+
+    def probe_once_uploaded(path: Path) -> audio.AudioInfo:
+        # A bot that uploads only once the probe is over never gets past this wait.
+        assert uploaded.wait(timeout=10), "nothing was uploaded while the note was probed"
+        return probe(path)
+
+    monkeypatch.setattr(probing, "probe", probe_once_uploaded)
+    async with run_bot():
+        note = tg.send_voice(chat, ida, data, duration=round(total))
+        await mistral.wait_for(lambda: mistral.uploads, timeout=10)
+        assert not mistral.signed_urls and not mistral.transcriptions  # still probing
+        uploaded.set()
+        replies = await tg.wait_for(lambda: transcript_of(tg, chat["id"], note["message_id"]))
+        await mistral.wait_for(lambda: mistral.deleted, timeout=10)
+    assert (replies[0].text or "").splitlines() == expected_lines(words, mistral.vocabulary)
+    (file_id,) = mistral.uploads
+    assert mistral.uploads[file_id] == data
+    (call,) = mistral.transcriptions
+    assert (call.source, call.file_id, call.status) == ("file_url", file_id, 200)
+    assert mistral.deleted == [file_id]
 
 
 def mistral_billed(mistral: FakeMistral) -> int:

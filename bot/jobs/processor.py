@@ -12,22 +12,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bot.domain import retained
 from bot.domain.jobs import Failure
+from bot.domain.notes import Kind
 from bot.domain.partial import PartialTranscript
 from bot.domain.transcript import Transcript
 from bot.i18n import texts
-from bot.jobs import delivering, leasing
+from bot.jobs import delivering, leasing, retaining
 from bot.jobs.batching import Abandoned, Batches, Plan
 from bot.jobs.delivering import Delivered, DeliveryRetry
 from bot.jobs.failures import JobFailed, transcription_failed
 from bot.jobs.ports import Delivery, Downloader, DownloadFailed, DownloadTooBig
 from bot.jobs.quotas import Quotas
+from bot.jobs.retaining import Made
 from bot.transcription import audio, probing
+from bot.transcription.early import EarlyUpload
 from bot.transcription.mistral import MistralError
 from bot.transcription.slots import Stopping
 from bot.transcription.transcriber import Transcriber
-from storage import batches, jobs, transcripts, uploads
+from storage import batches, jobs, uploads
 from storage.db import Database
 from storage.job_rows import Job
 
@@ -38,8 +40,8 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 3
 """Attempts of one job that may end with the process before the job is failed."""
 
-Made = tuple[int, Transcript | None]
-"""Seconds to bill, and the transcript (None: nothing was heard)."""
+VIDEO_KINDS = frozenset({Kind.VIDEO, Kind.VIDEO_NOTE})
+"""Never sent as they are (only their audio track is): not uploaded before their probe."""
 
 
 class Processor:
@@ -107,7 +109,8 @@ class Processor:
         started = time.monotonic()
         await leasing.discard_previous_uploads(self.db, lambda: self.transcriber.mistral, job)
         try:
-            resumed = await self._resume(job)
+            now = int(self.clock())
+            resumed = await retaining.resumed(self.db, job, now=now)
             if resumed is None and job.attempts > MAX_ATTEMPTS:
                 # Each earlier attempt ended with the process (a file that crashes the decoder,
                 # say): trying again would only crash it again, at every start. A retained
@@ -116,7 +119,9 @@ class Processor:
                 t = texts.of(job.user_language)
                 await self._fail(job, Failure.GAVE_UP, t(texts.FAILED))
                 return
-            made = resumed or await self._reused(job)
+            made = resumed or await retaining.reused(
+                self.db, job, hours=self.retention_hours, now=now
+            )
             billed, transcript = made or await self._transcribe(job, release)
         except Stopping:
             # Stopped before it reached Mistral: the next start does it, at no cost to anyone.
@@ -145,7 +150,8 @@ class Processor:
     ) -> None:
         """Retain, settle, deliver; done when delivered, failed when Telegram never takes it."""
         # Retained before settling: a restart between the two finds the transcript to send again.
-        kept = await self._retain(job, transcript)
+        hours, now = self.retention_hours, int(self.clock())
+        kept = await retaining.retain(self.db, job, transcript, hours=hours, now=now)
         settled = await self._stored(
             "settle",
             job,
@@ -217,33 +223,6 @@ class Processor:
     async def _still_ours(self, job: Job) -> bool:
         return await leasing.still_ours(self.db, job, self.owner, self.lease_seconds)
 
-    async def _resume(self, job: Job) -> Made | None:
-        """A job settled before a restart interrupted it: send its retained transcript again
-        rather than pay Mistral twice for it (without one, it is transcribed again, unbilled)."""
-        if job.billed_seconds is None:
-            return None
-        kept = await transcripts.of_job(self.db, job.id, now=int(self.clock()))
-        if kept is None:
-            log.info("job=%d settled, its transcript not retained: transcribing again", job.id)
-            return None
-        transcript, _ = retained.decode(kept.body)
-        log.info("job=%d resending its retained transcript", job.id)
-        return job.billed_seconds, transcript
-
-    async def _reused(self, job: Job) -> Made | None:
-        """The kept transcript of the same recording made with the same options: no
-        download, no Mistral, nothing billed. None when there is none (or nothing is kept)."""
-        if self.retention_hours == 0 or job.file_unique_id is None or job.options_key is None:
-            return None
-        kept = await transcripts.of_recording(
-            self.db, job.file_unique_id, job.options_key, now=int(self.clock())
-        )
-        if kept is None:
-            return None
-        transcript, _ = retained.decode(kept.body)
-        log.info("job=%d chat=%d reuses transcript=%d", job.id, job.chat_id, kept.id)
-        return 0, transcript
-
     async def _transcribe(self, job: Job, release: Callable[[], None]) -> Made:
         """Download, probe, hold the real length, transcribe (or have a batch transcribe)."""
         t = texts.of(job.user_language)
@@ -255,12 +234,15 @@ class Processor:
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.workdir))
         progress = self.delivery.progress(job)
         source: Path | None = None
-        stopping = False
+        early: EarlyUpload | None = None
+        stopping = cancelled = False
         # Where the chat has a live preview, Mistral streams and the lines so far are shown.
         preview = self.delivery.preview(job)
         partial = PartialTranscript(preview.show) if preview is not None else None
         try:
             source = await self._download(job, workdir / "source", t)
+            # Uploaded while it is probed: nothing reads it before the checks below are passed.
+            early = self._upload_early(job, source)
             info = await self._probe(source, t)
             if info.duration > self.max_audio_seconds:
                 raise JobFailed(Failure.TOO_LONG, t.too_long(info.duration, self.max_audio_seconds))
@@ -272,22 +254,22 @@ class Processor:
                 plan = await self._submit_batch(job, source, workdir, info, t)
             else:
                 hooks = (progress.update, partial)
-                transcript = await self._sync(job, source, workdir, info, hooks, t)
+                transcript = await self._sync(job, source, workdir, info, hooks, t, early)
         except Stopping:
             stopping = True
             raise
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
+            if early is not None:
+                # Deleted whether it was used or not (once the transcript is out, as any upload).
+                await early.close(self._out.get(job.id), cancelled=cancelled)
             if preview is not None:
                 preview.close()  # the transcript (or refusal) is next: no draft may hold it up
             # A late progress edit must not land on top of the transcript or the refusal.
             await progress.settle()
-            # Removed while the transcript goes out; the job is done only once it is gone.
-            self._removing[job.id] = asyncio.ensure_future(
-                asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
-            )
-            if source is not None and not stopping and not source.is_relative_to(workdir):
-                # Read in place on a local Bot API server's disk: its copy goes too.
-                await asyncio.to_thread(self.downloader.discard, source)
+            await self._remove(job, workdir, source, stopping=stopping)
         if plan is not None:
             return await self._await_batch(job, plan, release, t)
         if transcript.is_blank:
@@ -295,6 +277,33 @@ class Processor:
         # Mistral's usage is the charge; if an answer lacks it, the probed length stands in,
         # so a missing field never means free transcription.
         return transcript.billed_seconds or math.ceil(info.duration), transcript
+
+    async def _remove(
+        self, job: Job, workdir: Path, source: Path | None, *, stopping: bool
+    ) -> None:
+        """Remove the job's files: its folder while the transcript goes out (the job is done
+        only once it is gone); a file read in place on a local Bot API server's disk, now."""
+        self._removing[job.id] = asyncio.ensure_future(
+            asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+        )
+        if source is not None and not stopping and not source.is_relative_to(workdir):
+            await asyncio.to_thread(self.downloader.discard, source)
+
+    def _upload_early(self, job: Job, source: Path) -> EarlyUpload | None:
+        """Start the note's upload beside its probe if, as declared, it goes in one request:
+        not batched, not a video (only its audio track is sent), not longer than a chunk
+        (Transcriber.upload_early). What the probe or the quota then rule out is deleted."""
+        declared = job.declared_seconds
+        if declared is None or job.batch_plan is not None or job.kind in VIDEO_KINDS:
+            return None
+        if self.batches is not None and self.batches.applies(declared):
+            return None
+        return self.transcriber.upload_early(
+            source,
+            declared,
+            on_upload=lambda file_id: uploads.record_upload(self.db, file_id, job.id),
+            on_delete=lambda file_id: uploads.forget_upload(self.db, file_id),
+        )
 
     async def _sync(
         self,
@@ -304,8 +313,10 @@ class Processor:
         info: audio.AudioInfo,
         hooks: tuple[Callable[[int, int], None], PartialTranscript | None],
         t: texts.Texts,
+        early: EarlyUpload | None,
     ) -> Transcript:
-        """Transcribe with synchronous requests, now (streamed into `partial` if given)."""
+        """Transcribe with synchronous requests, now (streamed into `partial` if given), from
+        the `early` upload if it can be."""
         on_progress, partial = hooks
         try:
             return await self.transcriber.transcribe(
@@ -321,6 +332,7 @@ class Processor:
                 chat=job.chat_id,
                 sendable=info.sendable,
                 hold_deletes=self._out.get(job.id),
+                early=early,
             )
         except (audio.AudioError, MistralError) as exc:
             raise transcription_failed(exc, t) from exc
@@ -369,30 +381,6 @@ class Processor:
             return await asyncio.to_thread(probing.probe, path)
         except audio.AudioError as exc:
             raise JobFailed(Failure.UNREADABLE, t(texts.UNREADABLE)) from exc
-
-    async def _retain(self, job: Job, transcript: Transcript | None) -> int | None:
-        """Keep the transcript for its buttons, unless retention is 0; its id, if kept."""
-        hours = self.retention_hours
-        if transcript is None or hours == 0:
-            return None
-        now = int(self.clock())
-        try:
-            return await transcripts.keep(
-                self.db,
-                job_id=job.id,
-                user_id=job.payer_id,
-                author_id=job.author_id,
-                chat_id=job.chat_id,
-                body=retained.encode(transcript, job.header),
-                now=now,
-                expires_at=now + hours * 3600,
-                file_unique_id=job.file_unique_id,
-                options=job.options_key,
-            )
-        except Exception:
-            # The transcript itself matters more than its buttons: deliver it without them.
-            log.exception("job=%d transcript not retained", job.id)
-            return None
 
 
 def _ignore(chunk: int, part: Transcript) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 
 from bot.transcription.mistral import MistralClient
 
@@ -15,6 +15,8 @@ FileHook = Callable[[str], Awaitable[None]]
 
 HOLD_SECONDS = 5.0
 """How long a delete waits for its note's transcript to be out (see Deletions.later), at most."""
+CANCELLED_DELETE_SECONDS = 2.0
+"""How long a cancelled transcription tries to delete its upload before leaving it for later."""
 
 
 class Deletions:
@@ -29,9 +31,14 @@ class Deletions:
         (nor hang with a DELETE that hangs). With `hold`, the delete first waits until it is set
         (the note's transcript is out), at most HOLD_SECONDS, so that its request does not take
         the CPU and connections the transcript's delivery needs."""
-        task = asyncio.create_task(self._held(file_id, on_delete, hold))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(self._held(file_id, on_delete, hold))
+
+    def after(
+        self, upload: Awaitable[str | None], on_delete: FileHook, hold: asyncio.Event | None
+    ) -> None:
+        """Delete what `upload` uploads (nothing if it fails) once it is done, as later() does;
+        a delete cut short by drain() cancels the upload too."""
+        self._track(self._after(upload, on_delete, hold))
 
     async def now(self, file_id: str, on_delete: FileHook, *, within: float | None = None) -> None:
         """Delete the uploaded copy, giving up after `within` seconds if given."""
@@ -52,6 +59,18 @@ class Deletions:
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
+
+    def _track(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _after(
+        self, upload: Awaitable[str | None], on_delete: FileHook, hold: asyncio.Event | None
+    ) -> None:
+        file_id = await upload
+        if file_id is not None:
+            await self._held(file_id, on_delete, hold)
 
     async def _held(self, file_id: str, on_delete: FileHook, hold: asyncio.Event | None) -> None:
         if hold is not None:

@@ -13,23 +13,21 @@ import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.options import TranscriptionOptions
-from bot.domain.transcript import Notice, Segment, Transcript, number_speakers, with_notice
+from bot.domain.transcript import Notice, Segment, Transcript, with_notice
 from bot.settings import UploadMode
 from bot.transcription import audio, chunking
+from bot.transcription.asking import Asking
 from bot.transcription.chunking import merge
-from bot.transcription.deletions import Deletions, FileHook
-from bot.transcription.mistral import MistralBiasRefused, MistralClient, MistralUnavailable
+from bot.transcription.deletions import CANCELLED_DELETE_SECONDS, Deletions, FileHook
+from bot.transcription.early import EarlyUpload
+from bot.transcription.mistral import MistralClient, MistralUnavailable
 from bot.transcription.mistral_wire import Deadline
 from bot.transcription.slots import FairSlots, Owner
 
 log = logging.getLogger(__name__)
-
-CANCELLED_DELETE_SECONDS = 2.0
-"""How long a cancelled transcription tries to delete its upload before leaving it for later."""
 
 Progress = Callable[[int, int], None]
 """Called with (chunks done, chunks in all) each time a chunk's transcript comes back."""
@@ -61,15 +59,6 @@ PLAIN = TranscriptionOptions()
 """No pinned language, no speakers, no vocabulary."""
 
 
-@dataclass
-class _Asking:
-    """One note's options, and whether the model refused its vocabulary (the note's other
-    requests then go without it)."""
-
-    options: TranscriptionOptions
-    bias_refused: bool = False
-
-
 class Transcriber:
     """Sends audio to Mistral the way the settings say, never more than `limit` at once.
 
@@ -94,6 +83,18 @@ class Transcriber:
         self.deadline = deadline or Deadline()
         self.deletions = Deletions(mistral)
 
+    def upload_early(
+        self, path: Path, declared: float, *, on_upload: FileHook, on_delete: FileHook
+    ) -> EarlyUpload | None:
+        """Start uploading `path` now, before it is probed, if a note of `declared` seconds is
+        sent in one request from an upload (UPLOAD_MODE=files, not longer than CHUNK_SECONDS);
+        None otherwise. Pass it to transcribe() as `early`, and close it in any case."""
+        if self.mode is not UploadMode.FILES or declared > self.chunk_seconds:
+            return None
+        return EarlyUpload(
+            self.mistral, self.deletions, path, on_upload=on_upload, on_delete=on_delete
+        )
+
     async def transcribe(
         self,
         path: Path,
@@ -109,6 +110,7 @@ class Transcriber:
         chat: Hashable = None,
         sendable: bool = False,
         hold_deletes: asyncio.Event | None = None,
+        early: EarlyUpload | None = None,
     ) -> Transcript:
         """Transcribe one local file (its audio track only) whose probed length is `duration`.
         Mistral's slots are shared fairly between chats, then between notes of a chat; past
@@ -117,7 +119,10 @@ class Transcriber:
         With `on_segment` Mistral streams each request and every segment is passed on as it
         comes; `on_chunk` is told as each chunk is complete (a short file is chunk 0). The
         transcript's notices say what of `options` could not be applied. Uploads are deleted once
-        `hold_deletes` is set (Deletions.later)."""
+        `hold_deletes` is set (Deletions.later).
+
+        `early` (upload_early of `path`) is what the request reads, rather than a new upload, when
+        the file goes as it is in one request; the caller closes it, used or not."""
         limit = self.deadline.for_audio(duration)
         bound = asyncio.timeout(limit)
         try:
@@ -133,6 +138,7 @@ class Transcriber:
                     hooks=(on_progress, on_segment, on_chunk),
                     chat=chat,
                     sendable=sendable,
+                    early=early,
                 )
         except TimeoutError as exc:
             if not bound.expired():
@@ -158,9 +164,10 @@ class Transcriber:
         hooks: Hooks,
         chat: Hashable,
         sendable: bool,
+        early: EarlyUpload | None,
     ) -> Transcript:
         _, on_segment, on_chunk = hooks
-        asking = _Asking(options)
+        asking = Asking(options)
         send = functools.partial(
             self._send,
             owner=(chat, object()),
@@ -174,7 +181,9 @@ class Transcriber:
             track = (
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
-            transcript = await send(track, duration, _streamed(on_segment, 0, 0.0))
+            uploaded = await early.file_id() if early is not None and sendable else None
+            streamed = _streamed(on_segment, 0, 0.0)
+            transcript = await send(track, duration, streamed, uploaded=uploaded)
             on_chunk(0, transcript)
         else:
             transcript = await self._chunked(path, workdir, duration, send, hooks)
@@ -288,24 +297,26 @@ class Transcriber:
         on_segment: Callable[[Segment], None] | None,
         *,
         owner: Owner,
-        asking: _Asking,
+        asking: Asking,
         on_upload: FileHook,
         on_delete: FileHook,
         hold_deletes: asyncio.Event | None = None,
+        uploaded: str | None = None,
     ) -> Transcript:
+        """One request for `track`. `uploaded`: its id at Mistral already (an EarlyUpload's,
+        deleted by it); else it is uploaded here, and deleted once answered."""
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
-                return await self._ask(asking, seconds, on_segment, path=track)
+                return await asking.ask(self.mistral, seconds, on_segment, path=track)
+        if uploaded is not None:
+            return await self._ask_uploaded(owner, asking, uploaded, seconds, on_segment)
         # The upload goes before taking a slot: the slots bound transcription requests, and a
-        # slot held while a file uploads is a transcription not made. The signed URL is taken
-        # in the slot, so it cannot expire while the note waits for one.
+        # slot held while a file uploads is a transcription not made.
         file_id = await self.mistral.upload(track)
         cancelled = False
         try:
             await on_upload(file_id)
-            async with self.slots.hold(owner):
-                url = await self.mistral.signed_url(file_id)
-                return await self._ask(asking, seconds, on_segment, file_url=url)
+            return await self._ask_uploaded(owner, asking, file_id, seconds, on_segment)
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -318,41 +329,19 @@ class Transcriber:
             else:
                 self.deletions.later(file_id, on_delete, hold_deletes)  # drain() waits at stop
 
-    async def _ask(
+    async def _ask_uploaded(
         self,
-        asking: _Asking,
+        owner: Owner,
+        asking: Asking,
+        file_id: str,
         seconds: float,
         on_segment: Callable[[Segment], None] | None,
-        *,
-        path: Path | None = None,
-        file_url: str | None = None,
     ) -> Transcript:
-        """One transcription request with the note's options; asked again without the
-        vocabulary if the model refuses it (a refused request is not billed)."""
-        options = asking.options
-        bias = () if asking.bias_refused else options.vocabulary
-        try:
-            transcript = await self.mistral.transcribe(
-                path=path,
-                file_url=file_url,
-                language=options.language,
-                diarize=options.diarize,
-                context_bias=bias,
-                audio_seconds=seconds,
-                on_segment=on_segment,
-            )
-        except MistralBiasRefused:
-            asking.bias_refused = True
-            transcript = await self.mistral.transcribe(
-                path=path,
-                file_url=file_url,
-                language=options.language,
-                diarize=options.diarize,
-                audio_seconds=seconds,
-                on_segment=on_segment,
-            )
-        # Mistral numbers speakers per request: each request's are numbered on their own.
-        return number_speakers(transcript) if options.diarize else transcript
+        """Ask for an uploaded file in a slot. The signed URL is taken in the slot, so it cannot
+        expire while the note waits for one."""
+        async with self.slots.hold(owner):
+            url = await self.mistral.signed_url(file_id)
+            return await asking.ask(self.mistral, seconds, on_segment, file_url=url)
 
     async def drain(self, within: float) -> None:
         """Let the deletes under way finish, for at most `within` seconds (Deletions.drain)."""

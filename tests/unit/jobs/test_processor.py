@@ -6,6 +6,7 @@ import asyncio
 import math
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,13 +20,16 @@ from bot.domain.options import TranscriptionOptions
 from bot.domain.quota import QuotaPeriod, QuotaPolicy
 from bot.domain.transcript import Segment, Transcript
 from bot.i18n import texts
+from bot.jobs.batching import Batches
 from bot.jobs.ports import DownloadFailed, DownloadTooBig, Preview, Progress
 from bot.jobs.processor import MAX_ATTEMPTS, Processor
 from bot.jobs.quotas import Quotas
-from bot.transcription import audio, probing
+from bot.settings import UploadMode
+from bot.transcription import audio, early, probing
 from bot.transcription.mistral import (
     MistralAuthError,
     MistralBadResponse,
+    MistralClient,
     MistralRateLimited,
     MistralRejected,
     MistralUnavailable,
@@ -85,6 +89,9 @@ class FakeTranscriber:
     def __init__(self, answer: Transcript | Exception = HEARD) -> None:
         self.answer = answer
         self.calls: list[dict[str, Any]] = []
+
+    def upload_early(self, path: Path, declared: float, **hooks: Any) -> None:
+        return None  # the usual path: Transcriber's own tests below cover the early upload
 
     async def transcribe(self, path: Path, workdir: Path, **kw: Any) -> Transcript:
         exists = await asyncio.to_thread(path.exists)
@@ -151,11 +158,12 @@ class Bench:
     def processor(
         self,
         downloader: Downloader | None = None,
-        transcriber: FakeTranscriber | None = None,
+        transcriber: FakeTranscriber | Transcriber | None = None,
         *,
         max_audio_seconds: int = 3600,
         retention_hours: int = RETENTION_HOURS,
         owner: str | None = None,
+        batches: Batches | None = None,
     ) -> Processor:
         return Processor(
             db=self.db,
@@ -169,6 +177,7 @@ class Bench:
             store_backoff=0.001,
             clock=lambda: NOW,
             owner=owner,
+            batches=batches,
         )
 
     async def claimed_job(self, *, declared: int | None = 4, **changes: Any) -> Job:
@@ -655,3 +664,304 @@ async def test_settling_renews_the_lease_and_delivery_asks_for_it_no_more(
     row = await bench.row(taken)
     assert row.status == JobStatus.DONE
     assert (await bench.used_and_reserved())[1] == 0
+
+
+# Uploaded while probed: the upload of a short note runs beside its probe and re-check
+
+
+class Mistral:
+    """Stands in for MistralClient under a real Transcriber; records what it was asked, in
+    order, in `events` (which the probe and the quota re-check below write to as well)."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.uploads: list[str] = []
+        self.deleted: list[str] = []
+        self.transcribed: list[str] = []
+        """The file id each transcription read (from its signed URL)."""
+        self.uploading = threading.Event()
+        """Set as an upload starts (the probe runs in a thread)."""
+        self.asked = asyncio.Event()
+        """Set as a transcription is asked for."""
+        self.gate: asyncio.Event | None = None
+        """Uploads wait for it when set."""
+        self.failing_uploads = 0
+        self.hang = False
+
+    async def upload(self, path: Path) -> str:
+        self.events.append("upload")
+        self.uploading.set()
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+        except asyncio.CancelledError:
+            self.events.append("upload cancelled")
+            raise
+        if self.failing_uploads:
+            self.failing_uploads -= 1
+            raise MistralUnavailable("upload: 503")
+        file_id = f"file-{len(self.uploads) + 1}"
+        self.uploads.append(file_id)
+        return file_id
+
+    async def signed_url(self, file_id: str, expiry_hours: int = 1) -> str:
+        return f"https://mistral.test/signed/{file_id}"
+
+    async def transcribe(self, *, file_url: str | None = None, **options: Any) -> Transcript:
+        self.events.append("transcribe")
+        self.transcribed.append(file_url.rsplit("/", 1)[-1] if file_url else "(the file itself)")
+        self.asked.set()
+        if self.hang:
+            await asyncio.Event().wait()
+        return HEARD
+
+    async def delete(self, file_id: str, *, attempts: int | None = None) -> None:
+        self.deleted.append(file_id)
+
+
+class RecordingQuotas(Quotas):
+    """Quotas that note each re-check in `events`."""
+
+    def __init__(self, quotas: Quotas, events: list[str]) -> None:
+        super().__init__(quotas.db, quotas.policy)
+        self.events = events
+
+    async def recheck(self, job: Job, seconds: float, t: texts.Texts) -> None:
+        await super().recheck(job, seconds, t)
+        self.events.append("rechecked")
+
+
+@dataclass
+class Seen:
+    """A fake Mistral behind a real Transcriber, and what happened to a job, in order."""
+
+    events: list[str]
+    mistral: Mistral
+    transcriber: Transcriber
+
+
+@pytest.fixture
+def seen(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> Seen:
+    events: list[str] = []
+    mistral = Mistral(events)
+    bench.quotas = RecordingQuotas(bench.quotas, events)
+    real_probe = probing.probe
+
+    def probe(path: Path) -> audio.AudioInfo:
+        try:
+            return real_probe(path)
+        finally:
+            events.append("probed")
+
+    monkeypatch.setattr(probing, "probe", probe)
+    return Seen(events, mistral, transcriber_of(mistral))
+
+
+def transcriber_of(mistral: Mistral, **settings: Any) -> Transcriber:
+    return Transcriber(
+        cast(MistralClient, mistral),
+        mode=settings.pop("mode", UploadMode.FILES),
+        limit=2,
+        **settings,
+    )
+
+
+async def recorded_uploads(bench: Bench) -> list[str]:
+    return [row[0] for row in await bench.db.fetchall("SELECT file_id FROM mistral_files")]
+
+
+async def test_a_short_note_uploads_while_it_is_probed_and_is_read_from_that_upload(
+    bench: Bench, seen: Seen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe = probing.probe
+
+    def probe_once_uploading(path: Path) -> audio.AudioInfo:
+        # Code that uploads only once the probe is over never gets past this wait.
+        assert seen.mistral.uploading.wait(timeout=10), "nothing uploaded during the probe"
+        return probe(path)
+
+    monkeypatch.setattr(probing, "probe", probe_once_uploading)
+    job = await bench.claimed_job(declared=4)
+
+    await bench.processor(transcriber=seen.transcriber)(job)
+
+    # The upload went first; the transcription only once probed and re-checked.
+    assert seen.events == ["upload", "probed", "rechecked", "transcribe"]
+    assert seen.mistral.uploads == seen.mistral.transcribed == ["file-1"]
+    assert bench.chat.delivered[0][1] == HEARD
+    assert await bench.used_and_reserved() == (4, 0)
+    await seen.transcriber.drain(5)
+    assert seen.mistral.deleted == ["file-1"]
+    assert await recorded_uploads(bench) == []
+
+
+async def test_an_early_upload_is_recorded_until_it_is_deleted(bench: Bench, seen: Seen) -> None:
+    """A crash before the delete leaves its id for the next start (housekeeping)."""
+    job = await bench.claimed_job(declared=4)
+    seen.mistral.hang = True
+    task = asyncio.ensure_future(bench.processor(transcriber=seen.transcriber)(job))
+    await asyncio.wait_for(seen.mistral.asked.wait(), 10)
+
+    assert await recorded_uploads(bench) == ["file-1"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_audio_the_probe_finds_too_long_is_refused_and_its_early_upload_deleted(
+    bench: Bench, seen: Seen
+) -> None:
+    job = await bench.claimed_job(declared=1)
+    seen.mistral.gate = asyncio.Event()  # the refusal comes while the upload is under way
+
+    await bench.processor(transcriber=seen.transcriber, max_audio_seconds=2)(job)
+
+    await assert_failed(bench, job, Failure.TOO_LONG, en.too_long(bench.probed, 2))
+    assert seen.mistral.uploads == []
+    seen.mistral.gate.set()
+    await seen.transcriber.drain(5)
+    assert seen.mistral.uploads == seen.mistral.deleted == ["file-1"]
+    assert seen.mistral.transcribed == []
+    assert await recorded_uploads(bench) == []
+
+
+async def test_audio_over_quota_once_probed_has_its_early_upload_deleted(
+    bench: Bench, seen: Seen
+) -> None:
+    await usage.set_quota(bench.db, PAYER, 2, by=0)
+    job = await bench.claimed_job(declared=1)
+
+    await bench.processor(transcriber=seen.transcriber)(job)
+
+    assert (await bench.row(job)).error == Failure.OVER_QUOTA
+    await seen.transcriber.drain(5)
+    assert seen.mistral.uploads == seen.mistral.deleted == ["file-1"]
+    assert seen.mistral.transcribed == []
+    assert await bench.used_and_reserved() == (0, 0)
+    assert await recorded_uploads(bench) == []
+
+
+async def test_an_unreadable_file_has_its_early_upload_deleted(bench: Bench, seen: Seen) -> None:
+    job = await bench.claimed_job(declared=4)
+
+    await bench.processor(Downloader(b"%PDF-1.4 " + bytes(4000)), seen.transcriber)(job)
+
+    await assert_failed(bench, job, Failure.UNREADABLE, en(texts.UNREADABLE))
+    await seen.transcriber.drain(5)
+    assert seen.mistral.uploads == seen.mistral.deleted == ["file-1"]
+    assert seen.mistral.transcribed == []
+
+
+async def test_audio_that_must_be_remuxed_is_sent_from_its_own_upload(
+    bench: Bench, seen: Seen
+) -> None:
+    """Raw ADTS AAC is copied into M4A before it goes: the early upload of the file as it
+    came is not what Mistral reads, and is deleted."""
+    words, total = media.script(3)
+    adts = media.encode(media.speech(words, total), "aac")
+    job = await bench.claimed_job(declared=4, kind="audio")
+
+    await bench.processor(Downloader(adts), seen.transcriber)(job)
+
+    assert seen.mistral.uploads == ["file-1", "file-2"]
+    assert seen.mistral.transcribed == ["file-2"]
+    await seen.transcriber.drain(5)
+    assert sorted(seen.mistral.deleted) == ["file-1", "file-2"]
+    assert await recorded_uploads(bench) == []
+
+
+async def test_a_failed_early_upload_falls_back_to_the_usual_one(bench: Bench, seen: Seen) -> None:
+    seen.mistral.failing_uploads = 1
+    job = await bench.claimed_job(declared=4)
+
+    await bench.processor(transcriber=seen.transcriber)(job)
+
+    assert seen.events.count("upload") == 2
+    assert seen.mistral.uploads == seen.mistral.transcribed == ["file-1"]
+    assert bench.chat.delivered[0][1] == HEARD
+    await seen.transcriber.drain(5)
+    assert seen.mistral.deleted == ["file-1"]
+
+
+async def test_a_stop_past_its_grace_deletes_the_early_upload_at_once(
+    bench: Bench, seen: Seen
+) -> None:
+    job = await bench.claimed_job(declared=4)
+    seen.mistral.hang = True
+    task = asyncio.ensure_future(bench.processor(transcriber=seen.transcriber)(job))
+    await asyncio.wait_for(seen.mistral.asked.wait(), 10)
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    # Deleted before the job ended, not left to a background task.
+    assert seen.mistral.deleted == ["file-1"]
+    assert await recorded_uploads(bench) == []
+
+
+async def test_a_stop_past_its_grace_cancels_an_early_upload_that_hangs(
+    bench: Bench, seen: Seen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(early, "CANCELLED_DELETE_SECONDS", 0.01)
+    job = await bench.claimed_job(declared=4)
+    seen.mistral.gate = asyncio.Event()  # never opened
+    task = asyncio.ensure_future(bench.processor(transcriber=seen.transcriber)(job))
+    await asyncio.to_thread(seen.mistral.uploading.wait, 10)
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    # The job left nothing running: its upload was cancelled with it.
+    assert seen.events[-1] == "upload cancelled"
+    assert seen.mistral.uploads == seen.mistral.transcribed == []
+
+
+class Batching:
+    """Stands in for Batches: every note applies, and its submission fails."""
+
+    def applies(self, duration: float) -> bool:
+        return True
+
+    async def submit(self, job: Job, *args: Any, **kw: Any) -> None:
+        raise MistralUnavailable("batch: 503")
+
+
+@pytest.mark.parametrize(
+    ("declared", "kind", "settings", "batched"),
+    [
+        pytest.param(None, "voice", {}, False, id="length not declared"),
+        pytest.param(
+            500, "voice", {"chunk_seconds": 400}, False, id="declared longer than a chunk"
+        ),
+        pytest.param(4, "video_note", {}, False, id="a video note (its audio track is sent)"),
+        pytest.param(4, "voice", {}, True, id="batched"),
+    ],
+)
+async def test_otherwise_the_upload_waits_for_the_probe(
+    bench: Bench,
+    seen: Seen,
+    declared: int | None,
+    kind: str,
+    settings: dict[str, Any],
+    batched: bool,
+) -> None:
+    transcriber = transcriber_of(seen.mistral, **settings)
+    batches = cast(Batches, Batching()) if batched else None
+    job = await bench.claimed_job(declared=declared, kind=kind)
+
+    await bench.processor(transcriber=transcriber, batches=batches)(job)
+
+    uploaded = ["upload", "transcribe"] if not batched else []
+    assert seen.events == ["probed", "rechecked", *uploaded]
+
+
+async def test_direct_mode_uploads_nothing(bench: Bench, seen: Seen) -> None:
+    transcriber = transcriber_of(seen.mistral, mode=UploadMode.DIRECT)
+    job = await bench.claimed_job(declared=4)
+
+    await bench.processor(transcriber=transcriber)(job)
+
+    assert seen.events == ["probed", "rechecked", "transcribe"]
+    assert seen.mistral.transcribed == ["(the file itself)"]
