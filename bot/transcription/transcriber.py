@@ -54,6 +54,12 @@ def _no_chunk(chunk: int, part: Transcript) -> None:
     return None
 
 
+EARLY_BYTES_BASE = 1_000_000
+EARLY_BYTES_PER_SECOND = 200_000
+"""A file is uploaded before its probe only if it holds at most EARLY_BYTES_BASE plus this
+many bytes per declared second: 16-bit stereo WAV at 48 kHz takes 192 000, a voice note's Opus
+2 000 to 8 000."""
+
 MIN_CHUNK_SECONDS = 300.0
 PLAIN = TranscriptionOptions()
 """No pinned language, no speakers, no vocabulary."""
@@ -90,6 +96,10 @@ class Transcriber:
         sent in one request from an upload (UPLOAD_MODE=files, not longer than CHUNK_SECONDS);
         None otherwise. Pass it to transcribe() as `early`, and close it in any case."""
         if self.mode is not UploadMode.FILES or declared > self.chunk_seconds:
+            return None
+        if path.stat().st_size > EARLY_BYTES_BASE + EARLY_BYTES_PER_SECOND * declared:
+            # More bytes than its declared length could hold: likely a lie about its length,
+            # and not worth sending to Mistral before the probe has had its say.
             return None
         return EarlyUpload(
             self.mistral, self.deletions, path, on_upload=on_upload, on_delete=on_delete

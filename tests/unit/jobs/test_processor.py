@@ -26,6 +26,7 @@ from bot.jobs.processor import MAX_ATTEMPTS, Processor
 from bot.jobs.quotas import Quotas
 from bot.settings import UploadMode
 from bot.transcription import audio, early, probing
+from bot.transcription import transcriber as transcriber_module
 from bot.transcription.mistral import (
     MistralAuthError,
     MistralBadResponse,
@@ -955,6 +956,20 @@ async def test_otherwise_the_upload_waits_for_the_probe(
 
     uploaded = ["upload", "transcribe"] if not batched else []
     assert seen.events == ["probed", "rechecked", *uploaded]
+
+
+async def test_a_file_bigger_than_its_declared_length_could_hold_waits_for_the_probe(
+    bench: Bench, seen: Seen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender declaring a few seconds on a file of many megabytes: not sent to Mistral before
+    the probe (the bound scaled down here to the test's small note)."""
+    monkeypatch.setattr(transcriber_module, "EARLY_BYTES_BASE", 0)
+    monkeypatch.setattr(transcriber_module, "EARLY_BYTES_PER_SECOND", 10)
+    job = await bench.claimed_job(declared=4)
+
+    await bench.processor(transcriber=seen.transcriber)(job)
+
+    assert seen.events == ["probed", "rechecked", "upload", "transcribe"]
 
 
 async def test_direct_mode_uploads_nothing(bench: Bench, seen: Seen) -> None:
