@@ -8,7 +8,6 @@ bound, and their segments are shifted by the chunk's start and merged in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
@@ -55,9 +54,6 @@ def _no_chunk(chunk: int, part: Transcript) -> None:
     return None
 
 
-READY_BYTES = 2_000_000
-"""Files up to this size take a turn to get ready (Transcriber.readying)."""
-
 EARLY_BYTES_BASE = 1_000_000
 EARLY_BYTES_PER_SECOND = 200_000
 """A file is uploaded before its probe only if it holds at most EARLY_BYTES_BASE plus this
@@ -92,16 +88,6 @@ class Transcriber:
         self.chunk_seconds = chunk_seconds
         self.deadline = deadline or Deadline()
         self.deletions = Deletions(mistral)
-        self._readying = asyncio.Semaphore(limit)
-
-    def readying(self, size: int | None) -> contextlib.AbstractAsyncContextManager[object]:
-        """A turn to get a file of `size` bytes ready to send (download, probe, checks): at
-        most as many at once as there are slots, so that in a burst the first notes are ready
-        for Mistral within moments rather than all of them late. A file over READY_BYTES, or
-        of unknown size, takes no turn: a long download must not hold short notes back."""
-        if size is None or size > READY_BYTES:
-            return contextlib.nullcontext()
-        return self._readying
 
     def upload_early(
         self, path: Path, declared: float, *, on_upload: FileHook, on_delete: FileHook

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import shutil
 import sqlite3
@@ -94,9 +93,6 @@ class FakeTranscriber:
 
     def upload_early(self, path: Path, declared: float, **hooks: Any) -> None:
         return None  # the usual path: Transcriber's own tests below cover the early upload
-
-    def readying(self, size: int | None) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
 
     async def transcribe(self, path: Path, workdir: Path, **kw: Any) -> Transcript:
         exists = await asyncio.to_thread(path.exists)
