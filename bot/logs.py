@@ -59,7 +59,7 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     logging.getLogger("handlers").setLevel(level)
     logging.getLogger("storage").setLevel(level)
     # psycopg's pool logs three INFO records for every connection it lends.
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "psycopg", "tornado"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "telegram", "apscheduler", "psycopg", "tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
