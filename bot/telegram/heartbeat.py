@@ -27,12 +27,10 @@ CONNECTIONS = 16
 call takes a round trip: a few connections carry them. More calls wait their turn here, with no
 time limit, rather than for a connection, within the pool timeout."""
 
-# PTB's defaults (HTTPXRequest): seconds.
+# PTB's defaults (HTTPXRequest), in seconds; its write timeouts have no counterpart in aiohttp.
 READ_TIMEOUT = 5.0
-WRITE_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
 POOL_TIMEOUT = 1.0
-MEDIA_WRITE_TIMEOUT = 20.0
 
 
 class AioRequest(BaseRequest):

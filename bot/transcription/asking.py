@@ -3,6 +3,7 @@ the note once the model refuses it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,25 +34,19 @@ class Asking:
         vocabulary if the model refuses it (a refused request is not billed)."""
         options = self.options
         bias = () if self.bias_refused else options.vocabulary
+        ask = functools.partial(
+            mistral.transcribe,
+            path=path,
+            file_url=file_url,
+            language=options.language,
+            diarize=options.diarize,
+            audio_seconds=seconds,
+            on_segment=on_segment,
+        )
         try:
-            transcript = await mistral.transcribe(
-                path=path,
-                file_url=file_url,
-                language=options.language,
-                diarize=options.diarize,
-                context_bias=bias,
-                audio_seconds=seconds,
-                on_segment=on_segment,
-            )
+            transcript = await ask(context_bias=bias)
         except MistralBiasRefused:
             self.bias_refused = True
-            transcript = await mistral.transcribe(
-                path=path,
-                file_url=file_url,
-                language=options.language,
-                diarize=options.diarize,
-                audio_seconds=seconds,
-                on_segment=on_segment,
-            )
+            transcript = await ask()
         # Mistral numbers speakers per request: each request's are numbered on their own.
         return number_speakers(transcript) if options.diarize else transcript
