@@ -43,25 +43,41 @@ def _as_httpx(while_: str) -> Iterator[None]:
     except aiohttp.ServerTimeoutError as exc:
         raise httpx.ReadTimeout("timed out waiting for the answer") from exc
     except aiohttp.ClientConnectorError as exc:  # TLS verification failures included
-        raise httpx.ConnectError(f"cannot connect: {_reason(exc)}") from exc
+        raise httpx.ConnectError(f"cannot connect: {reason(exc)}") from exc
     except aiohttp.ServerDisconnectedError as exc:
         raise httpx.RemoteProtocolError("server disconnected without an answer") from exc
     except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
         raise httpx.RemoteProtocolError(f"malformed answer: {type(exc).__name__}") from exc
     except aiohttp.ClientOSError as exc:
-        raise httpx.ReadError(f"connection failed while {while_}: {_reason(exc)}") from exc
+        raise httpx.ReadError(f"connection failed while {while_}: {reason(exc)}") from exc
     except aiohttp.ClientError as exc:
         raise httpx.TransportError(f"HTTP failure: {type(exc).__name__}") from exc
     except TimeoutError as exc:
         raise httpx.ReadTimeout("timed out waiting for the answer") from exc
 
 
-def _reason(exc: aiohttp.ClientError) -> str:
-    """The operating system's reason, without the address or URL."""
+def reason(exc: aiohttp.ClientError) -> str:
+    """What failed, without the URL (the Bot API's holds the token): the operating system's
+    reason, or the answer's status."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"status {exc.status}"
     os_error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
     if not isinstance(os_error, OSError):
         return type(exc).__name__
     return os_error.strerror or type(os_error).__name__
+
+
+def timeouts(
+    *, connect: float | None, pool: float | None, read: float | None
+) -> aiohttp.ClientTimeout:
+    """httpx's (and PTB's) timeouts as aiohttp's: connect → connecting a socket; pool + connect
+    → getting a connection at all; read → the longest wait for the next bytes of the answer."""
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=None if connect is None or pool is None else connect + pool,
+        sock_connect=connect,
+        sock_read=read,
+    )
 
 
 class _Body(httpx.AsyncByteStream):
@@ -112,12 +128,8 @@ class Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
-        connect, pool = timeout.get("connect"), timeout.get("pool")
-        limits = aiohttp.ClientTimeout(
-            total=None,
-            connect=None if connect is None or pool is None else connect + pool,
-            sock_connect=connect,
-            sock_read=timeout.get("read"),
+        limits = timeouts(
+            connect=timeout.get("connect"), pool=timeout.get("pool"), read=timeout.get("read")
         )
         # A body httpx holds whole goes as bytes; a streamed one (a file upload) as it is read,
         # with the Content-Length httpx computed.

@@ -89,14 +89,10 @@ class AioRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None:
             raise RuntimeError("the Bot API client is not initialized")
-        read = _given(read_timeout, self._read)
-        connect = _given(connect_timeout, self._connect)
-        pool = _given(pool_timeout, self._pool)
-        limits = aiohttp.ClientTimeout(
-            total=None,
-            connect=None if connect is None or pool is None else connect + pool,
-            sock_connect=connect,
-            sock_read=read,
+        limits = net.timeouts(
+            connect=_given(connect_timeout, self._connect),
+            pool=_given(pool_timeout, self._pool),
+            read=_given(read_timeout, self._read),
         )
         async with self._turns or contextlib.nullcontext():
             code, payload = await self._call(self._session, url, method, request_data, limits)
@@ -124,7 +120,7 @@ class AioRequest(BaseRequest):
         except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {_reason(exc)}") from exc
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {net.reason(exc)}") from exc
 
 
 def _nothing() -> None:
@@ -152,17 +148,6 @@ def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str]
     for name, (filename, content, mime_type) in files.items():
         form.add_field(name, content, filename=filename, content_type=mime_type)
     return form
-
-
-def _reason(exc: aiohttp.ClientError) -> str:
-    """What failed, without the URL (it holds the token)."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return exc.os_error.strerror or type(exc.os_error).__name__
-    if isinstance(exc, aiohttp.ClientOSError):
-        return exc.strerror or ""
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"status {exc.status}"
-    return ""
 
 
 class BotRequest(AioRequest):

@@ -13,6 +13,11 @@ log = logging.getLogger(__name__)
 
 FileHook = Callable[[str], Awaitable[None]]
 
+
+async def no_hook(file_id: str) -> None:
+    """A FileHook that does nothing."""
+
+
 HOLD_SECONDS = 5.0
 """How long a delete waits for its note's transcript to be out (see Deletions.later), at most."""
 CANCELLED_DELETE_SECONDS = 2.0

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from bot.transcription.deletions import CANCELLED_DELETE_SECONDS, Deletions, FileHook
+from bot.transcription.deletions import CANCELLED_DELETE_SECONDS, Deletions, FileHook, no_hook
 from bot.transcription.mistral import MistralClient
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,6 @@ class EarlyUpload:
             # Not recorded (so nothing to forget): deleted now; the usual upload that follows
             # records its own, or fails as it would have.
             log.warning("mistral file=%s early upload not recorded: deleting it", file_id)
-            await self._deletions.now(file_id, _unrecorded)
+            await self._deletions.now(file_id, no_hook)
             return None
         return file_id
-
-
-async def _unrecorded(file_id: str) -> None:
-    return None

@@ -21,7 +21,7 @@ from bot.settings import UploadMode
 from bot.transcription import audio, chunking
 from bot.transcription.asking import Asking
 from bot.transcription.chunking import merge
-from bot.transcription.deletions import CANCELLED_DELETE_SECONDS, Deletions, FileHook
+from bot.transcription.deletions import CANCELLED_DELETE_SECONDS, Deletions, FileHook, no_hook
 from bot.transcription.early import EarlyUpload
 from bot.transcription.mistral import MistralClient, MistralUnavailable
 from bot.transcription.mistral_wire import Deadline
@@ -40,10 +40,6 @@ transcription ends."""
 Send = Callable[[Path, float, Callable[[Segment], None] | None], Awaitable[Transcript]]
 """Transcribes one track of the given seconds, streaming segments to the callback if any."""
 Hooks = tuple[Progress, SegmentHook | None, ChunkHook]
-
-
-async def _noop(_: str) -> None:
-    return None
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -112,8 +108,8 @@ class Transcriber:
         *,
         duration: float,
         options: TranscriptionOptions = PLAIN,
-        on_upload: FileHook = _noop,
-        on_delete: FileHook = _noop,
+        on_upload: FileHook = no_hook,
+        on_delete: FileHook = no_hook,
         on_progress: Progress = _no_progress,
         on_segment: SegmentHook | None = None,
         on_chunk: ChunkHook = _no_chunk,
