@@ -317,6 +317,9 @@ class FakeMistral:
     def __init__(self, api_key: str = API_KEY, *, vocabulary: Sequence[str] | None = None) -> None:
         self.api_key = api_key
         self.vocabulary: list[str] = list(vocabulary or DEFAULT_VOCABULARY)
+        # A transcription is answered `latency` (+ `latency_per_audio_second` per second of
+        # audio) after the fake began to work on it; its own decoding of the audio is part of
+        # that time, as a real model's work is part of Mistral's.
         self.latency = 0.0
         self.latency_per_audio_second = 0.0
         self.max_audio_seconds: float | None = None
@@ -777,6 +780,7 @@ class FakeMistral:
             return _error(404, f"File {call.file_id} not found", "invalid_request_file", "3311")
         assert call.audio is not None
 
+        begun = time.monotonic()
         try:
             hearing = await asyncio.to_thread(hear, call.audio)
         except UndecodableAudio:
@@ -799,7 +803,8 @@ class FakeMistral:
             if predicate(call):
                 return web.json_response(_default_failure_body(status), status=status)
 
-        delay = self.latency + self.latency_per_audio_second * hearing.duration
+        answer_at = begun + self.latency + self.latency_per_audio_second * hearing.duration
+        delay = answer_at - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         answer = self._response(texts, hearing)
