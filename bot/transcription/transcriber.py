@@ -97,8 +97,16 @@ class Transcriber:
             # More bytes than its declared length could hold: likely a lie about its length,
             # and not worth sending to Mistral before the probe has had its say.
             return None
+        # Its signed URL is taken at once, before the note waits for a slot: valid past the
+        # deadline of the longest note sent in one request, with an hour for the checks before.
+        longest = self.deadline.for_audio(self.chunk_seconds)
         return EarlyUpload(
-            self.mistral, self.deletions, path, on_upload=on_upload, on_delete=on_delete
+            self.mistral,
+            self.deletions,
+            path,
+            expiry_hours=math.ceil(longest / 3600) + 1,
+            on_upload=on_upload,
+            on_delete=on_delete,
         )
 
     async def transcribe(
@@ -188,8 +196,9 @@ class Transcriber:
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
             uploaded = await early.file_id() if early is not None and sendable else None
+            url = early.url if early is not None and uploaded is not None else None
             streamed = _streamed(on_segment, 0, 0.0)
-            transcript = await send(track, duration, streamed, uploaded=uploaded)
+            transcript = await send(track, duration, streamed, uploaded=uploaded, url=url)
             on_chunk(0, transcript)
         else:
             transcript = await self._chunked(path, workdir, duration, send, hooks)
@@ -308,14 +317,16 @@ class Transcriber:
         on_delete: FileHook,
         hold_deletes: asyncio.Event | None = None,
         uploaded: str | None = None,
+        url: str | None = None,
     ) -> Transcript:
         """One request for `track`. `uploaded`: its id at Mistral already (an EarlyUpload's,
-        deleted by it); else it is uploaded here, and deleted once answered."""
+        deleted by it), with its signed `url` if it has one; else it is uploaded here, and
+        deleted once answered."""
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
                 return await asking.ask(self.mistral, seconds, on_segment, path=track)
         if uploaded is not None:
-            return await self._ask_uploaded(owner, asking, uploaded, seconds, on_segment)
+            return await self._ask_uploaded(owner, asking, uploaded, seconds, on_segment, url)
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made.
         file_id = await self.mistral.upload(track)
@@ -342,11 +353,13 @@ class Transcriber:
         file_id: str,
         seconds: float,
         on_segment: Callable[[Segment], None] | None,
+        url: str | None = None,
     ) -> Transcript:
-        """Ask for an uploaded file in a slot. The signed URL is taken in the slot, so it cannot
-        expire while the note waits for one."""
+        """Ask for an uploaded file in a slot. Its signed URL, unless one valid past the note's
+        deadline is given, is taken in the slot, so it cannot expire while the note waits."""
         async with self.slots.hold(owner):
-            url = await self.mistral.signed_url(file_id)
+            if url is None:
+                url = await self.mistral.signed_url(file_id)
             return await asking.ask(self.mistral, seconds, on_segment, file_url=url)
 
     async def drain(self, within: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import shutil
 import sqlite3
@@ -35,7 +36,7 @@ from bot.transcription.mistral import (
     MistralRejected,
     MistralUnavailable,
 )
-from bot.transcription.slots import Stopping
+from bot.transcription.slots import Owner, Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import jobs, leases, transcripts, usage
 from storage.db import Database
@@ -688,6 +689,8 @@ class Mistral:
         """Uploads wait for it when set."""
         self.failing_uploads = 0
         self.hang = False
+        self.signed: list[tuple[str, int]] = []
+        """(file id, expiry in hours) of each signed URL asked for."""
 
     async def upload(self, path: Path) -> str:
         self.events.append("upload")
@@ -706,6 +709,7 @@ class Mistral:
         return file_id
 
     async def signed_url(self, file_id: str, expiry_hours: int = 1) -> str:
+        self.signed.append((file_id, expiry_hours))
         return f"https://mistral.test/signed/{file_id}"
 
     async def transcribe(self, *, file_url: str | None = None, **options: Any) -> Transcript:
@@ -794,6 +798,48 @@ async def test_a_short_note_uploads_while_it_is_probed_and_is_read_from_that_upl
     await seen.transcriber.drain(5)
     assert seen.mistral.deleted == ["file-1"]
     assert await recorded_uploads(bench) == []
+
+
+async def test_an_early_upload_has_its_signed_url_before_the_note_has_a_slot(
+    bench: Bench, seen: Seen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transcriber = transcriber_of(seen.mistral, chunk_seconds=1200)
+    job = await bench.claimed_job(declared=4)
+    asking = asyncio.Event()
+    hold = transcriber.slots.hold
+
+    def asked_for(owner: Owner) -> contextlib.AbstractAsyncContextManager[None]:
+        asking.set()
+        return hold(owner)
+
+    async with contextlib.AsyncExitStack() as others:
+        for n in range(transcriber.slots.limit):
+            await others.enter_async_context(hold(("others", n)))
+        monkeypatch.setattr(transcriber.slots, "hold", asked_for)
+        task = asyncio.ensure_future(bench.processor(transcriber=transcriber)(job))
+        await asyncio.wait_for(asking.wait(), 10)
+
+        # Waiting for a slot, the note has its URL: the slot goes straight to the request.
+        assert seen.mistral.signed == [("file-1", 2)]
+        assert seen.mistral.transcribed == []
+    await asyncio.wait_for(task, 10)
+
+    assert seen.mistral.signed == [("file-1", 2)]
+    assert seen.mistral.transcribed == ["file-1"]
+    assert bench.chat.delivered[0][1] == HEARD
+
+
+async def test_an_early_signed_url_outlives_the_longest_one_request_deadline(
+    bench: Bench, seen: Seen
+) -> None:
+    # CHUNK_SECONDS=7200: a note sent whole may take 3 s per second of audio, 6 h.
+    transcriber = transcriber_of(seen.mistral, chunk_seconds=7200)
+    job = await bench.claimed_job(declared=4)
+
+    await bench.processor(transcriber=transcriber)(job)
+
+    assert seen.mistral.signed == [("file-1", 7)]
+    assert seen.mistral.transcribed == ["file-1"]
 
 
 async def test_an_early_upload_is_recorded_until_it_is_deleted(bench: Bench, seen: Seen) -> None:
