@@ -5,27 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.domain.redact import redact_url
-from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS
-from storage.postgres import POOL_SIZE, for_postgres, record, returns_rows, usable
+from storage.migrations import MIGRATION_LOCK, MIGRATIONS, POSTGRES_MIGRATIONS, statements
+from storage.postgres import POOL_SIZE, for_postgres, one_line, record, returns_rows, usable
+from storage.sqlite import busy, for_sqlite, wal_checkpoint
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+D = TypeVar("D")
 
 
 class Row(Protocol):
@@ -37,6 +40,19 @@ class Row(Protocol):
 
 
 Params = Iterable[Any] | dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Read(Generic[T]):
+    """One SELECT and what its rows mean, for Database.read() to send beside others."""
+
+    sql: str
+    params: Params
+    parse: Callable[[list[Row]], T]
+
+    async def on(self, tx: Tx | Database) -> T:
+        """Run alone, in `tx` or on the database."""
+        return self.parse(await tx.fetchall(self.sql, self.params))
 
 
 class DatabaseUnavailable(Exception):
@@ -90,11 +106,11 @@ class _SqliteTx(Tx):
         self._conn = conn
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        rows: list[Row] = self._conn.execute(_for_sqlite(sql), _values(params)).fetchall()
+        rows: list[Row] = self._conn.execute(for_sqlite(sql), _values(params)).fetchall()
         return rows
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        return self._conn.execute(_for_sqlite(sql), _values(params)).rowcount
+        return self._conn.execute(for_sqlite(sql), _values(params)).rowcount
 
     async def lock(self, key: int) -> None:
         """Nothing to do: SQLite runs one write transaction at a time."""
@@ -174,11 +190,11 @@ class Database:
     async def _open_sqlite(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # No busy timeout: SQLite would wait for another process's lock inside the call,
-        # holding up the event loop; _busy() waits between tries instead.
+        # holding up the event loop; busy() waits between tries instead.
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
         conn.row_factory = sqlite3.Row
         try:
-            await _busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            await busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             # Deleted rows (purged transcripts, /forgetme) are overwritten, not left in free
@@ -195,7 +211,7 @@ class Database:
             conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
         except psycopg.Error as exc:
             raise DatabaseUnavailable(
-                f"cannot connect to {redact_url(self.url)}: {_one_line(exc, self.url)}"
+                f"cannot connect to {redact_url(self.url)}: {one_line(exc, self.url)}"
             ) from None
         await conn.close()
         self._pool = AsyncConnectionPool(
@@ -228,7 +244,7 @@ class Database:
             return
         async with self._lock:
             # Its own connection in a thread: a checkpoint writes and syncs the whole log.
-            await asyncio.to_thread(_checkpoint, self.path)
+            await asyncio.to_thread(wal_checkpoint, self.path)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -245,7 +261,7 @@ class Database:
             return
         conn = self._sqlite_conn()
         async with self._lock:
-            await _busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+            await busy(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
                 yield _SqliteTx(conn)
                 conn.execute("COMMIT")
@@ -278,6 +294,29 @@ class Database:
             return
         async with self._lock:
             yield _BusySqliteTx(self._sqlite_conn())
+
+    @overload
+    async def read(self, a: Read[A], b: Read[B], /) -> tuple[A, B]: ...
+
+    @overload
+    async def read(self, a: Read[A], b: Read[B], c: Read[C], /) -> tuple[A, B, C]: ...
+
+    @overload
+    async def read(
+        self, a: Read[A], b: Read[B], c: Read[C], d: Read[D], /
+    ) -> tuple[A, B, C, D]: ...
+
+    async def read(self, *reads: Read[Any]) -> tuple[Any, ...]:
+        """The reads' values, each read outside any transaction. PostgreSQL sends them all on
+        one pooled connection in one round trip."""
+        statements = [(r.sql, r.params) for r in reads]
+        if self._pool is not None:
+            async with self._pool.connection() as pg, pg.pipeline() as pipeline:
+                results = await _PostgresTx(pg, pipeline).fetch_each(*statements)
+        else:
+            async with self._single() as tx:
+                results = await tx.fetch_each(*statements)
+        return tuple(r.parse(rows) for r, rows in zip(reads, results, strict=True))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self._single() as tx:
@@ -322,77 +361,23 @@ class Database:
                 await tx.execute("INSERT INTO schema_version (version) VALUES (0)")
             steps = POSTGRES_MIGRATIONS if self.postgres else MIGRATIONS
             for number, script in enumerate(steps[version:], start=version + 1):
-                for statement in _statements(script):
+                for statement in statements(script):
                     await tx.execute(statement)
                 await tx.execute("UPDATE schema_version SET version = ?", (number,))
                 log.info("database migrated to version %d", number)
-
-
-BUSY_SECONDS = 10.0
-"""How long a SQLite statement waits for another process's write lock before failing."""
-_BUSY_NAP = 0.005
-
-
-async def _busy(statement: Callable[[], T]) -> T:
-    """Run `statement`, again and again while another process holds the lock SQLite needs, with
-    naps between tries that double up to 0.1 s, for at most BUSY_SECONDS."""
-    nap = _BUSY_NAP
-    deadline = time.monotonic() + BUSY_SECONDS
-    while True:
-        try:
-            return statement()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(nap)
-        nap = min(nap * 2, 0.1)
 
 
 class _BusySqliteTx(_SqliteTx):
     """Statements outside a transaction (reads): each waits out another process's lock."""
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        cursor = await _busy(lambda: self._conn.execute(_for_sqlite(sql), _values(params)))
+        cursor = await busy(lambda: self._conn.execute(for_sqlite(sql), _values(params)))
         rows: list[Row] = cursor.fetchall()
         return rows
 
 
-def _checkpoint(path: Path) -> None:
-    """Copy the write-ahead log into the database file and empty it (blocking)."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_SECONDS)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-
-
-_ROW_LOCK = re.compile(r"\s+FOR\s+UPDATE(\s+OF\s+\w+)?(\s+SKIP\s+LOCKED)?", re.IGNORECASE)
-
-
-@lru_cache(maxsize=512)
-def _for_sqlite(sql: str) -> str:
-    """Row locks dropped: SQLite's one writer at a time already holds every row."""
-    return _ROW_LOCK.sub("", sql)
-
-
 def _values(params: Params) -> Sequence[Any] | dict[str, Any]:
     return params if isinstance(params, dict) else tuple(params)
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script (no semicolons inside statements) into statements."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def _one_line(exc: Exception, url: str) -> str:
-    """The driver's error as one line, without the password should it appear."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    return text.replace(password, "***") if password else text
 
 
 def now() -> int:

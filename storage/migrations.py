@@ -307,3 +307,9 @@ assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)
 MIGRATION_LOCK = -0x766F78
 HOUSEKEEPING_LOCK = -0x766F79
 """Held by the one replica doing a round of housekeeping."""
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration script (no semicolons inside statements) into statements."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,6 +1,6 @@
 """PostgreSQL beside the database seam (storage/db.py): the pool's size and its check of a
-connection it hands out, SQL marks in psycopg's style, and rows read by position or by column
-name, as SQLite's are."""
+connection it hands out, SQL marks in psycopg's style, rows read by position or by column name,
+as SQLite's are, and a driver's error in one line without the password."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import select
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import pq
@@ -82,3 +83,13 @@ def record(cursor: Any) -> RowMaker[Record]:
         result, encoding = cursor.pgresult, cursor.connection.info.encoding
         names = {result.fname(i).decode(encoding): i for i in range(result.nfields)}
     return lambda values: Record(names, values)
+
+
+def one_line(exc: Exception, url: str) -> str:
+    """The driver's error as one line, without the password should it appear."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from storage.db import Database, now
+from storage.db import Database, Read, Row, now
 
 
 async def auto_transcribe(db: Database, chat_id: int) -> bool:
@@ -91,22 +91,21 @@ async def recognition_language(db: Database, *, chat_id: int | None, user_id: in
     return None if row is None or row[0] is None else str(row[0])
 
 
-async def note_settings(
-    db: Database, *, chat_id: int | None, user_id: int
-) -> tuple[str | None, bool]:
+def note_settings_of(*, chat_id: int | None, user_id: int) -> Read[tuple[str | None, bool]]:
     """A note's pinned language and whether its speakers are labelled, in one read: the
     group's in a group (chat_id), else the user's (as recognition_language and speakers)."""
     if chat_id is not None:
-        row = await db.fetchone(
-            "SELECT language, speakers FROM chats WHERE chat_id = ?", (chat_id,)
-        )
+        sql, key = "SELECT language, speakers FROM chats WHERE chat_id = ?", chat_id
     else:
-        row = await db.fetchone(
-            "SELECT language, speakers FROM users WHERE user_id = ?", (user_id,)
-        )
-    if row is None:
+        sql, key = "SELECT language, speakers FROM users WHERE user_id = ?", user_id
+    return Read(sql, (key,), _note_settings)
+
+
+def _note_settings(rows: list[Row]) -> tuple[str | None, bool]:
+    if not rows:
         return None, False
-    return (None if row[0] is None else str(row[0])), bool(row[1])
+    language, speakers = rows[0][0], rows[0][1]
+    return (None if language is None else str(language)), bool(speakers)
 
 
 async def set_user_speakers(db: Database, user_id: int, on: bool) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Database
+from storage.db import Database, Read
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +92,15 @@ async def of_recording(db: Database, file_unique_id: str, options: str, *, now: 
     return Kept(id=int(row[0]), chat_id=int(row[1]), created_at=int(row[2]), body=str(row[3]))
 
 
-async def kept_options(db: Database, file_unique_id: str, *, now: int) -> set[str]:
+def options_kept(file_unique_id: str | None, *, now: int) -> Read[set[str]]:
     """The options of the retained transcripts of a recording: a note of it with one of these
-    options may reuse one (of_recording)."""
-    rows = await db.fetchall(
+    options may reuse one (of_recording). No recording (None) has none: NULL equals nothing."""
+    return Read(
         "SELECT DISTINCT options FROM transcripts"
         " WHERE file_unique_id = ? AND expires_at > ? AND options IS NOT NULL",
         (file_unique_id, now),
+        lambda rows: {str(row[0]) for row in rows},
     )
-    return {str(row[0]) for row in rows}
 
 
 async def note_id(db: Database, transcript_id: int) -> int | None:

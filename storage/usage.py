@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage import carried
-from storage.db import Database, now
+from storage.db import Database, Read, now
 
 UNLIMITED = -1
 
@@ -83,9 +83,13 @@ async def set_blocked(db: Database, user_id: int, blocked: bool) -> None:
     )
 
 
-async def is_blocked(db: Database, user_id: int) -> bool:
-    row = await db.fetchone("SELECT blocked FROM users WHERE user_id = ?", (user_id,))
-    return bool(row and row[0])
+def blocked(user_id: int) -> Read[bool]:
+    """Whether the user is blocked."""
+    return Read(
+        "SELECT blocked FROM users WHERE user_id = ?",
+        (user_id,),
+        lambda rows: bool(rows and rows[0][0]),
+    )
 
 
 async def reset_usage(db: Database, user_id: int, period: str) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.domain.options import new_terms
-from storage.db import Database, Tx, now
+from storage.db import Database, Read, Tx, now
 
 
 class Scope(StrEnum):
@@ -31,12 +31,17 @@ class Added:
     fitted: bool
 
 
-async def _terms(tx: Tx | Database, scope: Scope, owner_id: int) -> list[str]:
-    rows = await tx.fetchall(
+def listed(scope: Scope, owner_id: int) -> Read[list[str]]:
+    """The list, oldest first."""
+    return Read(
         "SELECT term FROM vocabulary WHERE scope = ? AND owner_id = ? ORDER BY position",
         (scope.value, owner_id),
+        lambda rows: [str(row[0]) for row in rows],
     )
-    return [str(row[0]) for row in rows]
+
+
+async def _terms(tx: Tx | Database, scope: Scope, owner_id: int) -> list[str]:
+    return await listed(scope, owner_id).on(tx)
 
 
 async def terms(db: Database, scope: Scope, owner_id: int) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from storage.db import Database
+from storage.db import Database, Read
 from tests.helpers import Db
 from tests.postgres import both_backends
 
@@ -47,3 +47,42 @@ async def test_a_sent_statement_that_fails_fails_the_next_statement_read(db: Dat
             await tx.send("INSERT INTO sent (n) VALUES (1)")
             await tx.fetchall("SELECT n FROM sent")
     assert [tuple(row) for row in await db.fetchall("SELECT n FROM sent")] == [(1,)]
+
+
+async def test_reads_sent_together_each_get_their_own_rows_on_one_connection(
+    db: Database,
+) -> None:
+    await db.execute("CREATE TABLE kept (n INTEGER PRIMARY KEY, word TEXT)")
+    async with db.transaction() as tx:
+        for n, word in enumerate(["alpha", "bravo", "charlie"]):
+            await tx.send("INSERT INTO kept (n, word) VALUES (?, ?)", (n, word))
+    if db._pool is not None:
+        db._pool.pop_stats()
+
+    words, count, none = await db.read(
+        Read(
+            "SELECT word FROM kept WHERE n >= ? ORDER BY n", (1,), lambda rows: [r[0] for r in rows]
+        ),
+        Read("SELECT COUNT(*) AS c FROM kept", (), lambda rows: int(rows[0]["c"])),
+        Read("SELECT word FROM kept WHERE word = ?", (None,), lambda rows: len(rows)),
+    )
+
+    assert (words, count, none) == (["bravo", "charlie"], 3, 0)
+    if db._pool is not None:
+        asked = db._pool.pop_stats().get("requests_num", 0)
+        assert asked == 1  # all three on one pooled connection
+
+
+async def test_a_failing_read_among_others_raises_and_leaves_the_database_usable(
+    db: Database,
+) -> None:
+    await db.execute("CREATE TABLE kept (n INTEGER PRIMARY KEY)")
+    with pytest.raises((sqlite3.OperationalError, psycopg.errors.UndefinedTable)):
+        await db.read(
+            Read("SELECT n FROM kept", (), list),
+            Read("SELECT n FROM missing", (), list),
+        )
+    assert await db.read(
+        Read("SELECT COUNT(*) FROM kept", (), lambda rows: int(rows[0][0])),
+        Read("SELECT 1", (), lambda rows: int(rows[0][0])),
+    ) == (0, 1)

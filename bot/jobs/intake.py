@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -73,12 +72,7 @@ class Intake:
             f"chat={request.chat_id} msg={request.message_id} user={request.payer_id} "
             f"kind={note.kind}"
         )
-        # Read together: on PostgreSQL each read has a pooled connection of its own.
-        blocked, options, kept = await asyncio.gather(
-            usage.is_blocked(self.db, request.payer_id),
-            self.options(request),
-            self._kept(note.file_unique_id),
-        )
+        blocked, options, kept = await self._read(request)
         if blocked:
             log.info("%s ignored: user blocked", where)
             return Admission(Verdict.IGNORED)
@@ -128,24 +122,24 @@ class Intake:
         said = request.trigger is Trigger.COMMAND if only_on_command else not request.quiet
         return Admission(Verdict.REFUSED, reply=reply if said else None)
 
-    async def options(self, request: NoteRequest) -> TranscriptionOptions:
-        """The note's options: the group's in a group, else the payer's own."""
+    async def _read(self, request: NoteRequest) -> tuple[bool, TranscriptionOptions, set[str]]:
+        """Whether the payer is blocked, the note's options (the group's in a group, else the
+        payer's own) and the options of the kept transcripts of its recording: read together,
+        on PostgreSQL in one round trip."""
         # A guest chat's id may be another chat's: a guest note follows its caller's settings.
         private = request.private or request.chat_kind == "guest"
         chat_id = None if private else request.chat_id
         user_id = request.payer_id
-        scope, owner = vocabulary.owner(chat_id=chat_id, user_id=user_id)
-        (language, speakers), terms = await asyncio.gather(
-            prefs.note_settings(self.db, chat_id=chat_id, user_id=user_id),
-            vocabulary.terms(self.db, scope, owner),
+        blocked, (language, speakers), terms, kept = await self.db.read(
+            usage.blocked(user_id),
+            prefs.note_settings_of(chat_id=chat_id, user_id=user_id),
+            vocabulary.listed(*vocabulary.owner(chat_id=chat_id, user_id=user_id)),
+            transcripts.options_kept(request.note.file_unique_id, now=int(self.clock())),
         )
-        return TranscriptionOptions(language=language, speakers=speakers, vocabulary=tuple(terms))
-
-    async def _kept(self, file_unique_id: str | None) -> set[str]:
-        """The options with which a transcript of the recording is retained, to be reused."""
-        if file_unique_id is None:
-            return set()
-        return await transcripts.kept_options(self.db, file_unique_id, now=int(self.clock()))
+        options = TranscriptionOptions(
+            language=language, speakers=speakers, vocabulary=tuple(terms)
+        )
+        return blocked, options, kept
 
     def _new_job(
         self, request: NoteRequest, t: texts.Texts, options: TranscriptionOptions

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import db as db_module
+from storage import sqlite as sqlite_module
 from storage import uploads
 from storage.db import Database
 
@@ -50,7 +50,7 @@ async def test_a_write_waits_for_another_writer_while_the_loop_runs(db: Database
 async def test_a_lock_held_too_long_fails_the_write(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(db_module, "BUSY_SECONDS", 0.2)
+    monkeypatch.setattr(sqlite_module, "BUSY_SECONDS", 0.2)
     held, release = threading.Event(), threading.Event()
     other = threading.Thread(target=hold_write_lock, args=(db.path, held, release))
     other.start()
