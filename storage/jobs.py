@@ -12,12 +12,13 @@ replica died or hangs) is claimed again by any replica. Settling, finishing and 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from storage import reservations
 from storage.db import Database, Tx, now
 from storage.job_rows import Acceptance, Accepted, Job, NewJob
+from storage.transcripts import KEEP, NewTranscript
 
 CLAIM_RETRY_SECONDS = 0.01
 """How long a claim waits before looking again at a queued row another transaction held."""
@@ -282,30 +283,53 @@ async def settle(
     lease is no longer the owner's. With `owner`, settling renews the lease for
     `lease_seconds`, as leases.renew does.
     """
+    settled, _ = await settle_keeping(
+        db, job_id, billed_seconds, None, owner=owner, lease_seconds=lease_seconds
+    )
+    return settled
+
+
+async def settle_keeping(
+    db: Database,
+    job_id: int,
+    billed_seconds: int,
+    transcript: NewTranscript | None,
+    *,
+    owner: str | None = None,
+    lease_seconds: int = LEASE_SECONDS,
+) -> tuple[bool, int | None]:
+    """settle(), with the job's transcript kept (transcripts.KEEP) in the same transaction,
+    whether or not the job was settled before: a restart after it finds the transcript to send
+    again. Whether it settled, and the kept transcript's id (None without one)."""
     lease = "" if owner is None else ", lease_until = :until"
+    # The UPDATE's condition is checked on the row as any concurrent settle left it.
+    settling = (
+        "UPDATE jobs SET billed_seconds = :billed, updated_at = :now"
+        + lease
+        + " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
+        + _owned(owner)
+        + " RETURNING payer_id, period, reserved_seconds, COALESCE(batch_seconds, 0)",
+        {
+            "billed": billed_seconds,
+            "now": now(),
+            "until": now() + lease_seconds,
+            "id": job_id,
+            "owner": owner,
+        },
+    )
+    keeping = [] if transcript is None else [(KEEP, asdict(transcript))]
     async with db.transaction() as tx:
-        # The UPDATE's condition is checked on the row as any concurrent settle left it.
-        row = await tx.fetchone(
-            "UPDATE jobs SET billed_seconds = :billed, updated_at = :now"
-            + lease
-            + " WHERE id = :id AND billed_seconds IS NULL AND status NOT IN ('done', 'failed')"
-            + _owned(owner)
-            + " RETURNING payer_id, period, reserved_seconds, COALESCE(batch_seconds, 0)",
-            {
-                "billed": billed_seconds,
-                "now": now(),
-                "until": now() + lease_seconds,
-                "id": job_id,
-                "owner": owner,
-            },
-        )
-        if row is None:
-            return False
+        # On PostgreSQL both go in one round trip.
+        *kept, rows = await tx.fetch_each(*keeping, settling)
+        kept_id = int(kept[0][0][0]) if kept else None
+        if not rows:
+            return False, kept_id
+        row = rows[0]
         values = {"amount": row[2], "billed": billed_seconds, "user": row[0], "period": row[1]}
         await tx.send(reservations.RELEASE, values)
         if row[3]:
             await tx.send(reservations.BATCH_SHARE, {**values, "batch": row[3]})
-        return True
+        return True, kept_id
 
 
 async def mark_done(db: Database, job_id: int, *, owner: str | None = None) -> bool:

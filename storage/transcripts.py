@@ -5,7 +5,7 @@ Times are passed in by the caller (its clock), so retention can be tested withou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from storage.db import Database, Read
 
@@ -20,42 +20,38 @@ class Kept:
     body: str
 
 
-async def keep(
-    db: Database,
-    *,
-    job_id: int,
-    user_id: int,
-    author_id: int | None,
-    chat_id: int,
-    body: str,
-    now: int,
-    expires_at: int,
-    file_unique_id: str | None = None,
-    options: str | None = None,
-) -> int:
-    """Store a job's transcript (again, if the job is delivered twice); return its id.
-    `user_id` paid for it, `author_id` sent the note: /forgetme of either deletes it. With
-    `file_unique_id`, later notes of the same recording and `options` may reuse it."""
-    row = await db.execute_fetchone(
-        """
-        INSERT INTO transcripts (job_id, user_id, author_id, chat_id, body, created_at,
-                                 expires_at, file_unique_id, options)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
-        RETURNING id
-        """,
-        (
-            job_id,
-            user_id,
-            author_id,
-            chat_id,
-            body,
-            now,
-            expires_at,
-            file_unique_id,
-            options,
-        ),
-    )
+@dataclass(frozen=True, slots=True)
+class NewTranscript:
+    """A job's transcript to keep. `user_id` paid for it, `author_id` sent the note: /forgetme
+    of either deletes it. With `file_unique_id`, later notes of the same recording and
+    `options` may reuse it."""
+
+    job_id: int
+    user_id: int
+    author_id: int | None
+    chat_id: int
+    body: str
+    created_at: int
+    expires_at: int
+    file_unique_id: str | None = None
+    options: str | None = None
+
+
+KEEP = """
+    INSERT INTO transcripts (job_id, user_id, author_id, chat_id, body, created_at,
+                             expires_at, file_unique_id, options)
+    VALUES (:job_id, :user_id, :author_id, :chat_id, :body, :created_at,
+            :expires_at, :file_unique_id, :options)
+    ON CONFLICT (job_id) DO UPDATE SET body = excluded.body
+    RETURNING id
+"""
+"""Store a job's transcript (again, if the job is delivered twice), with NewTranscript's
+fields; returns its id."""
+
+
+async def keep(db: Database, new: NewTranscript) -> int:
+    """Store a job's transcript (again, if the job is delivered twice); return its id."""
+    row = await db.execute_fetchone(KEEP, asdict(new))
     assert row is not None
     return int(row[0])
 

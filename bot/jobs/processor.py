@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import shutil
@@ -32,6 +33,7 @@ from bot.transcription.transcriber import Transcriber
 from storage import batches, jobs, uploads
 from storage.db import Database
 from storage.job_rows import Job
+from storage.transcripts import NewTranscript
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +151,10 @@ class Processor:
         self, job: Job, billed: int, transcript: Transcript | None, started: float
     ) -> None:
         """Retain, settle, deliver; done when delivered, failed when Telegram never takes it."""
-        # Retained before settling: a restart between the two finds the transcript to send again.
         hours, now = self.retention_hours, int(self.clock())
-        kept = await retaining.retain(self.db, job, transcript, hours=hours, now=now)
-        settled = await self._stored(
-            "settle",
-            job,
-            lambda: self.quotas.settle(
-                job.id, billed, owner=self.owner, lease_seconds=self.lease_seconds
-            ),
+        keep = retaining.to_keep(job, transcript, hours=hours, now=now)
+        settled, kept = await retaining.settle(
+            functools.partial(self._settle, job, billed), job, keep
         )
         # Settling renewed the lease: only a job settled before (a resent reply) looks again.
         if not settled and not await self._still_ours(job):
@@ -204,6 +201,17 @@ class Processor:
             settled,
             outcome is Delivered.SENT,
             took_ms,
+        )
+
+    async def _settle(
+        self, job: Job, billed: int, keep: NewTranscript | None
+    ) -> tuple[bool, int | None]:
+        owner, lease = self.owner, self.lease_seconds
+        settle = self.quotas.settle
+        return await self._stored(
+            "settle",
+            job,
+            lambda: settle(job.id, billed, owner=owner, lease_seconds=lease, keep=keep),
         )
 
     async def _stored(self, what: str, job: Job, write: Callable[[], Awaitable[T]]) -> T:

@@ -12,6 +12,7 @@ from bot.jobs.failures import JobFailed
 from storage import jobs, usage
 from storage.db import Database
 from storage.job_rows import Acceptance, Accepted, Job, NewJob
+from storage.transcripts import NewTranscript
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,15 @@ class Quotas:
         *,
         owner: str | None = None,
         lease_seconds: int = jobs.LEASE_SECONDS,
-    ) -> bool:
-        """Charge what was billed and drop the reservation; False if it was settled already
-        (or, with `owner`, its lease is no longer the owner's). With `owner`, the lease is
-        renewed for `lease_seconds`."""
-        return await jobs.settle(self.db, job_id, billed, owner=owner, lease_seconds=lease_seconds)
+        keep: NewTranscript | None = None,
+    ) -> tuple[bool, int | None]:
+        """Charge what was billed and drop the reservation, keeping the job's transcript `keep`
+        in the same transaction. Whether it settled (not if it was settled already, or, with
+        `owner`, its lease is no longer the owner's), and the kept transcript's id. With
+        `owner`, the lease is renewed for `lease_seconds`."""
+        return await jobs.settle_keeping(
+            self.db, job_id, billed, keep, owner=owner, lease_seconds=lease_seconds
+        )
 
     async def standing(self, user_id: int) -> Standing:
         """Used, reserved and the limit this period."""

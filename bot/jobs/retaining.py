@@ -4,12 +4,14 @@ another note of the same recording."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.domain import retained
 from bot.domain.transcript import Transcript
 from storage import transcripts
 from storage.db import Database
 from storage.job_rows import Job
+from storage.transcripts import NewTranscript
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +46,38 @@ async def reused(db: Database, job: Job, *, hours: int, now: int) -> Made | None
     return 0, transcript
 
 
-async def retain(
-    db: Database, job: Job, transcript: Transcript | None, *, hours: int, now: int
-) -> int | None:
-    """Keep the transcript for its buttons for `hours`, unless that is 0; its id, if kept."""
+def to_keep(
+    job: Job, transcript: Transcript | None, *, hours: int, now: int
+) -> NewTranscript | None:
+    """The transcript to keep for its buttons for `hours`; None if there is none or that is 0."""
     if transcript is None or hours == 0:
         return None
+    return NewTranscript(
+        job_id=job.id,
+        user_id=job.payer_id,
+        author_id=job.author_id,
+        chat_id=job.chat_id,
+        body=retained.encode(transcript, job.header),
+        created_at=now,
+        expires_at=now + hours * 3600,
+        file_unique_id=job.file_unique_id,
+        options=job.options_key,
+    )
+
+
+Settle = Callable[[NewTranscript | None], Awaitable[tuple[bool, int | None]]]
+"""Settles the job keeping the given transcript in the same transaction: whether it settled,
+and the kept transcript's id."""
+
+
+async def settle(settle: Settle, job: Job, keep: NewTranscript | None) -> tuple[bool, int | None]:
+    """Settle the job with its transcript kept in the same transaction (a restart after it
+    finds the transcript to send again). Should keeping it fail, the transcript itself matters
+    more than its buttons: the job is settled without it."""
     try:
-        return await transcripts.keep(
-            db,
-            job_id=job.id,
-            user_id=job.payer_id,
-            author_id=job.author_id,
-            chat_id=job.chat_id,
-            body=retained.encode(transcript, job.header),
-            now=now,
-            expires_at=now + hours * 3600,
-            file_unique_id=job.file_unique_id,
-            options=job.options_key,
-        )
+        return await settle(keep)
     except Exception:
-        # The transcript itself matters more than its buttons: deliver it without them.
+        if keep is None:
+            raise
         log.exception("job=%d transcript not retained", job.id)
-        return None
+        return await settle(None)

@@ -250,6 +250,38 @@ async def test_a_transcript_is_retained_charged_and_delivered_with_its_id(bench:
     assert released == [True]
 
 
+async def test_the_transcript_is_kept_in_the_transaction_that_charges_it(bench: Bench) -> None:
+    job = await bench.claimed_job(declared=4)
+    statements: list[str] = []
+    bench.db._sqlite_conn().set_trace_callback(statements.append)
+
+    await bench.processor(transcriber=FakeTranscriber(HEARD))(job)
+
+    bench.db._sqlite_conn().set_trace_callback(None)
+    kept = next(n for n, sql in enumerate(statements) if "INSERT INTO transcripts" in sql)
+    charged = next(n for n, sql in enumerate(statements) if "SET billed_seconds" in sql)
+    between = statements[min(kept, charged) : max(kept, charged)]
+    assert not any(sql.startswith(("BEGIN", "COMMIT")) for sql in between)
+    assert bench.chat.delivered[0][2] is not None
+
+
+async def test_a_transcript_that_cannot_be_kept_is_still_charged_once_and_delivered(
+    bench: Bench, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = await bench.claimed_job(declared=4)
+    await bench.db.execute(
+        "CREATE TRIGGER full BEFORE INSERT ON transcripts BEGIN SELECT RAISE(ABORT, 'full'); END"
+    )
+
+    await bench.processor(transcriber=FakeTranscriber(HEARD))(job)
+
+    # Delivered without its buttons (no kept id), charged what was billed, once.
+    assert bench.chat.delivered == [(job.id, HEARD, None)]
+    assert (await bench.row(job)).status == JobStatus.DONE
+    assert await bench.used_and_reserved() == (4, 0)
+    assert f"job={job.id} transcript not retained" in caplog.text
+
+
 class LockedQuotas(Quotas):
     """Settling meets SQLite's lock held by someone else `times` times, then goes through."""
 
@@ -264,11 +296,14 @@ class LockedQuotas(Quotas):
         *,
         owner: str | None = None,
         lease_seconds: int = jobs.LEASE_SECONDS,
-    ) -> bool:
+        keep: transcripts.NewTranscript | None = None,
+    ) -> tuple[bool, int | None]:
         if self.left:
             self.left -= 1
             raise sqlite3.OperationalError("database is locked")
-        return await super().settle(job_id, billed, owner=owner, lease_seconds=lease_seconds)
+        return await super().settle(
+            job_id, billed, owner=owner, lease_seconds=lease_seconds, keep=keep
+        )
 
 
 async def test_a_busy_database_while_settling_is_waited_out_not_left_transcribing(
@@ -552,17 +587,17 @@ async def test_stopping_before_mistral_requeues_without_counting_an_attempt(benc
 
 async def settled_then_interrupted(bench: Bench, job: Job, transcript: Transcript) -> Job:
     """The job as the next start claims it: retained and settled, then the process ended."""
-    await transcripts.keep(
-        bench.db,
+    kept = transcripts.NewTranscript(
         job_id=job.id,
         user_id=PAYER,
         author_id=PAYER,
         chat_id=CHAT,
         body=retained.encode(transcript, None),
-        now=NOW,
+        created_at=NOW,
         expires_at=NOW + 3600,
     )
-    assert await jobs.settle(bench.db, job.id, transcript.billed_seconds)
+    settled, _ = await jobs.settle_keeping(bench.db, job.id, transcript.billed_seconds, kept)
+    assert settled
     await jobs.requeue_unfinished(bench.db)
     resumed = await jobs.claim_next(bench.db, per_chat=1)
     assert resumed is not None and resumed.id == job.id
