@@ -16,14 +16,11 @@ class EarlyUpload:
     """The upload of a downloaded note, started at once so that it runs while the note is
     probed and its quota re-checked (an upload is not billed: only a transcription is).
 
-    It only uploads, then takes the file's signed URL, valid for `expiry_hours`, so that the
-    request needs nothing more once the note has a slot. Transcriber.transcribe sends the
-    request that reads it, and only once the caller has done those checks; close() deletes the
-    file, used or not. Its id is recorded (`on_upload`) as soon as it is known, like any
-    upload's, so a crash leaves nothing that the next start does not delete. An upload that
-    fails is None to file_id(): the note is then uploaded again the usual way, which reports
-    errors as it always did; a signed URL that could not be had is None to `url`, and is taken
-    in the slot as for any upload.
+    It only uploads. Transcriber.transcribe sends the request that reads it, and only once the
+    caller has done those checks; close() deletes the file, used or not. Its id is recorded
+    (`on_upload`) as soon as it is known, like any upload's, so a crash leaves nothing that the
+    next start does not delete. An upload that fails is None to file_id(): the note is then
+    uploaded again the usual way, which reports errors as it always did.
     """
 
     def __init__(
@@ -32,16 +29,12 @@ class EarlyUpload:
         deletions: Deletions,
         path: Path,
         *,
-        expiry_hours: int,
         on_upload: FileHook,
         on_delete: FileHook,
     ) -> None:
         self._mistral = mistral
         self._deletions = deletions
         self._on_delete = on_delete
-        self._expiry_hours = expiry_hours
-        self.url: str | None = None
-        """The file's signed URL once file_id() has returned its id, if one could be had."""
         self._upload = asyncio.create_task(self._uploaded(path, on_upload))
 
     async def file_id(self) -> str | None:
@@ -83,8 +76,4 @@ class EarlyUpload:
             log.warning("mistral file=%s early upload not recorded: deleting it", file_id)
             await self._deletions.now(file_id, no_hook)
             return None
-        try:
-            self.url = await self._mistral.signed_url(file_id, self._expiry_hours)
-        except Exception as exc:
-            log.info("mistral file=%s no early signed URL (%s)", file_id, type(exc).__name__)
         return file_id

@@ -97,16 +97,8 @@ class Transcriber:
             # More bytes than its declared length could hold: likely a lie about its length,
             # and not worth sending to Mistral before the probe has had its say.
             return None
-        # Its signed URL is taken at once, before the note waits for a slot: valid past the
-        # deadline of the longest note sent in one request, with an hour for the checks before.
-        longest = self.deadline.for_audio(self.chunk_seconds)
         return EarlyUpload(
-            self.mistral,
-            self.deletions,
-            path,
-            expiry_hours=math.ceil(longest / 3600) + 1,
-            on_upload=on_upload,
-            on_delete=on_delete,
+            self.mistral, self.deletions, path, on_upload=on_upload, on_delete=on_delete
         )
 
     async def transcribe(
@@ -189,6 +181,8 @@ class Transcriber:
             on_upload=on_upload,
             on_delete=on_delete,
             hold_deletes=hold_deletes,
+            # Signed URLs are taken before the wait for a slot: valid past the note's deadline.
+            expiry_hours=math.ceil(self.deadline.for_audio(duration) / 3600) + 1,
         )
         if duration <= self.chunk_seconds:
             # `sendable` (probe's finding) spares opening the file again to see it is.
@@ -196,9 +190,8 @@ class Transcriber:
                 path if sendable else await asyncio.to_thread(audio.extract_audio, path, workdir)
             )
             uploaded = await early.file_id() if early is not None and sendable else None
-            url = early.url if early is not None and uploaded is not None else None
             streamed = _streamed(on_segment, 0, 0.0)
-            transcript = await send(track, duration, streamed, uploaded=uploaded, url=url)
+            transcript = await send(track, duration, streamed, uploaded=uploaded)
             on_chunk(0, transcript)
         else:
             transcript = await self._chunked(path, workdir, duration, send, hooks)
@@ -317,23 +310,25 @@ class Transcriber:
         on_delete: FileHook,
         hold_deletes: asyncio.Event | None = None,
         uploaded: str | None = None,
-        url: str | None = None,
+        expiry_hours: int,
     ) -> Transcript:
         """One request for `track`. `uploaded`: its id at Mistral already (an EarlyUpload's,
-        deleted by it), with its signed `url` if it has one; else it is uploaded here, and
-        deleted once answered."""
+        deleted by it); else it is uploaded here, and deleted once answered. Its signed URL is
+        valid for `expiry_hours`."""
         if self.mode is UploadMode.DIRECT:
             async with self.slots.hold(owner):
                 return await asking.ask(self.mistral, seconds, on_segment, path=track)
         if uploaded is not None:
-            return await self._ask_uploaded(owner, asking, uploaded, seconds, on_segment, url)
+            url = await self.mistral.signed_url(uploaded, expiry_hours)
+            return await self._ask(owner, asking, url, seconds, on_segment)
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made.
         file_id = await self.mistral.upload(track)
         cancelled = False
         try:
             await on_upload(file_id)
-            return await self._ask_uploaded(owner, asking, file_id, seconds, on_segment)
+            url = await self.mistral.signed_url(file_id, expiry_hours)
+            return await self._ask(owner, asking, url, seconds, on_segment)
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -346,20 +341,18 @@ class Transcriber:
             else:
                 self.deletions.later(file_id, on_delete, hold_deletes)  # drain() waits at stop
 
-    async def _ask_uploaded(
+    async def _ask(
         self,
         owner: Owner,
         asking: Asking,
-        file_id: str,
+        url: str,
         seconds: float,
         on_segment: Callable[[Segment], None] | None,
-        url: str | None = None,
     ) -> Transcript:
-        """Ask for an uploaded file in a slot. Its signed URL, unless one valid past the note's
-        deadline is given, is taken in the slot, so it cannot expire while the note waits."""
+        """Ask for an uploaded file, by its signed URL, in a slot. The URL is taken before the
+        wait for the slot (valid past the note's deadline): a granted slot goes straight to the
+        request."""
         async with self.slots.hold(owner):
-            if url is None:
-                url = await self.mistral.signed_url(file_id)
             return await asking.ask(self.mistral, seconds, on_segment, file_url=url)
 
     async def drain(self, within: float) -> None:

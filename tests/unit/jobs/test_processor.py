@@ -36,6 +36,7 @@ from bot.transcription.mistral import (
     MistralRejected,
     MistralUnavailable,
 )
+from bot.transcription.mistral_wire import Deadline
 from bot.transcription.slots import Owner, Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import jobs, leases, transcripts, usage
@@ -835,10 +836,10 @@ async def test_a_short_note_uploads_while_it_is_probed_and_is_read_from_that_upl
     assert await recorded_uploads(bench) == []
 
 
-async def test_an_early_upload_has_its_signed_url_before_the_note_has_a_slot(
+async def test_a_note_has_its_signed_url_before_it_has_a_slot(
     bench: Bench, seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    transcriber = transcriber_of(seen.mistral, chunk_seconds=1200)
+    transcriber = transcriber_of(seen.mistral)
     job = await bench.claimed_job(declared=4)
     asking = asyncio.Event()
     hold = transcriber.slots.hold
@@ -864,16 +865,14 @@ async def test_an_early_upload_has_its_signed_url_before_the_note_has_a_slot(
     assert bench.chat.delivered[0][1] == HEARD
 
 
-async def test_an_early_signed_url_outlives_the_longest_one_request_deadline(
-    bench: Bench, seen: Seen
-) -> None:
-    # CHUNK_SECONDS=7200: a note sent whole may take 3 s per second of audio, 6 h.
-    transcriber = transcriber_of(seen.mistral, chunk_seconds=7200)
+async def test_a_signed_url_outlives_the_notes_deadline(bench: Bench, seen: Seen) -> None:
+    # A deadline of 4 h: the URL taken before the wait for a slot is valid for an hour more.
+    transcriber = transcriber_of(seen.mistral, deadline=Deadline(minimum=4 * 3600))
     job = await bench.claimed_job(declared=4)
 
     await bench.processor(transcriber=transcriber)(job)
 
-    assert seen.mistral.signed == [("file-1", 7)]
+    assert seen.mistral.signed == [("file-1", 5)]
     assert seen.mistral.transcribed == ["file-1"]
 
 
