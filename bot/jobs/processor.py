@@ -248,16 +248,21 @@ class Processor:
         preview = self.delivery.preview(job)
         partial = PartialTranscript(preview.show) if preview is not None else None
         try:
-            source = await self._download(job, workdir / "source", t)
-            # Uploaded while it is probed: nothing reads it before the checks below are passed.
-            early = self._upload_early(job, source)
-            info = await self._probe(source, t)
-            if info.duration > self.max_audio_seconds:
-                raise JobFailed(Failure.TOO_LONG, t.too_long(info.duration, self.max_audio_seconds))
-            if job.billed_seconds is None:
-                # A job settled before a restart is transcribed again at no charge: nothing
-                # more is held against the quota for it.
-                await self.quotas.recheck(job, info.duration, t)
+            # In a burst, the first notes get ready for Mistral first (Transcriber.readying).
+            async with self.transcriber.readying(job.file_size, job.chat_id):
+                source = await self._download(job, workdir / "source", t)
+                # Uploaded while it is probed: nothing reads it before the checks below pass.
+                early = self._upload_early(job, source)
+                info = await self._probe(source, t)
+                if info.duration > self.max_audio_seconds:
+                    limit = self.max_audio_seconds
+                    raise JobFailed(Failure.TOO_LONG, t.too_long(info.duration, limit))
+                if job.billed_seconds is None:
+                    # A job settled before a restart is transcribed again at no charge: nothing
+                    # more is held against the quota for it.
+                    await self.quotas.recheck(job, info.duration, t)
+                if early is not None:
+                    await early.file_id()  # the turn ends once the note is at Mistral
             if self.batches is not None and self.batches.applies(info.duration):
                 plan = await self._submit_batch(job, source, workdir, info, t)
             else:

@@ -8,6 +8,7 @@ bound, and their segments are shifted by the chunk's start and merged in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -50,6 +51,12 @@ def _no_chunk(chunk: int, part: Transcript) -> None:
     return None
 
 
+READY_BYTES = 2_000_000
+"""Files up to this size take a turn to get ready (Transcriber.readying)."""
+MIN_READYING = 4
+"""Turns to get ready there are at least: with few slots, a download that stalls must not
+hold every other note back."""
+
 EARLY_BYTES_BASE = 1_000_000
 EARLY_BYTES_PER_SECOND = 200_000
 """A file is uploaded before its probe only if it holds at most EARLY_BYTES_BASE plus this
@@ -84,6 +91,20 @@ class Transcriber:
         self.chunk_seconds = chunk_seconds
         self.deadline = deadline or Deadline()
         self.deletions = Deletions(mistral)
+        # Never closed: a note waiting for its turn at a stop gets Stopping at the slots.
+        self._readying = FairSlots(max(limit, MIN_READYING))
+
+    def readying(
+        self, size: int | None, chat: Hashable
+    ) -> contextlib.AbstractAsyncContextManager[object]:
+        """A turn to get a file of `size` bytes ready to send (download, probe, checks, its
+        early upload): as many at once as there are slots (at least MIN_READYING), fairly
+        between chats as the slots are, so that in a burst the first notes are at Mistral
+        within moments, not all of them late. A file over READY_BYTES, or of unknown size,
+        takes no turn: a long download must not hold short notes back."""
+        if size is None or size > READY_BYTES:
+            return contextlib.nullcontext()
+        return self._readying.hold((chat, object()))
 
     def upload_early(
         self, path: Path, declared: float, *, on_upload: FileHook, on_delete: FileHook

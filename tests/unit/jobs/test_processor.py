@@ -96,6 +96,9 @@ class FakeTranscriber:
     def upload_early(self, path: Path, declared: float, **hooks: Any) -> None:
         return None  # the usual path: Transcriber's own tests below cover the early upload
 
+    def readying(self, size: int | None, chat: int) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
     async def transcribe(self, path: Path, workdir: Path, **kw: Any) -> Transcript:
         exists = await asyncio.to_thread(path.exists)
         self.calls.append({"path": path, "exists": exists, **kw})
