@@ -70,14 +70,14 @@ Settle = Callable[[NewTranscript | None], Awaitable[tuple[bool, int | None]]]
 and the kept transcript's id."""
 
 
-async def settle(settle: Settle, job: Job, keep: NewTranscript | None) -> tuple[bool, int | None]:
+async def settle(settling: Settle, job: Job, keep: NewTranscript | None) -> tuple[bool, int | None]:
     """Settle the job with its transcript kept in the same transaction (a restart after it
     finds the transcript to send again). Should keeping it fail, the transcript itself matters
     more than its buttons: the job is settled without it."""
     try:
-        return await settle(keep)
+        return await settling(keep)
     except Exception:
         if keep is None:
             raise
         log.exception("job=%d transcript not retained", job.id)
-        return await settle(None)
+        return await settling(None)
