@@ -319,7 +319,7 @@ class Voxgram:
     async def _stop_jobs(self) -> None:
         await self.digests.close()
         await self.outbox.close(self.tuning.replies_at_stop)
-        self.transcriber.slots.close()
+        self.transcriber.close()
         await self.runner.stop(self.settings.SHUTDOWN_GRACE_SECONDS)
         await self.transcriber.drain(CANCELLED_DELETE_SECONDS)
 

@@ -248,8 +248,8 @@ class Processor:
         preview = self.delivery.preview(job)
         partial = PartialTranscript(preview.show) if preview is not None else None
         try:
-            # In a burst, the first notes get ready for Mistral first (Transcriber.readying).
-            async with self.transcriber.readying(job.file_size, job.chat_id):
+            # In a burst, the first notes get ready for Mistral first (ReadyTurns).
+            async with self.transcriber.readying.turn(job.file_size, job.chat_id):
                 source = await self._download(job, workdir / "source", t)
                 # Uploaded while it is probed: nothing reads it before the checks below pass.
                 early = self._upload_early(job, source)

@@ -107,3 +107,32 @@ class FairSlots:
                 continue
             self._grant(owner)
             waiter.set_result(None)
+
+
+READY_BYTES = 2_000_000
+"""Files up to this size take a turn to get ready (ReadyTurns)."""
+MIN_READYING = 4
+"""Turns to get ready there are at least: with few slots, a download that stalls must not
+hold every other note back."""
+
+
+class ReadyTurns:
+    """Turns to get a note ready to send (download, probe, checks, its early upload): as many
+    at once as there are slots (at least MIN_READYING), handed out fairly between chats as the
+    slots are, so that in a burst the first notes are at Mistral within moments, not all of
+    them late. A file over READY_BYTES, or of unknown size, takes no turn: a long download
+    must not hold short notes back."""
+
+    def __init__(self, slots: int) -> None:
+        self._turns = FairSlots(max(slots, MIN_READYING))
+
+    def turn(
+        self, size: int | None, chat: Hashable
+    ) -> contextlib.AbstractAsyncContextManager[object]:
+        if size is None or size > READY_BYTES:
+            return contextlib.nullcontext()
+        return self._turns.hold((chat, object()))
+
+    def close(self) -> None:
+        """Stopping: whoever waits for a turn, and whoever asks later, gets Stopping."""
+        self._turns.close()

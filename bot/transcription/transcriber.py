@@ -8,7 +8,6 @@ bound, and their segments are shifted by the chunk's start and merged in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
@@ -26,7 +25,7 @@ from bot.transcription.deletions import CANCELLED_DELETE_SECONDS, Deletions, Fil
 from bot.transcription.early import EarlyUpload
 from bot.transcription.mistral import MistralClient, MistralUnavailable
 from bot.transcription.mistral_wire import Deadline
-from bot.transcription.slots import FairSlots, Owner
+from bot.transcription.slots import FairSlots, Owner, ReadyTurns
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,6 @@ def _no_progress(done: int, total: int) -> None:
 def _no_chunk(chunk: int, part: Transcript) -> None:
     return None
 
-
-READY_BYTES = 2_000_000
-"""Files up to this size take a turn to get ready (Transcriber.readying)."""
-MIN_READYING = 4
-"""Turns to get ready there are at least: with few slots, a download that stalls must not
-hold every other note back."""
 
 EARLY_BYTES_BASE = 1_000_000
 EARLY_BYTES_PER_SECOND = 200_000
@@ -91,20 +84,13 @@ class Transcriber:
         self.chunk_seconds = chunk_seconds
         self.deadline = deadline or Deadline()
         self.deletions = Deletions(mistral)
-        # Never closed: a note waiting for its turn at a stop gets Stopping at the slots.
-        self._readying = FairSlots(max(limit, MIN_READYING))
+        self.readying = ReadyTurns(limit)
 
-    def readying(
-        self, size: int | None, chat: Hashable
-    ) -> contextlib.AbstractAsyncContextManager[object]:
-        """A turn to get a file of `size` bytes ready to send (download, probe, checks, its
-        early upload): as many at once as there are slots (at least MIN_READYING), fairly
-        between chats as the slots are, so that in a burst the first notes are at Mistral
-        within moments, not all of them late. A file over READY_BYTES, or of unknown size,
-        takes no turn: a long download must not hold short notes back."""
-        if size is None or size > READY_BYTES:
-            return contextlib.nullcontext()
-        return self._readying.hold((chat, object()))
+    def close(self) -> None:
+        """Stopping: a note waiting for a slot or for its turn to get ready gets Stopping (and
+        goes back to the queue); requests in flight go on."""
+        self.slots.close()
+        self.readying.close()
 
     def upload_early(
         self, path: Path, declared: float, *, on_upload: FileHook, on_delete: FileHook

@@ -37,7 +37,7 @@ from bot.transcription.mistral import (
     MistralUnavailable,
 )
 from bot.transcription.mistral_wire import Deadline
-from bot.transcription.slots import Owner, Stopping
+from bot.transcription.slots import Owner, ReadyTurns, Stopping
 from bot.transcription.transcriber import Transcriber
 from storage import jobs, leases, transcripts, usage
 from storage.db import Database
@@ -96,8 +96,7 @@ class FakeTranscriber:
     def upload_early(self, path: Path, declared: float, **hooks: Any) -> None:
         return None  # the usual path: Transcriber's own tests below cover the early upload
 
-    def readying(self, size: int | None, chat: int) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
+    readying = ReadyTurns(1)
 
     async def transcribe(self, path: Path, workdir: Path, **kw: Any) -> Transcript:
         exists = await asyncio.to_thread(path.exists)

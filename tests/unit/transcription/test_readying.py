@@ -1,31 +1,26 @@
-"""Transcriber.readying: small notes get ready for Mistral a slot's worth at a time, fairly."""
+"""ReadyTurns: small notes get ready for Mistral a slot's worth at a time, fairly."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import cast
 
-from bot.settings import UploadMode
-from bot.transcription.mistral import MistralClient
-from bot.transcription.transcriber import MIN_READYING, READY_BYTES, Transcriber
+import pytest
 
-
-def transcriber(limit: int) -> Transcriber:
-    return Transcriber(cast(MistralClient, object()), mode=UploadMode.FILES, limit=limit)
+from bot.transcription.slots import MIN_READYING, READY_BYTES, ReadyTurns, Stopping
 
 
 async def test_as_many_small_notes_get_ready_at_once_as_there_are_slots() -> None:
-    slots = transcriber(limit=MIN_READYING + 1)
+    turns = ReadyTurns(MIN_READYING + 1)
     entered = asyncio.Event()
 
     async def next_note() -> None:
-        async with slots.readying(1000, "chat"):
+        async with turns.turn(1000, "chat"):
             entered.set()
 
-    async with contextlib.AsyncExitStack() as turns:
+    async with contextlib.AsyncExitStack() as held:
         for _ in range(MIN_READYING + 1):
-            await turns.enter_async_context(slots.readying(1000, "chat"))
+            await held.enter_async_context(turns.turn(1000, "chat"))
         waiting = asyncio.create_task(next_note())
         await asyncio.sleep(0)  # the task runs up to its first wait
         assert not entered.is_set()
@@ -34,24 +29,24 @@ async def test_as_many_small_notes_get_ready_at_once_as_there_are_slots() -> Non
 
 
 async def test_with_few_slots_there_are_still_a_few_turns() -> None:
-    slots = transcriber(limit=1)
-    async with contextlib.AsyncExitStack() as turns, asyncio.timeout(5):
+    turns = ReadyTurns(1)
+    async with contextlib.AsyncExitStack() as held, asyncio.timeout(5):
         # A stalled download among them does not hold the others back.
         for _ in range(MIN_READYING):
-            await turns.enter_async_context(slots.readying(1000, "chat"))
+            await held.enter_async_context(turns.turn(1000, "chat"))
 
 
 async def test_another_chats_note_gets_the_next_turn_before_a_flooding_chats() -> None:
-    slots = transcriber(limit=MIN_READYING)
+    turns = ReadyTurns(MIN_READYING)
     order: list[str] = []
 
     async def note(chat: str) -> None:
-        async with slots.readying(1000, chat):
+        async with turns.turn(1000, chat):
             order.append(chat)
 
-    async with contextlib.AsyncExitStack() as turns:
+    async with contextlib.AsyncExitStack() as held:
         for _ in range(MIN_READYING):
-            await turns.enter_async_context(slots.readying(1000, "group"))
+            await held.enter_async_context(turns.turn(1000, "group"))
         flood = asyncio.create_task(note("group"))
         await asyncio.sleep(0)
         private = asyncio.create_task(note("private"))
@@ -62,11 +57,27 @@ async def test_another_chats_note_gets_the_next_turn_before_a_flooding_chats() -
 
 
 async def test_a_big_file_or_one_of_unknown_size_takes_no_turn() -> None:
-    slots = transcriber(limit=1)
-    async with contextlib.AsyncExitStack() as turns:
+    turns = ReadyTurns(1)
+    async with contextlib.AsyncExitStack() as held:
         for _ in range(MIN_READYING):
-            await turns.enter_async_context(slots.readying(1000, "chat"))
+            await held.enter_async_context(turns.turn(1000, "chat"))
         # Both would wait for a small note's turn to end if they took one.
         async with asyncio.timeout(5):
-            async with slots.readying(READY_BYTES + 1, "chat"), slots.readying(None, "chat"):
+            async with turns.turn(READY_BYTES + 1, "chat"), turns.turn(None, "chat"):
                 pass
+
+
+async def test_at_a_stop_a_note_waiting_for_its_turn_goes_back_to_the_queue() -> None:
+    turns = ReadyTurns(1)
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(MIN_READYING):
+            await held.enter_async_context(turns.turn(1000, "chat"))
+        waiting = asyncio.create_task(turns.turn(1000, "chat").__aenter__())
+        await asyncio.sleep(0)
+
+        turns.close()
+
+        with pytest.raises(Stopping):
+            await waiting
+    with pytest.raises(Stopping):
+        await turns.turn(1000, "chat").__aenter__()
