@@ -241,6 +241,17 @@ def test_decode_mono_streams_float_blocks(tmp_path: Path, fmt: str) -> None:
     assert np.max(np.abs(gap)) < 0.01
 
 
+def test_a_wav_file_is_decoded_in_blocks_of_thousands_of_samples(tmp_path: Path) -> None:
+    """A long recording is cut in a fraction of the time blocks of 1024 samples took."""
+    path = write(tmp_path, "recording.wav", media.encode(SAMPLES, "wav"))
+    blocks = list(audio.decode_mono(path))
+    samples = sum(len(b) for b in blocks)
+    assert samples / 16000 == pytest.approx(TOTAL, abs=0.05)
+    # 64 kB packets of 16-bit audio at 48 kHz: 32 768 samples, 10 922 at 16 kHz (not 341).
+    assert len(blocks) <= 8
+    assert sum(len(b) >= 10_000 for b in blocks) == 6
+
+
 def test_decode_mono_of_a_video_at_another_rate(tmp_path: Path) -> None:
     path = write(tmp_path, "video.mp4", media.video(SAMPLES))
     samples = np.concatenate(list(audio.decode_mono(path, sample_rate=8000)))

@@ -40,7 +40,13 @@ holding a concat list or an HLS playlist would be read as one and open the files
 of these demuxers opens another file, and only the `file` protocol is allowed, so what is read is
 the bytes of the one file given and nothing else."""
 
-_OPEN_OPTIONS = {"format_whitelist": ",".join(DEMUXERS), "protocol_whitelist": "file"}
+_OPEN_OPTIONS = {
+    "format_whitelist": ",".join(DEMUXERS),
+    "protocol_whitelist": "file",
+    # The WAV demuxer's packets: 64 kB rather than 4 kB. Every packet is a decoded frame and
+    # a resampled block in Python, which for 4 kB packets cost more than the audio's work.
+    "max_size": "65536",
+}
 
 # Containers (PyAV's demuxer names) whose audio goes to Mistral as it is, with the codecs trusted
 # in each: ogg/opus (voice notes), mp3, m4a, wav, flac, webm. Others are remuxed or re-encoded.
