@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import io
 import itertools
+import math
 import os
 import struct
 import threading
@@ -241,15 +242,71 @@ def test_decode_mono_streams_float_blocks(tmp_path: Path, fmt: str) -> None:
     assert np.max(np.abs(gap)) < 0.01
 
 
-def test_a_wav_file_is_decoded_in_blocks_of_thousands_of_samples(tmp_path: Path) -> None:
-    """A long recording is cut in a fraction of the time blocks of 1024 samples took."""
+def test_a_wav_file_is_read_in_packets_of_thousands_of_samples(tmp_path: Path) -> None:
+    """A long recording is cut in a fraction of the time packets of 1024 samples took."""
     path = write(tmp_path, "recording.wav", media.encode(SAMPLES, "wav"))
-    blocks = list(audio.decode_mono(path))
-    samples = sum(len(b) for b in blocks)
+    frames = list(audio._decode_frames(path))
+    assert sum(f.samples for f in frames) / 48000 == pytest.approx(TOTAL, abs=0.05)
+    # 64 kB packets of 16-bit audio at 48 kHz: 32 768 samples each (4 kB: 2048).
+    assert len(frames) <= math.ceil(TOTAL * 48000 / 32768)
+
+
+def test_decoded_audio_is_resampled_a_second_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Opus frame holds 20 ms: resampling each alone cost more than decoding it."""
+    calls: list[int] = []
+    resampler = av.AudioResampler
+
+    class Counting:
+        def __init__(self, **settings: Any) -> None:
+            self.resampler = resampler(**settings)
+
+        def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+            calls.append(0 if frame is None else frame.samples)
+            return self.resampler.resample(frame)
+
+    monkeypatch.setattr(av, "AudioResampler", Counting)
+    path = write(tmp_path, "note.ogg", media.encode(SAMPLES, "ogg"))
+
+    samples = sum(len(b) for b in audio.decode_mono(path))
+
     assert samples / 16000 == pytest.approx(TOTAL, abs=0.05)
-    # 64 kB packets of 16-bit audio at 48 kHz: 32 768 samples, 10 922 at 16 kHz (not 341).
-    assert len(blocks) <= 8
-    assert sum(len(b) >= 10_000 for b in blocks) == 6
+    # TOTAL seconds of 20 ms frames, resampled in a handful of calls, the flush included.
+    assert len(calls) <= math.ceil(TOTAL) + 2
+
+
+def test_decode_mono_of_stereo_in_each_sample_format_matches_frame_by_frame(
+    tmp_path: Path,
+) -> None:
+    rate = 48000
+    left = SAMPLES[: 2 * rate].astype(np.float32)
+    both = np.stack([left, left * 0.3])
+    for codec, sample_format, data in [
+        ("pcm_s16le", "s16", (both * 30000).astype(np.int16)),
+        ("pcm_u8", "u8", (both * 100 + 128).astype(np.uint8)),
+        ("pcm_s32le", "s32", (both * 2e9).astype(np.int32)),
+        ("pcm_f32le", "flt", both),
+    ]:
+        path = tmp_path / f"{codec}.wav"
+        with av.open(str(path), "w", format="wav") as out:
+            stream = out.add_stream(codec, rate=rate)
+            stream.layout = "stereo"
+            stream.format = sample_format
+            packed = np.ascontiguousarray(data.T.reshape(1, -1))
+            frame = av.AudioFrame.from_ndarray(packed, format=sample_format, layout="stereo")
+            frame.sample_rate = rate
+            for packet in [*stream.encode(frame), *stream.encode(None)]:
+                out.mux(packet)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+        one_by_one = [
+            r.to_ndarray().reshape(-1)
+            for f in [*audio._decode_frames(path), None]
+            for r in resampler.resample(f)
+        ]
+        assert np.array_equal(
+            np.concatenate(list(audio.decode_mono(path))), np.concatenate(one_by_one)
+        ), codec
 
 
 def test_decode_mono_of_a_video_at_another_rate(tmp_path: Path) -> None:

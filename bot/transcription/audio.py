@@ -228,7 +228,7 @@ def decode_mono(path: Path, sample_rate: int = 16000) -> Iterator[np.ndarray]:
     """Float32 mono blocks of the audio at sample_rate, decoded and resampled as a stream."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     try:
-        for frame in _decode_frames(path):
+        for frame in _joined(_decode_frames(path)):
             for resampled in resampler.resample(frame):
                 yield _samples(resampled)
         for resampled in resampler.resample(None):
@@ -243,3 +243,60 @@ def _samples(frame: av.AudioFrame) -> np.ndarray:
     buffer = memoryview(frame.planes[0])
     samples: np.ndarray = np.frombuffer(buffer, dtype=np.float32, count=frame.samples).copy()
     return samples
+
+
+JOIN_SECONDS = 1.0
+"""Decoded audio is resampled in frames of about this long: the resampler's cost is mostly per
+call, and an Opus frame holds 20 ms."""
+
+# Sample formats as numpy types (planar formats end in "p").
+_DTYPES = {"dbl": "f8", "flt": "f4", "s16": "i2", "s32": "i4", "s64": "i8", "u8": "u1"}
+
+
+def _joined(frames: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:
+    """The frames, consecutive ones of one format, layout and rate joined up to JOIN_SECONDS."""
+    pending: list[av.AudioFrame] = []
+    count = 0
+    for frame in frames:
+        if pending and _kind(frame) != _kind(pending[0]):
+            yield _join(pending)
+            pending, count = [], 0
+        if frame.format.name.removesuffix("p") not in _DTYPES:
+            yield frame  # a sample format not known here goes on alone
+            continue
+        pending.append(frame)
+        count += frame.samples
+        if count >= JOIN_SECONDS * frame.sample_rate:
+            yield _join(pending)
+            pending, count = [], 0
+    if pending:
+        yield _join(pending)
+
+
+def _kind(frame: av.AudioFrame) -> tuple[str, str, int]:
+    return frame.format.name, frame.layout.name, frame.sample_rate
+
+
+def _join(frames: list[av.AudioFrame]) -> av.AudioFrame:
+    first = frames[0]
+    if len(frames) == 1:
+        return first
+    joined = av.AudioFrame.from_ndarray(
+        np.concatenate([_planes(f) for f in frames], axis=1),
+        format=first.format.name,
+        layout=first.layout.name,
+    )
+    joined.sample_rate = first.sample_rate
+    return joined
+
+
+def _planes(frame: av.AudioFrame) -> np.ndarray:
+    """The frame's samples as from_ndarray takes them: one row per plane."""
+    dtype = np.dtype(_DTYPES[frame.format.name.removesuffix("p")])
+    if frame.format.is_planar:
+        count = frame.samples
+        planes = frame.planes[: frame.layout.nb_channels]
+    else:
+        count = frame.samples * frame.layout.nb_channels
+        planes = frame.planes[:1]
+    return np.stack([np.frombuffer(memoryview(p), dtype=dtype, count=count) for p in planes])
