@@ -5,7 +5,7 @@ Times are passed in by the caller (its clock), so retention can be tested withou
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from storage.db import Database, Read
 
@@ -46,14 +46,7 @@ KEEP = """
     RETURNING id
 """
 """Store a job's transcript (again, if the job is delivered twice), with NewTranscript's
-fields; returns its id."""
-
-
-async def keep(db: Database, new: NewTranscript) -> int:
-    """Store a job's transcript (again, if the job is delivered twice); return its id."""
-    row = await db.execute_fetchone(KEEP, asdict(new))
-    assert row is not None
-    return int(row[0])
+fields; returns its id. Run by jobs.settle_keeping, in the transaction that charges it."""
 
 
 async def get(db: Database, transcript_id: int, *, now: int) -> Kept | None:
