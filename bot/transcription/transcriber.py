@@ -326,16 +326,18 @@ class Transcriber:
             async with self.slots.hold(owner):
                 return await asking.ask(self.mistral, seconds, on_segment, path=track)
         if uploaded is not None:
-            url = await self.mistral.signed_url(uploaded, expiry_hours)
-            return await self._ask(owner, asking, url, seconds, on_segment)
+            return await self._ask_uploaded(
+                owner, asking, uploaded, seconds, on_segment, expiry_hours
+            )
         # The upload goes before taking a slot: the slots bound transcription requests, and a
         # slot held while a file uploads is a transcription not made.
         file_id = await self.mistral.upload(track)
         cancelled = False
         try:
             await on_upload(file_id)
-            url = await self.mistral.signed_url(file_id, expiry_hours)
-            return await self._ask(owner, asking, url, seconds, on_segment)
+            return await self._ask_uploaded(
+                owner, asking, file_id, seconds, on_segment, expiry_hours
+            )
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -348,17 +350,19 @@ class Transcriber:
             else:
                 self.deletions.later(file_id, on_delete, hold_deletes)  # drain() waits at stop
 
-    async def _ask(
+    async def _ask_uploaded(
         self,
         owner: Owner,
         asking: Asking,
-        url: str,
+        file_id: str,
         seconds: float,
         on_segment: Callable[[Segment], None] | None,
+        expiry_hours: int,
     ) -> Transcript:
-        """Ask for an uploaded file, by its signed URL, in a slot. The URL is taken before the
-        wait for the slot (valid past the note's deadline): a granted slot goes straight to the
+        """Ask for an uploaded file in a slot. Its signed URL, valid for `expiry_hours` (past
+        the note's deadline), is taken before the wait: a granted slot goes straight to the
         request."""
+        url = await self.mistral.signed_url(file_id, expiry_hours)
         async with self.slots.hold(owner):
             return await asking.ask(self.mistral, seconds, on_segment, file_url=url)
 
